@@ -1,0 +1,348 @@
+"""The default store: one SQLite file in the engine home, no server needed.
+
+WAL mode lets readers (search, recommend) run while a writer ingests.  The schema carries
+a version number and upgrades itself through the ordered MIGRATIONS list, so a home made
+by an older shoplm keeps working.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from shoplm.schema import Event, EventType, Item
+from shoplm.store.base import AppendResult, EventColumns, UpsertResult
+
+# Each entry upgrades the schema by one version.  Never edit a released entry: append.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE platforms (
+        name TEXT PRIMARY KEY,
+        created_at REAL NOT NULL
+    );
+    CREATE TABLE items (
+        platform TEXT NOT NULL,
+        item_id TEXT NOT NULL,
+        title TEXT NOT NULL,
+        description TEXT NOT NULL DEFAULT '',
+        brand TEXT NOT NULL DEFAULT '',
+        category TEXT NOT NULL DEFAULT '',
+        price REAL,
+        attributes TEXT NOT NULL DEFAULT '{}',
+        created_at REAL,
+        updated_at REAL,
+        content_hash TEXT NOT NULL,
+        PRIMARY KEY (platform, item_id)
+    );
+    CREATE TABLE events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        event_key TEXT NOT NULL UNIQUE,
+        platform TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        item_id TEXT,
+        type TEXT NOT NULL,
+        value REAL,
+        query TEXT,
+        session_id TEXT,
+        timestamp REAL NOT NULL
+    );
+    CREATE INDEX events_user ON events (platform, user_id, timestamp);
+    CREATE INDEX events_item ON events (platform, item_id);
+    """,
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class SchemaTooNewError(RuntimeError):
+    """The home was written by a newer shoplm; refuse rather than corrupt it."""
+
+
+class SQLiteStore:
+    """Store backed by ``<home>/store.sqlite``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._write_lock = threading.RLock()
+        self._migrate()
+
+    # -- connection and schema -------------------------------------------------------
+    @property
+    def _conn(self) -> sqlite3.Connection:
+        """One connection per thread: sqlite3 connections must not cross threads."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            self._local.conn = conn
+            self._local.depth = 0
+        return conn
+
+    def _migrate(self) -> None:
+        conn = self._conn
+        conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
+        row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        version = int(row[0]) if row else 0
+        if version > SCHEMA_VERSION:
+            raise SchemaTooNewError(
+                f"{self.path} has schema version {version}; this shoplm knows up to "
+                f"{SCHEMA_VERSION}. Upgrade shoplm."
+            )
+        for number in range(version, SCHEMA_VERSION):
+            with self.transaction():
+                for statement in MIGRATIONS[number].split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute(
+                    "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(number + 1),)
+                )
+
+    @property
+    def schema_version(self) -> int:
+        row = self._conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        return int(row[0])
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Commit all writes inside together; on any exception roll all of them back.
+
+        Nested use joins the outer transaction, so an ingest batch that calls several
+        store methods is still one unit.
+        """
+        conn = self._conn
+        with self._write_lock:
+            outer = self._local.depth == 0
+            if outer:
+                conn.execute("BEGIN IMMEDIATE")
+            self._local.depth += 1
+            try:
+                yield
+            except BaseException:
+                self._local.depth -= 1
+                if outer:
+                    conn.execute("ROLLBACK")
+                raise
+            self._local.depth -= 1
+            if outer:
+                conn.execute("COMMIT")
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    # -- platforms ---------------------------------------------------------------------
+    def _ensure_platforms(self, names: Iterable[str]) -> None:
+        now = time.time()
+        self._conn.executemany(
+            "INSERT OR IGNORE INTO platforms (name, created_at) VALUES (?, ?)",
+            [(name, now) for name in set(names)],
+        )
+
+    def platforms(self) -> list[str]:
+        rows = self._conn.execute("SELECT name FROM platforms ORDER BY name").fetchall()
+        return [r[0] for r in rows]
+
+    # -- items ---------------------------------------------------------------------------
+    def upsert_items(self, items: Iterable[Item]) -> UpsertResult:
+        """Insert new items, update changed ones, leave identical ones untouched."""
+        inserted = updated = unchanged = 0
+        now = time.time()
+        with self.transaction():
+            conn = self._conn
+            batch = list(items)
+            self._ensure_platforms(item.platform for item in batch)
+            for item in batch:
+                digest = item.content_hash()
+                row = conn.execute(
+                    "SELECT content_hash, created_at FROM items WHERE platform=? AND item_id=?",
+                    (item.platform, item.item_id),
+                ).fetchone()
+                if row is not None and row[0] == digest:
+                    unchanged += 1
+                    continue
+                created = item.created_at or (row[1] if row else None) or now
+                conn.execute(
+                    "INSERT OR REPLACE INTO items VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    (
+                        item.platform,
+                        item.item_id,
+                        item.title,
+                        item.description,
+                        item.brand,
+                        item.category,
+                        item.price,
+                        json.dumps(item.attributes, sort_keys=True),
+                        created,
+                        item.updated_at or now,
+                        digest,
+                    ),
+                )
+                if row is None:
+                    inserted += 1
+                else:
+                    updated += 1
+        return UpsertResult(inserted, updated, unchanged)
+
+    def delete_items(self, platform: str, item_ids: Iterable[str]) -> int:
+        with self.transaction():
+            cursor = self._conn.executemany(
+                "DELETE FROM items WHERE platform=? AND item_id=?",
+                [(platform, item_id) for item_id in item_ids],
+            )
+            return cursor.rowcount
+
+    @staticmethod
+    def _item_from_row(row: tuple) -> Item:
+        return Item(
+            platform=row[0],
+            item_id=row[1],
+            title=row[2],
+            description=row[3],
+            brand=row[4],
+            category=row[5],
+            price=row[6],
+            attributes=json.loads(row[7]),
+            created_at=row[8],
+            updated_at=row[9],
+        )
+
+    _ITEM_COLUMNS = (
+        "platform, item_id, title, description, brand, category, price, attributes, "
+        "created_at, updated_at"
+    )
+
+    def get_item(self, platform: str, item_id: str) -> Item | None:
+        row = self._conn.execute(
+            f"SELECT {self._ITEM_COLUMNS} FROM items WHERE platform=? AND item_id=?",
+            (platform, item_id),
+        ).fetchone()
+        return self._item_from_row(row) if row else None
+
+    def get_items(self, platform: str, item_ids: Iterable[str]) -> dict[str, Item]:
+        ids = list(dict.fromkeys(item_ids))
+        found: dict[str, Item] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._conn.execute(
+                f"SELECT {self._ITEM_COLUMNS} FROM items "
+                f"WHERE platform=? AND item_id IN ({marks})",
+                (platform, *chunk),
+            ).fetchall()
+            for row in rows:
+                found[row[1]] = self._item_from_row(row)
+        return found
+
+    def iter_items(self, platform: str | None = None) -> Iterator[Item]:
+        """All items in a stable order (platform, insertion), streamed."""
+        sql = f"SELECT {self._ITEM_COLUMNS} FROM items"
+        params: tuple = ()
+        if platform is not None:
+            sql += " WHERE platform=?"
+            params = (platform,)
+        sql += " ORDER BY platform, rowid"
+        for row in self._conn.execute(sql, params):
+            yield self._item_from_row(row)
+
+    def item_ids(self, platform: str) -> list[str]:
+        rows = self._conn.execute(
+            "SELECT item_id FROM items WHERE platform=? ORDER BY rowid", (platform,)
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def count_items(self, platform: str | None = None) -> int:
+        if platform is None:
+            return self._conn.execute("SELECT COUNT(*) FROM items").fetchone()[0]
+        return self._conn.execute(
+            "SELECT COUNT(*) FROM items WHERE platform=?", (platform,)
+        ).fetchone()[0]
+
+    # -- events ----------------------------------------------------------------------------
+    def append_events(self, events: Iterable[Event]) -> AppendResult:
+        """Append events; one already stored under the same dedup key is skipped."""
+        batch = list(events)
+        with self.transaction():
+            conn = self._conn
+            self._ensure_platforms(event.platform for event in batch)
+            before = conn.total_changes
+            conn.executemany(
+                "INSERT OR IGNORE INTO events (event_key, platform, user_id, item_id, type, "
+                "value, query, session_id, timestamp) VALUES (?,?,?,?,?,?,?,?,?)",
+                [
+                    (
+                        e.dedup_key(),
+                        e.platform,
+                        e.user_id,
+                        e.item_id,
+                        e.type.value,
+                        e.value,
+                        e.query,
+                        e.session_id,
+                        e.timestamp,
+                    )
+                    for e in batch
+                ],
+            )
+            added = conn.total_changes - before
+        return AppendResult(added=added, duplicates=len(batch) - added)
+
+    def event_columns(self, platform: str) -> EventColumns:
+        rows = self._conn.execute(
+            "SELECT user_id, COALESCE(item_id, ''), type, value, timestamp, "
+            "COALESCE(session_id, '') FROM events WHERE platform=? ORDER BY timestamp, seq",
+            (platform,),
+        ).fetchall()
+        if not rows:
+            empty = np.array([], dtype=object)
+            return EventColumns(empty, empty, empty, np.array([]), np.array([]), empty)
+        users, items, types, values, stamps, sessions = zip(*rows, strict=True)
+        return EventColumns(
+            user_ids=np.array(users, dtype=object),
+            item_ids=np.array(items, dtype=object),
+            types=np.array(types, dtype=object),
+            values=np.array([np.nan if v is None else v for v in values], dtype=np.float64),
+            timestamps=np.array(stamps, dtype=np.float64),
+            session_ids=np.array(sessions, dtype=object),
+        )
+
+    def user_events(self, platform: str, user_id: str, limit: int = 200) -> list[Event]:
+        """The user's most recent events, oldest first."""
+        rows = self._conn.execute(
+            "SELECT user_id, item_id, platform, type, value, query, session_id, timestamp "
+            "FROM events WHERE platform=? AND user_id=? ORDER BY timestamp DESC, seq DESC "
+            "LIMIT ?",
+            (platform, user_id, limit),
+        ).fetchall()
+        return [
+            Event(
+                user_id=r[0],
+                item_id=r[1],
+                platform=r[2],
+                type=EventType(r[3]),
+                value=r[4],
+                query=r[5],
+                session_id=r[6],
+                timestamp=r[7],
+            )
+            for r in reversed(rows)
+        ]
+
+    def count_events(self, platform: str | None = None) -> int:
+        if platform is None:
+            return self._conn.execute("SELECT COUNT(*) FROM events").fetchone()[0]
+        return self._conn.execute(
+            "SELECT COUNT(*) FROM events WHERE platform=?", (platform,)
+        ).fetchone()[0]
