@@ -11,14 +11,22 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 DEFAULT_HOME = "./shoplm-home"
 DEFAULT_ENCODER = "all-MiniLM-L6-v2"
 CONFIG_FILE = "config.json"
+# SHOPLM_NO_PROGRESS set to one of these means "do show progress" (like leaving it unset).
+_FALSE_WORDS = {"", "0", "false", "no", "off"}
 
 
-class EncoderSettings(BaseModel):
+class _Section(BaseModel):
+    """Settings reject unknown keys: a typo in config.json is an error naming the key."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class EncoderSettings(_Section):
     """Which sentence-transformers model turns text into vectors, and how."""
 
     model: str = Field(
@@ -31,7 +39,7 @@ class EncoderSettings(BaseModel):
     device: str | None = Field(default=None, description="None picks cuda when present.")
 
 
-class IndexSettings(BaseModel):
+class IndexSettings(_Section):
     """When to switch from exact to approximate vector search."""
 
     exact_below: int = Field(default=200_000, ge=0)
@@ -39,7 +47,7 @@ class IndexSettings(BaseModel):
     hnsw_ef_search: int = Field(default=128, ge=8)
 
 
-class RecommendSettings(BaseModel):
+class RecommendSettings(_Section):
     """Which recommenders ``fit`` trains and how the engine blends them by default."""
 
     models: list[str] = Field(default_factory=lambda: ["popularity", "itemknn", "content"])
@@ -49,7 +57,7 @@ class RecommendSettings(BaseModel):
     exclude_seen: bool = True
 
 
-class Settings(BaseModel):
+class Settings(_Section):
     """All of shoplm's settings for one engine home."""
 
     encoder: EncoderSettings = Field(default_factory=EncoderSettings)
@@ -60,27 +68,61 @@ class Settings(BaseModel):
 
     @classmethod
     def load(cls, home: Path, **overrides: Any) -> Settings:
-        """Defaults < config.json in the home < SHOPLM_* env < explicit overrides."""
+        """Defaults < config.json in the home < SHOPLM_* env < explicit overrides.
+
+        Each layer changes only the keys it names: ``encoder={"device": "cpu"}`` keeps the
+        encoder model that config.json chose.
+        """
         data: dict[str, Any] = {}
         path = Path(home) / CONFIG_FILE
         if path.exists():
-            data = json.loads(path.read_text())
+            try:
+                data = json.loads(path.read_text())
+            except json.JSONDecodeError as error:
+                raise ValueError(f"{path} is not valid JSON: {error}") from None
+            if not isinstance(data, dict):
+                raise ValueError(f"{path} must hold a JSON object of settings")
         env_model = os.environ.get("SHOPLM_ENCODER")
         if env_model:
-            data.setdefault("encoder", {})["model"] = env_model
-        if os.environ.get("SHOPLM_NO_PROGRESS"):
+            data = _merge(cls, data, {"encoder": {"model": env_model}})
+        if os.environ.get("SHOPLM_NO_PROGRESS", "").strip().lower() not in _FALSE_WORDS:
             data["show_progress"] = False
-        for key, value in overrides.items():
-            data[key] = value
+        data = _merge(cls, data, overrides)
         return cls.model_validate(data)
 
     def save(self, home: Path) -> None:
+        """Write ``<home>/config.json`` atomically (temp file, then rename)."""
         path = Path(home) / CONFIG_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
         tmp.write_text(self.model_dump_json(indent=2))
         tmp.replace(path)
 
 
+def _merge(model: type[BaseModel], base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``changes`` applied key by key.
+
+    Settings sections (encoder, index, recommend) are merged field by field; every other
+    value, a dict such as the blend weights included, is replaced whole.
+    """
+    merged = dict(base)
+    for key, value in changes.items():
+        if isinstance(value, BaseModel):
+            value = value.model_dump()
+        field = model.model_fields.get(key)
+        section = field.annotation if field is not None else None
+        if (
+            isinstance(section, type)
+            and issubclass(section, BaseModel)
+            and isinstance(value, dict)
+            and isinstance(merged.get(key), dict)
+        ):
+            merged[key] = _merge(section, merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
 def resolve_home(home: str | Path | None) -> Path:
     """The engine home: explicit argument, else $SHOPLM_HOME, else ./shoplm-home."""
-    return Path(home or os.environ.get("SHOPLM_HOME") or DEFAULT_HOME)
+    return Path(home or os.environ.get("SHOPLM_HOME") or DEFAULT_HOME).expanduser()

@@ -53,9 +53,12 @@ class Interactions:
         """
         weights = weights or EVENT_WEIGHTS
         item_index = {item_id: row for row, item_id in enumerate(item_ids)}
-        type_weight = np.array(
-            [weights.get(EventType(t), 0.0) for t in events.types], dtype=np.float32
-        )
+        # One lookup per distinct type, not one EventType() per event: fits read millions.
+        by_name = {EventType(t).value: float(w) for t, w in weights.items()}
+        names, type_codes = np.unique(np.asarray(events.types, dtype=str), return_inverse=True)
+        type_weight = np.array([by_name.get(n, 0.0) for n in names], dtype=np.float32)[
+            type_codes.reshape(-1)
+        ]
         item_rows = np.array([item_index.get(i, -1) for i in events.item_ids], dtype=np.int64)
         keep = (item_rows >= 0) & (type_weight > 0)
         users = events.user_ids[keep]

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import numbers
 from enum import StrEnum
 from typing import Any
 
@@ -40,6 +42,13 @@ EVENT_WEIGHTS: dict[EventType, float] = {
 }
 
 
+def _nan_to_none(value: Any) -> Any:
+    """Data frames mark a missing number as NaN; treat it like an empty cell."""
+    if isinstance(value, numbers.Real) and math.isnan(value):
+        return None
+    return value
+
+
 def _clean_text(value: Any) -> str:
     if value is None:
         return ""
@@ -57,7 +66,7 @@ class Item(BaseModel):
     description: str = Field(default="", max_length=20000)
     brand: str = Field(default="", max_length=256)
     category: str = Field(default="", max_length=1000)
-    price: float | None = Field(default=None, ge=0)
+    price: float | None = Field(default=None, ge=0, allow_inf_nan=False)
     attributes: dict[str, str] = Field(default_factory=dict)
     created_at: float | None = None
     updated_at: float | None = None
@@ -66,6 +75,11 @@ class Item(BaseModel):
     @classmethod
     def _strip_id(cls, value: Any) -> Any:
         return str(value).strip() if value is not None else value
+
+    @field_validator("price", mode="before")
+    @classmethod
+    def _price(cls, value: Any) -> Any:
+        return _nan_to_none(value)
 
     @field_validator("title", "description", "brand", mode="before")
     @classmethod
@@ -131,10 +145,10 @@ class Event(BaseModel):
     item_id: str | None = Field(default=None, max_length=256)
     platform: str = Field(default=DEFAULT_PLATFORM, min_length=1, max_length=64)
     type: EventType = EventType.VIEW
-    value: float | None = None
+    value: float | None = Field(default=None, allow_inf_nan=False)
     query: str | None = Field(default=None, max_length=1000)
     session_id: str | None = Field(default=None, max_length=256)
-    timestamp: float = Field(ge=0)
+    timestamp: float = Field(ge=0, allow_inf_nan=False)
     event_id: str | None = Field(default=None, max_length=256)
 
     @field_validator("user_id", "item_id", "platform", "session_id", "event_id", mode="before")
@@ -144,6 +158,11 @@ class Event(BaseModel):
             return None
         text = str(value).strip()
         return text or None
+
+    @field_validator("value", mode="before")
+    @classmethod
+    def _value(cls, value: Any) -> Any:
+        return _nan_to_none(value)
 
     @field_validator("type", mode="before")
     @classmethod

@@ -90,52 +90,73 @@ class SQLiteStore:
         return conn
 
     def _migrate(self) -> None:
+        """Bring the file up to SCHEMA_VERSION, one migration per transaction.
+
+        The version is re-read inside each write transaction, so two processes opening a
+        new home at once do not both run the same migration.
+        """
         conn = self._conn
         conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
-        row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-        version = int(row[0]) if row else 0
-        if version > SCHEMA_VERSION:
-            raise SchemaTooNewError(
-                f"{self.path} has schema version {version}; this shoplm knows up to "
-                f"{SCHEMA_VERSION}. Upgrade shoplm."
-            )
-        for number in range(version, SCHEMA_VERSION):
+        while True:
             with self.transaction():
-                for statement in MIGRATIONS[number].split(";"):
+                version = self._stored_version()
+                if version > SCHEMA_VERSION:
+                    raise SchemaTooNewError(
+                        f"{self.path} has schema version {version}; this shoplm knows up to "
+                        f"{SCHEMA_VERSION}. Upgrade shoplm."
+                    )
+                if version == SCHEMA_VERSION:
+                    return
+                for statement in MIGRATIONS[version].split(";"):
                     if statement.strip():
                         conn.execute(statement)
                 conn.execute(
-                    "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(number + 1),)
+                    "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(version + 1),)
                 )
+
+    def _stored_version(self) -> int:
+        row = self._conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        return int(row[0]) if row else 0
 
     @property
     def schema_version(self) -> int:
-        row = self._conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-        return int(row[0])
+        return self._stored_version()
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """Commit all writes inside together; on any exception roll all of them back.
 
         Nested use joins the outer transaction, so an ingest batch that calls several
-        store methods is still one unit.
+        store methods is still one unit.  A nested block is also a savepoint: if it raises,
+        its own writes are undone even when the caller catches the error and the outer
+        transaction goes on to commit.
         """
         conn = self._conn
         with self._write_lock:
-            outer = self._local.depth == 0
-            if outer:
-                conn.execute("BEGIN IMMEDIATE")
-            self._local.depth += 1
+            depth = self._local.depth
+            savepoint = f"shoplm_{depth}"
+            conn.execute("BEGIN IMMEDIATE" if depth == 0 else f"SAVEPOINT {savepoint}")
+            self._local.depth = depth + 1
             try:
                 yield
             except BaseException:
-                self._local.depth -= 1
-                if outer:
+                self._local.depth = depth
+                if depth == 0:
+                    conn.execute("ROLLBACK")
+                else:
+                    conn.execute(f"ROLLBACK TO {savepoint}")
+                    conn.execute(f"RELEASE {savepoint}")
+                raise
+            self._local.depth = depth
+            if depth > 0:
+                conn.execute(f"RELEASE {savepoint}")
+                return
+            try:
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:  # a failed COMMIT must not leave the batch half-open
                     conn.execute("ROLLBACK")
                 raise
-            self._local.depth -= 1
-            if outer:
-                conn.execute("COMMIT")
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)
@@ -174,8 +195,15 @@ class SQLiteStore:
                     unchanged += 1
                     continue
                 created = item.created_at or (row[1] if row else None) or now
+                # An upsert, not INSERT OR REPLACE: REPLACE deletes the row and inserts a new
+                # one, which would move an updated item to the end of the catalog order.
                 conn.execute(
-                    "INSERT OR REPLACE INTO items VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    "INSERT INTO items VALUES (?,?,?,?,?,?,?,?,?,?,?) "
+                    "ON CONFLICT (platform, item_id) DO UPDATE SET title=excluded.title, "
+                    "description=excluded.description, brand=excluded.brand, "
+                    "category=excluded.category, price=excluded.price, "
+                    "attributes=excluded.attributes, created_at=excluded.created_at, "
+                    "updated_at=excluded.updated_at, content_hash=excluded.content_hash",
                     (
                         item.platform,
                         item.item_id,
@@ -238,8 +266,7 @@ class SQLiteStore:
             chunk = ids[start : start + 500]
             marks = ",".join("?" * len(chunk))
             rows = self._conn.execute(
-                f"SELECT {self._ITEM_COLUMNS} FROM items "
-                f"WHERE platform=? AND item_id IN ({marks})",
+                f"SELECT {self._ITEM_COLUMNS} FROM items WHERE platform=? AND item_id IN ({marks})",
                 (platform, *chunk),
             ).fetchall()
             for row in rows:

@@ -1,0 +1,411 @@
+"""The ``shoplm`` command: a thin shell over ``Engine`` and the evaluation runner.
+
+Every command takes ``--home`` (default ``./shoplm-home`` or ``$SHOPLM_HOME``) and
+``--json`` for machine-readable output; errors print one line naming what is wrong and
+exit with status 2 instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from shoplm.schema import Hit
+
+app = typer.Typer(
+    help="shoplm: search and recommendation for online shops, on a fine-tunable language model.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+evaluate_app = typer.Typer(help="Offline evaluation on a dataset folder.", no_args_is_help=True)
+app.add_typer(evaluate_app, name="evaluate")
+
+HomeOption = Annotated[
+    Path | None,
+    typer.Option("--home", help="Engine home folder [default: $SHOPLM_HOME or ./shoplm-home]."),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+PlatformOption = Annotated[
+    str | None, typer.Option("--platform", help="Shop/scenario; needed only with several.")
+]
+KOption = Annotated[int, typer.Option("-k", "--k", min=1, max=1000, help="Number of results.")]
+
+DEMO_QUERIES = ("phone", "wireless headphones", "coffee")
+
+
+class CliError(Exception):
+    """An error the user can fix; printed without a traceback."""
+
+
+@contextmanager
+def _friendly_errors() -> Iterator[None]:
+    from shoplm.engine import NotFittedError, UnknownPlatformError
+    from shoplm.ingest import IngestError
+
+    try:
+        yield
+    except (
+        CliError,
+        NotFittedError,
+        UnknownPlatformError,
+        IngestError,
+        FileNotFoundError,
+        KeyError,
+        ValueError,
+    ) as error:
+        message = error.args[0] if isinstance(error, KeyError) and error.args else error
+        typer.echo(f"error: {message}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _engine(home: Path | None):
+    from shoplm.engine import Engine
+
+    return Engine.open(home)
+
+
+def _print_json(payload: Any) -> None:
+    typer.echo(json.dumps(payload, indent=2, ensure_ascii=False, default=str))
+
+
+def _hits_payload(hits: list[Hit]) -> list[dict]:
+    return [hit.model_dump(mode="json", exclude_none=True) for hit in hits]
+
+
+def _print_hits(title: str, hits: list[Hit]) -> None:
+    typer.echo(title)
+    if not hits:
+        typer.echo("  (no results)")
+    for rank, hit in enumerate(hits, start=1):
+        item = hit.item
+        price = f"  ${item.price:,.2f}" if item and item.price is not None else ""
+        name = item.title if item else hit.item_id
+        typer.echo(f"  {rank:2d}. {name}{price}  [{hit.item_id}]  score {hit.score:.3f}")
+        typer.echo(f"      {hit.reason}")
+
+
+def _split_csv(value: str | None) -> list[str] | None:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
+def _parse_mapping(pairs: list[str] | None) -> dict[str, str] | None:
+    if not pairs:
+        return None
+    mapping = {}
+    for pair in pairs:
+        source, sep, target = pair.partition("=")
+        if not sep or not source or not target:
+            raise CliError(f"--map expects SOURCE=FIELD, got {pair!r}")
+        mapping[source.strip()] = target.strip()
+    return mapping
+
+
+@app.callback()
+def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log steps.")] = False):
+    """Configure logging once for every command."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+
+
+@app.command()
+def init(
+    home: HomeOption = None,
+    encoder: Annotated[
+        str | None,
+        typer.Option(help="'all-MiniLM-L6-v2' or a local sentence-transformers folder."),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Create an engine home with a config.json holding the default settings."""
+    with _friendly_errors(), _engine(home) as engine:
+        if encoder:
+            engine.settings.encoder.model = encoder
+            engine.settings.save(engine.home)
+        payload = {"home": str(engine.home.resolve()), "settings": engine.settings.model_dump()}
+        if as_json:
+            _print_json(payload)
+        else:
+            typer.echo(f"shoplm home ready at {payload['home']}")
+
+
+@app.command()
+def ingest(
+    path: Annotated[Path, typer.Argument(help="CSV, JSONL or Parquet file (optionally .gz).")],
+    kind: Annotated[str, typer.Option(help="items, events or auto.")] = "auto",
+    mapping: Annotated[
+        list[str] | None,
+        typer.Option("--map", help="Column mapping SOURCE=FIELD, repeatable."),
+    ] = None,
+    rejects: Annotated[Path | None, typer.Option(help="Where bad rows are written.")] = None,
+    platform: PlatformOption = None,
+    home: HomeOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Load items or events; bad rows go to a rejects file while good rows load."""
+    with _friendly_errors(), _engine(home) as engine:
+        report = engine.ingest(
+            path,
+            kind=kind,
+            mapping=_parse_mapping(mapping),
+            platform=platform,
+            rejects_path=rejects,
+        )
+        if as_json:
+            _print_json(report.to_dict())
+        else:
+            typer.echo(report.summary())
+
+
+@app.command()
+def fit(
+    platform: PlatformOption = None,
+    models: Annotated[str | None, typer.Option(help="Comma-separated recommenders.")] = None,
+    home: HomeOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Encode the catalog, build the indexes and train the recommenders."""
+    with _friendly_errors(), _engine(home) as engine:
+        report = engine.fit(platform, models=_split_csv(models))
+        if as_json:
+            _print_json(report)
+        else:
+            typer.echo(
+                f"fitted {report['platform']}: {report['items']} items, {report['users']} users, "
+                f"models {', '.join(report['models'])} in {report['seconds']} s"
+            )
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="What the shopper typed.")],
+    user: Annotated[str | None, typer.Option(help="Personalise for this user id.")] = None,
+    k: KOption = 10,
+    brand: Annotated[list[str] | None, typer.Option(help="Keep these brands.")] = None,
+    category: Annotated[str | None, typer.Option(help="Category path prefix.")] = None,
+    min_price: Annotated[float | None, typer.Option(min=0)] = None,
+    max_price: Annotated[float | None, typer.Option(min=0)] = None,
+    method: Annotated[str, typer.Option(help="bm25, dense or hybrid.")] = "hybrid",
+    platform: PlatformOption = None,
+    home: HomeOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Search the catalog."""
+    filters = {
+        "brands": brand or [],
+        "category": category,
+        "min_price": min_price,
+        "max_price": max_price,
+    }
+    with _friendly_errors(), _engine(home) as engine:
+        hits = engine.search(
+            query, user_id=user, k=k, filters=filters, platform=platform, method=method
+        )
+        if as_json:
+            _print_json({"query": query, "user_id": user, "hits": _hits_payload(hits)})
+        else:
+            _print_hits(f"search {query!r}" + (f" for user {user}" if user else ""), hits)
+
+
+@app.command()
+def recommend(
+    user: Annotated[str, typer.Argument(help="User id.")],
+    k: KOption = 10,
+    model: Annotated[str, typer.Option(help="'blend' or one fitted model.")] = "blend",
+    platform: PlatformOption = None,
+    home: HomeOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Recommend items for a user (new users get popular items)."""
+    with _friendly_errors(), _engine(home) as engine:
+        hits = engine.recommend(user, k=k, model=model, platform=platform)
+        if as_json:
+            _print_json({"user_id": user, "model": model, "hits": _hits_payload(hits)})
+        else:
+            _print_hits(f"recommendations for user {user} ({model})", hits)
+
+
+@app.command()
+def similar(
+    item: Annotated[str, typer.Argument(help="Item id.")],
+    k: KOption = 10,
+    model: Annotated[str, typer.Option(help="Model giving the item-item view.")] = "content",
+    platform: PlatformOption = None,
+    home: HomeOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Items similar to one item."""
+    with _friendly_errors(), _engine(home) as engine:
+        hits = engine.similar(item, k=k, model=model, platform=platform)
+        if as_json:
+            _print_json({"item_id": item, "model": model, "hits": _hits_payload(hits)})
+        else:
+            _print_hits(f"similar to {item} ({model})", hits)
+
+
+@app.command()
+def stats(home: HomeOption = None, as_json: JsonOption = False) -> None:
+    """What the home holds: items, events and fit state per platform."""
+    with _friendly_errors(), _engine(home) as engine:
+        payload = engine.stats()
+        if as_json:
+            _print_json(payload)
+        else:
+            for platform, row in payload.items() or {"(empty)": {}}.items():
+                typer.echo(f"{platform}: {row}")
+
+
+@app.command()
+def demo(
+    home: HomeOption = None,
+    user: Annotated[str | None, typer.Option(help="Sample user to recommend for.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Ingest the bundled sample shop, fit, and show search, recommendations, similar items."""
+    from shoplm.datasets import sample_paths
+
+    items_path, events_path = sample_paths()
+    with _friendly_errors(), _engine(home) as engine:
+        reports = [
+            engine.ingest(items_path, kind="items"),
+            engine.ingest(events_path, kind="events"),
+        ]
+        fit_report = engine.fit()
+        fitted = engine.fitted()
+        user = user or _busiest_user(engine)
+        searches = {q: engine.search(q, k=5) for q in DEMO_QUERIES}
+        personal = engine.search(DEMO_QUERIES[0], user_id=user, k=5)
+        recs = engine.recommend(user, k=5)
+        seed_item = fitted.catalog.item_ids[0]
+        similar_hits = engine.similar(seed_item, k=5)
+        if as_json:
+            _print_json(
+                {
+                    "home": str(engine.home.resolve()),
+                    "ingest": [r.to_dict() for r in reports],
+                    "fit": fit_report,
+                    "search": {q: _hits_payload(h) for q, h in searches.items()},
+                    "personalised_search": {
+                        "query": DEMO_QUERIES[0],
+                        "user_id": user,
+                        "hits": _hits_payload(personal),
+                    },
+                    "recommend": {"user_id": user, "hits": _hits_payload(recs)},
+                    "similar": {"item_id": seed_item, "hits": _hits_payload(similar_hits)},
+                }
+            )
+            return
+        for report in reports:
+            typer.echo(report.summary())
+        typer.echo(f"fitted: {', '.join(fit_report['models'])} in {fit_report['seconds']} s\n")
+        for query, hits in searches.items():
+            _print_hits(f"search {query!r}", hits)
+        _print_hits(f"search {DEMO_QUERIES[0]!r} personalised for user {user}", personal)
+        _print_hits(f"recommendations for user {user}", recs)
+        _print_hits(f"similar to {seed_item}", similar_hits)
+        typer.echo(
+            f"\nhome: {engine.home.resolve()}  (try: shoplm search 'laptop' --home {engine.home})"
+        )
+
+
+def _busiest_user(engine: Any) -> str:
+    """The sample user with the most events (ties: smallest id), for a telling demo."""
+    counts = Counter(engine.store.event_columns(engine.fitted().platform).user_ids)
+    if not counts:
+        raise CliError("the sample holds no events")
+    return min(counts, key=lambda user: (-counts[user], user))
+
+
+def _progress_printer(quiet: bool) -> Callable[[str], None]:
+    def say(message: str) -> None:
+        if not quiet:
+            print(f"[shoplm] {message}", file=sys.stderr, flush=True)
+
+    return say
+
+
+@evaluate_app.command("recommend")
+def evaluate_recommend_command(
+    data: Annotated[Path, typer.Option("--data", help="Dataset folder (layout of shared/data).")],
+    subset: Annotated[
+        str | None, typer.Option(help="Category, e.g. Beauty (amazon_s3rec).")
+    ] = None,
+    models: Annotated[str | None, typer.Option(help="Comma-separated models.")] = None,
+    protocol: Annotated[str | None, typer.Option(help="leave_one_out or temporal.")] = None,
+    max_users: Annotated[int | None, typer.Option(help="Evaluate a seeded sample.")] = None,
+    report: Annotated[Path | None, typer.Option(help="Write an HTML report here.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Full-ranking HR/NDCG/Recall/MRR@K of each recommender on a held-out split."""
+    from shoplm.evaluation.runner import evaluate_recommend
+
+    with _friendly_errors():
+        result = evaluate_recommend(
+            data,
+            subset=subset,
+            models=_split_csv(models),
+            protocol=protocol,
+            max_users=max_users,
+            show_progress=not as_json,
+            progress=_progress_printer(quiet=False),
+        )
+        _emit_evaluation(result, as_json, report)
+
+
+@evaluate_app.command("search")
+def evaluate_search_command(
+    data: Annotated[Path, typer.Option("--data", help="Dataset folder (layout of shared/data).")],
+    models: Annotated[str | None, typer.Option(help="Comma-separated: bm25,dense,hybrid.")] = None,
+    min_judged: Annotated[int, typer.Option(help="Keep queries with this many judgments.")] = 5,
+    max_queries: Annotated[int | None, typer.Option(help="Evaluate a seeded sample.")] = None,
+    report: Annotated[Path | None, typer.Option(help="Write an HTML report here.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Graded nDCG@10, Recall@100, MRR@10 and latency of each search method."""
+    from shoplm.evaluation.runner import evaluate_search
+
+    with _friendly_errors():
+        result = evaluate_search(
+            data,
+            models=_split_csv(models),
+            min_judged=min_judged,
+            max_queries=max_queries,
+            show_progress=not as_json,
+            progress=_progress_printer(quiet=False),
+        )
+        _emit_evaluation(result, as_json, report)
+
+
+def _emit_evaluation(result: dict, as_json: bool, report: Path | None) -> None:
+    from shoplm.evaluation.report import format_table, write_report
+
+    if report is not None:
+        write_report(result, report)
+    if as_json:
+        _print_json(result)
+        return
+    count = result.get("n_users", result.get("n_queries"))
+    typer.echo(
+        f"{result['task']} on {result['dataset']} ({count} "
+        f"{'users' if 'n_users' in result else 'queries'}, {result['seconds']} s)"
+    )
+    typer.echo(f"protocol: {result['protocol']}")
+    typer.echo(format_table(result["metrics"]))
+    for model, row in result.get("latency_ms", {}).items():
+        typer.echo(f"latency {model}: median {row['median']} ms, p99 {row['p99']} ms")
+    if report is not None:
+        typer.echo(f"report written to {report}")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,58 @@
+"""Review texts with star ratings: Amazon Office reviews (sample) and Women's Clothing.
+
+Each review's text is its title/summary and body joined ("Title. Body"); reviews with
+neither are skipped. Labels follow ``sentiment_label``: 1-2 stars negative (0), 3 neutral
+(1), 4-5 positive (2).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from shoplm.datasets._io import DatasetFormatError, read_csv, require, to_float, to_id
+from shoplm.datasets.types import TextLabelDataset, sentiment_label
+
+# (rating, item id, body, title) columns of each source.
+AMAZON_COLUMNS = ("overall", "asin", "reviewText", "summary")
+CLOTHING_COLUMNS = ("Rating", "Clothing ID", "Review Text", "Title")
+
+
+def _load(folder: Path, name: str, columns: tuple[str, str, str, str]) -> TextLabelDataset:
+    rating_col, item_col, body_col, title_col = columns
+    path = require(folder, "reviews.csv")
+    texts: list[str] = []
+    ratings: list[float] = []
+    item_ids: list[str] = []
+    for line, row in read_csv(path, columns):
+        title = " ".join(row[title_col].split())
+        body = " ".join(row[body_col].split())
+        if not title and not body:
+            continue
+        rating = to_float(row[rating_col], path, line, rating_col)
+        if not 1.0 <= rating <= 5.0:
+            raise DatasetFormatError(
+                f"{path}: line {line}: field {rating_col!r} must be 1..5, got {rating}"
+            )
+        if title and body:
+            texts.append(f"{title} {body}" if title[-1] in ".!?" else f"{title}. {body}")
+        else:
+            texts.append(title or body)
+        ratings.append(rating)
+        item_ids.append(to_id(row[item_col], path, line, item_col))
+    return TextLabelDataset(
+        name=name,
+        texts=texts,
+        ratings=ratings,
+        labels=[sentiment_label(r) for r in ratings],
+        item_ids=item_ids,
+    )
+
+
+def load_amazon_reviews(folder: Path) -> TextLabelDataset:
+    """Amazon Office 2018 reviews, stratified by the source (3000/1000/1000/1000/3000)."""
+    return _load(folder, "amazon_office_reviews_sample", AMAZON_COLUMNS)
+
+
+def load_clothing_reviews(folder: Path) -> TextLabelDataset:
+    """Women's E-Commerce Clothing Reviews (CC0): item_ids are the Clothing IDs."""
+    return _load(folder, "womens_clothing_reviews", CLOTHING_COLUMNS)

@@ -1,0 +1,476 @@
+"""Engine: one object that owns a home folder and answers search, recommend and similar.
+
+It wires the store, the text encoder, the indexes and the recommenders; the CLI, the HTTP
+server and the evaluator are thin shells over it.  Nothing here is global: open two
+engines on two homes and they share nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from shoplm.config import Settings, resolve_home
+from shoplm.fitted import CatalogArrays, FittedPlatform
+from shoplm.index.lexical import LexicalIndex
+from shoplm.index.vector import VectorIndex
+from shoplm.ingest import IngestReport, ingest_file, ingest_records
+from shoplm.interactions import Interactions
+from shoplm.recommend.base import FitContext, UserBatch
+from shoplm.recommend.blend import blend
+from shoplm.recommend.registry import create
+from shoplm.schema import DEFAULT_PLATFORM, EVENT_WEIGHTS, Event, Hit, Item
+from shoplm.search.filters import SearchFilters
+from shoplm.search.pipeline import SearchPipeline
+from shoplm.store import AppendResult, SQLiteStore, UpsertResult
+from shoplm.text.cache import EmbeddingCache
+from shoplm.text.encoder import TextEncoder
+from shoplm.text.tokenize import tokenize
+
+log = logging.getLogger("shoplm")
+
+BLEND = "blend"
+# Models that learn only from behaviour: skipped (with a note) when a platform has no events.
+BEHAVIOUR_MODELS = {"itemknn", "als", "bpr"}
+HISTORY_LIMIT = 200
+
+
+class NotFittedError(RuntimeError):
+    """The platform has no fitted models yet."""
+
+
+class UnknownPlatformError(ValueError):
+    """A platform was named that the store does not hold, or none was named among several."""
+
+
+def seed_everything(seed: int) -> None:
+    """Same seed, same results: numpy, python and torch."""
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+class Engine:
+    """A shoplm instance on one home folder."""
+
+    def __init__(self, home: Path, settings: Settings, embedding_cache: Path | None = None):
+        self.home = home
+        self.settings = settings
+        self.store = SQLiteStore(home / "store.sqlite")
+        self._embedding_cache_path = embedding_cache or home / "embeddings.sqlite"
+        self._encoder: TextEncoder | None = None
+        self._fitted: dict[str, FittedPlatform] = {}
+
+    @classmethod
+    def open(
+        cls, home: str | Path | None = None, embedding_cache: Path | None = None, **overrides: Any
+    ) -> Engine:
+        """Open (creating if needed) the engine home; settings come from its config.json."""
+        path = resolve_home(home)
+        path.mkdir(parents=True, exist_ok=True)
+        settings = Settings.load(path, **overrides)
+        if not (path / "config.json").exists():
+            settings.save(path)
+        return cls(path, settings, embedding_cache)
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def encoder(self) -> TextEncoder:
+        """Loaded on first use: opening an engine to ingest must not pay for the model."""
+        if self._encoder is None:
+            self._encoder = TextEncoder(
+                self.settings.encoder,
+                cache=EmbeddingCache(self._embedding_cache_path),
+                show_progress=self.settings.show_progress,
+            )
+        return self._encoder
+
+    # -- platforms ---------------------------------------------------------------------
+    def resolve_platform(self, platform: str | None) -> str:
+        """A single-shop user never names a platform; with several, one must be named."""
+        known = self.store.platforms()
+        if platform is not None:
+            if known and platform not in known:
+                raise UnknownPlatformError(f"unknown platform {platform!r}; known: {known}")
+            return platform
+        if len(known) <= 1:
+            return known[0] if known else DEFAULT_PLATFORM
+        if DEFAULT_PLATFORM in known:
+            return DEFAULT_PLATFORM
+        raise UnknownPlatformError(f"this home holds several platforms {known}: name one")
+
+    def _platform_dir(self, platform: str) -> Path:
+        return self.home / "platforms" / platform
+
+    # -- writing ---------------------------------------------------------------------------
+    def ingest(
+        self,
+        path: str | Path,
+        kind: str = "auto",
+        mapping: Mapping[str, str] | None = None,
+        platform: str | None = None,
+        rejects_path: str | Path | None = None,
+        batch_size: int = 5000,
+    ) -> IngestReport:
+        """Load a CSV/JSONL/Parquet file of items or events; bad rows go to the rejects file."""
+        return ingest_file(
+            self.store,
+            Path(path),
+            kind=kind,
+            mapping=dict(mapping) if mapping else None,
+            platform=platform,
+            rejects_path=Path(rejects_path) if rejects_path else None,
+            batch_size=batch_size,
+            show_progress=self.settings.show_progress,
+        )
+
+    def upsert_items(self, items: Iterable[Item | Mapping[str, Any]]) -> UpsertResult:
+        """Add or change items; validated first, so a bad item stores nothing."""
+        valid = [i if isinstance(i, Item) else Item.model_validate(dict(i)) for i in items]
+        return self.store.upsert_items(valid)
+
+    def add_events(self, events: Iterable[Event | Mapping[str, Any]]) -> AppendResult:
+        """Append behaviour events; validated first, so a bad event stores nothing."""
+        valid = [e if isinstance(e, Event) else Event.model_validate(dict(e)) for e in events]
+        return self.store.append_events(valid)
+
+    def ingest_records(
+        self, records: Iterable[Mapping[str, Any]], kind: str, platform: str | None = None
+    ) -> IngestReport:
+        """Like ``ingest`` for in-memory rows: bad rows are reported, good rows stored."""
+        return ingest_records(
+            self.store, records, kind=kind, platform=platform, show_progress=False
+        )
+
+    # -- fitting ---------------------------------------------------------------------------
+    def fit(self, platform: str | None = None, models: Sequence[str] | None = None) -> dict:
+        """Encode the catalog, build indexes, train the recommenders, swap them in."""
+        platform = self.resolve_platform(platform)
+        started = time.perf_counter()
+        seed_everything(self.settings.seed)
+        items = list(self.store.iter_items(platform))
+        if not items:
+            raise ValueError(f"platform {platform!r} has no items: ingest a catalog first")
+        log.info("fit %s: encoding %d items", platform, len(items))
+        embeddings = self.encoder.encode_cached([item.text() for item in items])
+        encoded = getattr(self.encoder, "last_stats", None)
+        vector_index = VectorIndex.build(
+            embeddings,
+            exact_below=self.settings.index.exact_below,
+            hnsw_m=self.settings.index.hnsw_m,
+            ef_search=self.settings.index.hnsw_ef_search,
+        )
+        lexical_index = LexicalIndex.build([_lexical_fields(item) for item in items])
+        data = Interactions.from_events(
+            self.store.event_columns(platform), [item.item_id for item in items]
+        )
+        context = FitContext(
+            items=items,
+            item_embeddings=embeddings,
+            seed=self.settings.seed,
+            show_progress=self.settings.show_progress,
+        )
+        fitted_models = {}
+        skipped = []
+        for name in models or self.settings.recommend.models:
+            if name in BEHAVIOUR_MODELS and data.n_users == 0:
+                skipped.append(name)
+                continue
+            log.info("fit %s: training %s", platform, name)
+            model = create(name)
+            model.fit(data, context)
+            fitted_models[name] = model
+        fitted = FittedPlatform(
+            platform=platform,
+            catalog=CatalogArrays.from_items(items),
+            user_ids=data.user_ids,
+            encoder_id=self.encoder.model_id,
+            embeddings=embeddings,
+            vector_index=vector_index,
+            lexical_index=lexical_index,
+            models=fitted_models,
+        )
+        fitted.save(self._platform_dir(platform))
+        fitted.interactions = data  # type: ignore[attr-defined]  # reused by rank_users
+        self._fitted[platform] = fitted
+        return {
+            "platform": platform,
+            "items": len(items),
+            "users": data.n_users,
+            "interactions": int(data.matrix.nnz),
+            "models": sorted(fitted_models),
+            "skipped_models": skipped,
+            "encoded": encoded,
+            "seconds": round(time.perf_counter() - started, 2),
+        }
+
+    def fitted(self, platform: str | None = None) -> FittedPlatform:
+        platform = self.resolve_platform(platform)
+        if platform not in self._fitted:
+            loaded = FittedPlatform.load(self._platform_dir(platform))
+            if loaded is None:
+                raise NotFittedError(
+                    f"platform {platform!r} is not fitted yet: run `shoplm fit` (Engine.fit())"
+                )
+            self._fitted[platform] = loaded
+        return self._fitted[platform]
+
+    # -- reading ---------------------------------------------------------------------------
+    def _history_rows(self, fitted: FittedPlatform, user_id: str) -> np.ndarray:
+        """The user's positive-feedback items, oldest first, read fresh from the store."""
+        events = self.store.user_events(fitted.platform, user_id, limit=HISTORY_LIMIT)
+        rows = [
+            fitted.item_index[e.item_id]
+            for e in events
+            if e.item_id in fitted.item_index and EVENT_WEIGHTS.get(e.type, 0) > 0
+        ]
+        return np.asarray(rows, dtype=np.int64)
+
+    def search(
+        self,
+        query: str,
+        user_id: str | None = None,
+        k: int = 10,
+        filters: SearchFilters | Mapping[str, Any] | None = None,
+        platform: str | None = None,
+        method: str = "hybrid",
+    ) -> list[Hit]:
+        """Items matching the query, best first, re-ordered by the user's taste if known."""
+        fitted = self.fitted(platform)
+        if filters is not None and not isinstance(filters, SearchFilters):
+            filters = SearchFilters.model_validate(dict(filters))
+        history = self._history_rows(fitted, user_id) if user_id else None
+        pipeline = SearchPipeline(fitted, self.encoder)
+        candidates = pipeline.search(
+            query, k=k, method=method, filters=filters, history_rows=history
+        )
+        items = self.store.get_items(
+            fitted.platform, [fitted.catalog.item_ids[c.row] for c in candidates]
+        )
+        history_titles = self._titles(fitted, [c.nearest_history_row for c in candidates])
+        query_tokens = set(tokenize(query))
+        hits = []
+        for candidate in candidates:
+            item = items.get(fitted.catalog.item_ids[candidate.row])
+            if item is None:  # deleted since the last fit
+                continue
+            reason = _search_reason(
+                query_tokens,
+                item,
+                candidate.sources,
+                history_titles.get(candidate.nearest_history_row),
+            )
+            hits.append(
+                Hit(
+                    item_id=item.item_id,
+                    platform=item.platform,
+                    score=candidate.score,
+                    reason=reason,
+                    item=item,
+                    sources=candidate.sources,
+                )
+            )
+        return hits
+
+    def recommend(
+        self,
+        user_id: str,
+        k: int = 10,
+        platform: str | None = None,
+        model: str = BLEND,
+        exclude_seen: bool | None = None,
+    ) -> list[Hit]:
+        """Items for this user: the blended models, or one named model."""
+        fitted = self.fitted(platform)
+        history = self._history_rows(fitted, user_id)
+        batch = UserBatch(np.array([fitted.user_index.get(user_id, -1)]), [history])
+        if len(history) == 0:
+            scores, parts = self._score(fitted, batch, "popularity" if model == BLEND else model)
+        else:
+            scores, parts = self._score(fitted, batch, model)
+        scores = scores[0].astype(np.float64)
+        if self.settings.recommend.exclude_seen if exclude_seen is None else exclude_seen:
+            scores[history] = -np.inf
+        top = _top_rows(scores, k)
+        return self._hits(fitted, top, scores, {n: p[0] for n, p in parts.items()}, history)
+
+    def similar(
+        self, item_id: str, k: int = 10, platform: str | None = None, model: str = "content"
+    ) -> list[Hit]:
+        """Items like this one ("more like this"), from one model's item-item view."""
+        fitted = self.fitted(platform)
+        if item_id not in fitted.item_index:
+            raise KeyError(f"item {item_id!r} is not in the fitted catalog of {fitted.platform!r}")
+        if model not in fitted.models:
+            raise ValueError(f"model {model!r} is not fitted; fitted: {sorted(fitted.models)}")
+        row = fitted.item_index[item_id]
+        scores = fitted.models[model].similar_items(row).astype(np.float64)
+        scores[row] = -np.inf
+        top = _top_rows(scores, k)
+        source = fitted.catalog.item_ids[row]
+        hits = self._hits(fitted, top, scores, {model: scores}, np.array([row]))
+        for hit in hits:
+            hit.reason = f"similar to {source} ({model})"
+        return hits
+
+    def rank_users(
+        self,
+        user_ids: Sequence[str],
+        model: str = BLEND,
+        k: int = 20,
+        platform: str | None = None,
+        batch_size: int = 512,
+    ) -> np.ndarray:
+        """Top-k item rows per known user, training items excluded: the evaluator's view.
+
+        Scores every item for every user (full ranking, no sampled negatives).
+        """
+        from shoplm.evaluation.ranking import top_k_from_scores
+
+        fitted = self.fitted(platform)
+        data = getattr(fitted, "interactions", None)
+        if data is None:
+            data = Interactions.from_events(
+                self.store.event_columns(fitted.platform), fitted.catalog.item_ids
+            )
+            fitted.interactions = data  # type: ignore[attr-defined]
+        rows = np.array([data.user_index[u] for u in user_ids], dtype=np.int64)
+        ranked = np.empty((len(rows), min(k, fitted.n_items)), dtype=np.int64)
+        for start in range(0, len(rows), batch_size):
+            chunk = rows[start : start + batch_size]
+            batch = UserBatch.for_training_users(data, chunk)
+            scores, _ = self._score(fitted, batch, model)
+            ranked[start : start + len(chunk)] = top_k_from_scores(
+                scores, k, exclude=data.matrix[chunk]
+            )
+        return ranked
+
+    def _score(
+        self, fitted: FittedPlatform, batch: UserBatch, model: str
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        if model == BLEND:
+            return blend(fitted.models, self.settings.recommend.blend, batch)
+        if model not in fitted.models:
+            raise ValueError(f"model {model!r} is not fitted; fitted: {sorted(fitted.models)}")
+        scores = fitted.models[model].score(batch)
+        return scores, {model: scores}
+
+    def _titles(self, fitted: FittedPlatform, rows: Iterable[int | None]) -> dict[int, str]:
+        wanted = {r for r in rows if r is not None}
+        ids = [fitted.catalog.item_ids[r] for r in wanted]
+        items = self.store.get_items(fitted.platform, ids)
+        return {
+            r: items[fitted.catalog.item_ids[r]].title
+            for r in wanted
+            if fitted.catalog.item_ids[r] in items
+        }
+
+    def _hits(
+        self,
+        fitted: FittedPlatform,
+        top: np.ndarray,
+        scores: np.ndarray,
+        parts: Mapping[str, np.ndarray],
+        history: np.ndarray,
+    ) -> list[Hit]:
+        """Rows -> Hits with a reason naming the model and, if any, the nearest history item."""
+        ids = [fitted.catalog.item_ids[r] for r in top]
+        items = self.store.get_items(fitted.platform, ids)
+        nearest: dict[int, int] = {}
+        if len(history):
+            recent = history[-20:]
+            similarity = fitted.embeddings[top] @ fitted.embeddings[recent].T
+            nearest = {
+                int(r): int(recent[j]) for r, j in zip(top, similarity.argmax(axis=1), strict=True)
+            }
+        titles = self._titles(fitted, nearest.values())
+        hits = []
+        for row in top.tolist():
+            item = items.get(fitted.catalog.item_ids[row])
+            if item is None:
+                continue
+            contributions = {name: float(part[row]) for name, part in parts.items()}
+            lead = max(contributions, key=contributions.get) if contributions else "model"
+            if lead == "popularity" or row not in nearest:
+                reason = "popular with shoppers" if lead == "popularity" else f"{lead} model"
+            else:
+                reason = f"because you showed interest in {titles.get(nearest[row], '?')} ({lead})"
+            hits.append(
+                Hit(
+                    item_id=item.item_id,
+                    platform=item.platform,
+                    score=float(scores[row]),
+                    reason=reason,
+                    item=item,
+                    sources=contributions,
+                )
+            )
+        return hits
+
+    def stats(self) -> dict:
+        """What the home holds: per platform items, events and whether it is fitted."""
+        out = {}
+        for platform in self.store.platforms():
+            fitted = FittedPlatform.load(self._platform_dir(platform)) is not None
+            out[platform] = {
+                "items": self.store.count_items(platform),
+                "events": self.store.count_events(platform),
+                "fitted": fitted,
+            }
+        return out
+
+
+def _top_rows(scores: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the k best finite scores, best first (ties: lower row first)."""
+    finite = np.isfinite(scores)
+    k = min(k, int(finite.sum()))
+    if k <= 0:
+        return np.zeros(0, dtype=np.int64)
+    candidates = np.argpartition(-np.where(finite, scores, -np.inf), k - 1)[:k]
+    order = np.lexsort((candidates, -scores[candidates]))
+    return candidates[order]
+
+
+def _lexical_fields(item: Item) -> dict[str, str]:
+    attributes = " ".join(f"{k} {v}" for k, v in item.attributes.items())
+    return {
+        "title": item.title,
+        "brand": item.brand,
+        "category": item.category,
+        "description": item.description,
+        "attributes": attributes,
+    }
+
+
+def _search_reason(
+    query_tokens: set[str], item: Item, sources: Mapping[str, float], history_title: str | None
+) -> str:
+    """Say which query words matched and where, or that the match is by meaning."""
+    item_tokens = set(tokenize(f"{item.title} {item.brand} {item.category}"))
+    matched = sorted(query_tokens & item_tokens)
+    parts = []
+    if matched:
+        parts.append("matched " + ", ".join(f"'{t}'" for t in matched[:5]))
+    if "dense" in sources:
+        parts.append(f"meaning similarity {sources['dense']:.2f}")
+    if item.category:
+        parts.append(f"in {item.category}")
+    if history_title:
+        parts.append(f"close to your {history_title}")
+    return "; ".join(parts) or "retrieved"

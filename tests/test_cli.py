@@ -1,0 +1,56 @@
+"""The shoplm command: demo end to end, JSON output, friendly errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from shoplm.cli import app
+
+runner = CliRunner()
+
+
+def test_demo_prints_search_and_recommendations(tmp_path: Path) -> None:
+    home = tmp_path / "demo"
+    result = runner.invoke(app, ["demo", "--home", str(home), "--json"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert payload["ingest"][0]["stored"] > 100
+    phone_titles = [h["item"]["title"].lower() for h in payload["search"]["phone"]]
+    assert any("phone" in t for t in phone_titles[:3])
+    assert len(payload["recommend"]["hits"]) == 5
+    assert payload["similar"]["hits"]
+
+    again = runner.invoke(app, ["search", "coffee", "--home", str(home), "-k", "3", "--json"])
+    assert again.exit_code == 0, again.output
+    assert len(json.loads(again.stdout)["hits"]) == 3
+
+    text = runner.invoke(app, ["recommend", payload["recommend"]["user_id"], "--home", str(home)])
+    assert text.exit_code == 0 and "recommendations for user" in text.stdout
+
+
+def test_errors_are_one_line_with_exit_2(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["search", "phone", "--home", str(tmp_path / "nothing")])
+    assert result.exit_code == 2
+    assert "not fitted yet" in result.output
+    bad_map = runner.invoke(app, ["ingest", "x.csv", "--map", "oops", "--home", str(tmp_path)])
+    assert bad_map.exit_code == 2 and "SOURCE=FIELD" in bad_map.output
+
+
+def test_every_command_has_help() -> None:
+    for command in [
+        "init",
+        "ingest",
+        "fit",
+        "search",
+        "recommend",
+        "similar",
+        "evaluate",
+        "demo",
+        "stats",
+    ]:
+        result = runner.invoke(app, [command, "--help"])
+        assert result.exit_code == 0, command
+        assert "--home" in result.stdout or command == "evaluate"

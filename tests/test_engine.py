@@ -1,0 +1,111 @@
+"""The Engine end to end on a tiny shop with the real encoder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from shoplm.engine import Engine, NotFittedError, UnknownPlatformError
+
+
+@pytest.fixture(scope="module")
+def fitted_home(
+    tmp_path_factory: pytest.TempPathFactory, tiny_items: list[dict], tiny_events: list[dict]
+) -> Path:
+    home = tmp_path_factory.mktemp("engine") / "home"
+    with Engine.open(home) as engine:
+        engine.upsert_items(tiny_items)
+        engine.add_events(tiny_events)
+        engine.fit()
+    return home
+
+
+def test_search_finds_phones_first(fitted_home: Path) -> None:
+    with Engine.open(fitted_home) as engine:
+        hits = engine.search("smartphone", k=3)
+    assert hits[0].item_id in {"p1", "p2"}
+    assert {h.item_id for h in hits[:2]} == {"p1", "p2"}
+    assert hits[0].item is not None and "smartphone" in hits[0].item.title
+    assert "matched 'smartphone'" in hits[0].reason
+
+
+@pytest.mark.parametrize("method", ["bm25", "dense", "hybrid"])
+def test_each_search_method_answers(fitted_home: Path, method: str) -> None:
+    with Engine.open(fitted_home) as engine:
+        hits = engine.search("coffee grinder", k=3, method=method)
+    assert hits[0].item_id == "c2"
+
+
+def test_search_filters_apply(fitted_home: Path) -> None:
+    with Engine.open(fitted_home) as engine:
+        hits = engine.search("headphones", k=10, filters={"max_price": 150})
+        branded = engine.search("headphones", k=10, filters={"brands": ["Bassline"]})
+    assert hits and all(h.item.price <= 150 for h in hits)
+    assert [h.item_id for h in branded] == ["h3"]
+
+
+def test_recommend_follows_the_users_taste(fitted_home: Path) -> None:
+    with Engine.open(fitted_home) as engine:
+        hits = engine.recommend("u5", k=3)
+    assert hits[0].item_id == "c1"  # bought by both other coffee buyers
+    assert "c2" not in {h.item_id for h in hits}  # already bought
+    assert hits[0].reason
+
+
+def test_new_user_gets_popular_items(fitted_home: Path) -> None:
+    with Engine.open(fitted_home) as engine:
+        hits = engine.recommend("never-seen", k=3)
+    assert len(hits) == 3
+    assert hits[0].reason == "popular with shoppers"
+
+
+def test_fresh_event_changes_the_next_answer(fitted_home: Path) -> None:
+    with Engine.open(fitted_home) as engine:
+        before = [h.item_id for h in engine.recommend("newbie", k=3)]
+        engine.add_events(
+            [{"user_id": "newbie", "item_id": "c3", "type": "purchase", "timestamp": 1_800_000_000}]
+        )
+        after = [h.item_id for h in engine.recommend("newbie", k=3)]
+    assert before != after
+    assert set(after) & {"c1", "c2"}
+
+
+def test_similar_items(fitted_home: Path) -> None:
+    with Engine.open(fitted_home) as engine:
+        hits = engine.similar("h1", k=2)
+    assert "h1" not in {h.item_id for h in hits}
+    assert {h.item_id for h in hits} <= {"h2", "h3"}
+
+
+def test_fit_survives_reopen_and_reports_platform(fitted_home: Path) -> None:
+    with Engine.open(fitted_home) as engine:
+        stats = engine.stats()
+    assert stats == {"default": {"items": 10, "events": 21, "fitted": True}}
+
+
+def test_errors_name_the_problem(tmp_path: Path) -> None:
+    with Engine.open(tmp_path / "empty") as engine:
+        with pytest.raises(NotFittedError, match="shoplm fit"):
+            engine.search("phone")
+        with pytest.raises(ValueError, match="no items"):
+            engine.fit()
+        engine.upsert_items(
+            [
+                {"item_id": "a", "title": "x", "platform": "shop1"},
+                {"item_id": "b", "title": "y", "platform": "shop2"},
+            ]
+        )
+        with pytest.raises(UnknownPlatformError, match="name one"):
+            engine.fit()
+        with pytest.raises(UnknownPlatformError, match="unknown platform"):
+            engine.fit("shop3")
+
+
+def test_bad_item_stores_nothing(tmp_path: Path) -> None:
+    with Engine.open(tmp_path / "h") as engine:
+        with pytest.raises(ValueError, match="price"):
+            engine.upsert_items(
+                [{"item_id": "ok", "title": "fine"}, {"item_id": "bad", "title": "x", "price": -1}]
+            )
+        assert engine.store.count_items() == 0
