@@ -347,7 +347,7 @@ def evaluate_recommend_command(
     as_json: JsonOption = False,
 ) -> None:
     """Full-ranking HR/NDCG/Recall/MRR@K of each recommender on a held-out split."""
-    from shoplm.evaluation.runner import evaluate_recommend
+    from shoplm.evaluation.recommend_eval import evaluate_recommend
 
     with _friendly_errors():
         result = evaluate_recommend(
@@ -372,7 +372,7 @@ def evaluate_search_command(
     as_json: JsonOption = False,
 ) -> None:
     """Graded nDCG@10, Recall@100, MRR@10 and latency of each search method."""
-    from shoplm.evaluation.runner import evaluate_search
+    from shoplm.evaluation.search_eval import evaluate_search
 
     with _friendly_errors():
         result = evaluate_search(
