@@ -18,6 +18,7 @@ from typing import Annotated, Any
 
 import typer
 
+from shoplm.config import progress_wanted
 from shoplm.schema import Hit
 
 app = typer.Typer(
@@ -356,7 +357,7 @@ def evaluate_recommend_command(
             models=_split_csv(models),
             protocol=protocol,
             max_users=max_users,
-            show_progress=not as_json,
+            show_progress=progress_wanted(),  # bars go to stderr
             progress=_progress_printer(quiet=False),
         )
         _emit_evaluation(result, as_json, report)
@@ -380,7 +381,7 @@ def evaluate_search_command(
             models=_split_csv(models),
             min_judged=min_judged,
             max_queries=max_queries,
-            show_progress=not as_json,
+            show_progress=progress_wanted(),  # bars go to stderr
             progress=_progress_printer(quiet=False),
         )
         _emit_evaluation(result, as_json, report)

@@ -85,7 +85,7 @@ class Settings(_Section):
         env_model = os.environ.get("SHOPLM_ENCODER")
         if env_model:
             data = _merge(cls, data, {"encoder": {"model": env_model}})
-        if os.environ.get("SHOPLM_NO_PROGRESS", "").strip().lower() not in _FALSE_WORDS:
+        if not progress_wanted():
             data["show_progress"] = False
         data = _merge(cls, data, overrides)
         return cls.model_validate(data)
@@ -121,6 +121,11 @@ def _merge(model: type[BaseModel], base: dict[str, Any], changes: dict[str, Any]
         else:
             merged[key] = value
     return merged
+
+
+def progress_wanted() -> bool:
+    """False when $SHOPLM_NO_PROGRESS asks to hide progress bars (CI, scripts)."""
+    return os.environ.get("SHOPLM_NO_PROGRESS", "").strip().lower() in _FALSE_WORDS
 
 
 def resolve_home(home: str | Path | None) -> Path:

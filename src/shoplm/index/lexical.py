@@ -18,6 +18,7 @@ from pathlib import Path
 import bm25s
 import numpy as np
 
+from shoplm.index.rows import row_mask
 from shoplm.text.tokenize import tokenize
 
 FORMAT = 1
@@ -57,6 +58,7 @@ class LexicalIndex:
         self.field_weights = dict(field_weights)
         self.params = dict(params)
         self._vocabulary: dict[str, int] | None = None
+        self._doc_lengths: np.ndarray | None = None
         if len(self._indptr) != len(self._tokens) + 1:
             raise ValueError(
                 f"lexical index is inconsistent: {len(self._tokens)} tokens but "
@@ -126,15 +128,75 @@ class LexicalIndex:
         mask over rows, keeps only the rows where it is True.
         """
         ids = self._query_ids(query)
+        return self._search_ids(ids, None, k, allowed)
+
+    def search_tokens(
+        self,
+        tokens: Mapping[str, float] | Sequence[str],
+        k: int,
+        allowed: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Like :meth:`search` for tokens already made (by a query rewriter, say).
+
+        ``tokens`` is a sequence (each counts once) or token -> weight, where a weight scales
+        that token's BM25 contribution; unknown tokens are ignored.
+        """
+        weights = tokens if isinstance(tokens, Mapping) else dict.fromkeys(tokens, 1.0)
+        ids, factors = [], []
+        for token, weight in weights.items():
+            t = self._token_ids.get(token)
+            if t is not None and weight > 0:
+                ids.append(t)
+                factors.append(float(weight))
+        return self._search_ids(ids, factors, k, allowed)
+
+    def token_scores(self, tokens: Sequence[str], rows: np.ndarray) -> np.ndarray:
+        """BM25 weight of each token in each given row: float32 ``[len(tokens), len(rows)]``.
+
+        0 where the row lacks the token or the index does not know it.  Re-rankers read
+        per-token matches from here instead of re-tokenising candidate texts.
+        """
+        rows = np.asarray(rows, dtype=np.int64)
+        out = np.zeros((len(tokens), len(rows)), dtype=np.float32)
+        if not len(rows) or not len(tokens):
+            return out
+        position = np.full(self.size, -1, dtype=np.int64)
+        position[rows] = np.arange(len(rows))
+        for i, token in enumerate(tokens):
+            t = self._token_ids.get(token)
+            if t is None:
+                continue
+            start, end = self._indptr[t], self._indptr[t + 1]
+            where = position[self._indices[start:end]]
+            found = where >= 0
+            out[i, where[found]] = self._data[start:end][found]
+        return out
+
+    def doc_lengths(self) -> np.ndarray:
+        """Distinct tokens per row (int32), a length feature that needs no stored text."""
+        if self._doc_lengths is None:
+            self._doc_lengths = np.bincount(self._indices, minlength=self.size).astype(np.int32)
+        return self._doc_lengths
+
+    def _search_ids(
+        self,
+        ids: Sequence[int],
+        factors: Sequence[float] | None,
+        k: int,
+        allowed: np.ndarray | None,
+    ) -> tuple[np.ndarray, np.ndarray]:
         if not ids or k <= 0:
             return _empty()
         scores = np.zeros(self.size, dtype=np.float32)
         data, indices, indptr = self._data, self._indices, self._indptr
-        for t in ids:
+        for i, t in enumerate(ids):
             start, end = indptr[t], indptr[t + 1]
-            scores[indices[start:end]] += data[start:end]  # an item appears once per column
+            column = data[start:end]
+            if factors is not None and factors[i] != 1.0:
+                column = column * np.float32(factors[i])
+            scores[indices[start:end]] += column  # an item appears once per column
         if allowed is not None:
-            scores[~self._mask(allowed)] = 0.0
+            scores[~row_mask(allowed, self.size)] = 0.0
         rows = np.flatnonzero(scores > 0)
         return _top(rows, scores[rows], int(k))
 
@@ -193,15 +255,6 @@ class LexicalIndex:
             raise TypeError(f"query must be a string, got {type(query).__name__}")
         known = (self._token_ids.get(t) for t in tokenize(query))
         return list(dict.fromkeys(t for t in known if t is not None))  # a repeat adds nothing
-
-    def _mask(self, allowed: np.ndarray) -> np.ndarray:
-        mask = np.asarray(allowed)
-        if mask.dtype != np.bool_ or mask.shape != (self.size,):
-            raise ValueError(
-                f"allowed must be a bool mask of shape ({self.size},), "
-                f"got {mask.dtype} {mask.shape}"
-            )
-        return mask
 
 
 def _weights(field_weights: Mapping[str, float] | None) -> dict[str, int]:

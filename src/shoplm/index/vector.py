@@ -15,6 +15,8 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from shoplm.index.rows import row_mask
+
 FORMAT = 1
 INDEX_FILE = "vectors.faiss"
 META_FILE = "vector.json"
@@ -89,7 +91,7 @@ class VectorIndex:
         if allowed is None:
             scores, rows = self._search(q, k, None)
         else:
-            scores, rows = self._search_allowed(q, k, self._mask(allowed))
+            scores, rows = self._search_allowed(q, k, row_mask(allowed, self.size))
         return _clean(scores, rows)
 
     def add(self, vectors: np.ndarray) -> np.ndarray:
@@ -172,15 +174,6 @@ class VectorIndex:
         params = faiss.SearchParameters()
         params.sel = selector
         return storage.search(q, k, params=params)
-
-    def _mask(self, allowed: np.ndarray) -> np.ndarray:
-        mask = np.asarray(allowed)
-        if mask.dtype != np.bool_ or mask.shape != (self.size,):
-            raise ValueError(
-                f"allowed must be a bool mask of shape ({self.size},), "
-                f"got {mask.dtype} {mask.shape}"
-            )
-        return mask
 
 
 def _matrix(vectors: np.ndarray, name: str) -> np.ndarray:

@@ -16,12 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from shoplm.config import DEFAULT_ENCODER, EncoderSettings
 from shoplm.text.cache import EmbeddingCache, text_hash
 
 QUERY_CACHE_SIZE = 4096
 PROGRESS_ABOVE = 256  # texts; fewer finish too quickly to deserve a progress bar
+CACHE_CHUNK = 2048  # texts encoded between two writes to the embedding cache
 _SKIP_IN_ID = {"README.md", ".gitattributes", ".gitignore"}
 
 
@@ -108,7 +110,7 @@ class TextEncoder:
             dim = int(self.encode([""]).shape[1])
         return int(dim)
 
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
+    def encode(self, texts: Sequence[str], progress: bool = True) -> np.ndarray:
         """float32 ``[len(texts), dim]``, each row of unit length."""
         texts = _checked(texts)
         model = self._loaded()
@@ -117,7 +119,7 @@ class TextEncoder:
         vectors = model.encode(
             texts,
             batch_size=self.settings.batch_size,
-            show_progress_bar=self.show_progress and len(texts) > PROGRESS_ABOVE,
+            show_progress_bar=progress and self.show_progress and len(texts) > PROGRESS_ABOVE,
             convert_to_numpy=True,
             normalize_embeddings=True,
         )
@@ -143,12 +145,23 @@ class TextEncoder:
             dim = self.dim
             found = {k: v for k, v in found.items() if v.shape == (dim,)}
         missing = [key for key in unique if key not in found]
-        if missing:
-            fresh = self.encode([unique[key] for key in missing])
-            new = dict(zip(missing, fresh, strict=True))
+        # Chunks are written to the cache as they finish, so an interrupted encode of a
+        # large catalog resumes where it stopped instead of starting over.
+        bar = tqdm(
+            total=len(missing),
+            desc="encoding",
+            unit="text",
+            disable=not (self.show_progress and len(missing) > PROGRESS_ABOVE),
+        )
+        for start in range(0, len(missing), CACHE_CHUNK):
+            chunk = missing[start : start + CACHE_CHUNK]
+            fresh = self.encode([unique[key] for key in chunk], progress=False)
+            new = dict(zip(chunk, fresh, strict=True))
             if self.cache is not None:
                 self.cache.put_many(self.model_id, new)
             found.update(new)
+            bar.update(len(chunk))
+        bar.close()
         self.last_stats = {"cached": len(unique) - len(missing), "encoded": len(missing)}
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
