@@ -344,10 +344,17 @@ def evaluate_recommend_command(
     models: Annotated[str | None, typer.Option(help="Comma-separated models.")] = None,
     protocol: Annotated[str | None, typer.Option(help="leave_one_out or temporal.")] = None,
     max_users: Annotated[int | None, typer.Option(help="Evaluate a seeded sample.")] = None,
+    tune: Annotated[
+        bool, typer.Option(help="Choose ALS/item-kNN/BPR/content parameters on validation.")
+    ] = True,
     report: Annotated[Path | None, typer.Option(help="Write an HTML report here.")] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Full-ranking HR/NDCG/Recall/MRR@K of each recommender on a held-out split."""
+    """Full-ranking HR/NDCG/Recall/MRR@K of each recommender on a held-out split.
+
+    Every hyperparameter is chosen on the validation item (second-to-last), never on test;
+    the JSON also holds the cold-item slice and the parameters each model used.
+    """
     from shoplm.evaluation.recommend_eval import evaluate_recommend
 
     with _friendly_errors():
@@ -357,6 +364,7 @@ def evaluate_recommend_command(
             models=_split_csv(models),
             protocol=protocol,
             max_users=max_users,
+            tune=tune,
             show_progress=progress_wanted(),  # bars go to stderr
             progress=_progress_printer(quiet=False),
         )
@@ -406,6 +414,100 @@ def _emit_evaluation(result: dict, as_json: bool, report: Path | None) -> None:
         typer.echo(f"latency {model}: median {row['median']} ms, p99 {row['p99']} ms")
     if report is not None:
         typer.echo(f"report written to {report}")
+
+
+keys_app = typer.Typer(help="API keys for the HTTP server (stored hashed).", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+@app.command()
+def serve(
+    home: HomeOption = None,
+    host: Annotated[str | None, typer.Option(help="Interface [127.0.0.1].")] = None,
+    port: Annotated[int | None, typer.Option(help="Port [8000].", min=0, max=65535)] = None,
+    cors: Annotated[
+        list[str] | None, typer.Option("--cors", help="Allowed browser origin, repeatable.")
+    ] = None,
+    read_requires_key: Annotated[
+        bool | None, typer.Option(help="Require an API key for reads too.")
+    ] = None,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+) -> None:
+    """Serve the HTTP API and the web console (http://HOST:PORT/console/)."""
+    import uvicorn
+
+    from shoplm.engine import Engine
+    from shoplm.server import ServerSettings, create_app
+
+    with _friendly_errors():
+        engine = Engine.open(home)
+        settings = ServerSettings.load(
+            engine.home,
+            host=host,
+            port=port,
+            cors_origins=cors or None,
+            read_requires_key=read_requires_key,
+        )
+        server_app = create_app(engine, settings)
+    typer.echo(
+        f"shoplm serving {engine.home.resolve()} on http://{settings.host}:{settings.port} "
+        "(console: /console/, API docs: /docs)",
+        err=True,
+    )
+    try:
+        uvicorn.run(server_app, host=settings.host, port=settings.port, log_level=log_level)
+    finally:
+        engine.close()
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Option(help="Who or what uses the key.")] = "default",
+    scope: Annotated[str, typer.Option(help="read, write or admin.")] = "write",
+    home: HomeOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Mint a key and print it once: only its hash is stored."""
+    from shoplm.config import resolve_home
+    from shoplm.server.auth import KeyStore
+
+    with _friendly_errors():
+        key, record = KeyStore(resolve_home(home)).create(name, scope)
+        if as_json:
+            _print_json({"key": key, **record.public()})
+        else:
+            typer.echo(key)
+            typer.echo(f"(id {record.id}, scope {record.scope}: shown once, keep it)", err=True)
+
+
+@keys_app.command("list")
+def keys_list(home: HomeOption = None, as_json: JsonOption = False) -> None:
+    """Keys by id, name and scope (never the secrets)."""
+    from shoplm.config import resolve_home
+    from shoplm.server.auth import KeyStore
+
+    with _friendly_errors():
+        rows = [k.public() for k in KeyStore(resolve_home(home)).list()]
+        if as_json:
+            _print_json({"keys": rows})
+        else:
+            for row in rows or [{"id": "(none)", "name": "", "scope": ""}]:
+                typer.echo(f"{row['id']}  {row['scope']:5}  {row['name']}")
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument(help="The id shown by `keys list`.")],
+    home: HomeOption = None,
+) -> None:
+    """Delete a key; requests using it fail from the next second on."""
+    from shoplm.config import resolve_home
+    from shoplm.server.auth import KeyStore
+
+    with _friendly_errors():
+        if not KeyStore(resolve_home(home)).revoke(key_id):
+            raise CliError(f"no key with id {key_id!r}")
+        typer.echo(f"revoked {key_id}")
 
 
 if __name__ == "__main__":

@@ -55,6 +55,20 @@ class RecommendSettings(_Section):
         default_factory=lambda: {"itemknn": 1.0, "content": 1.0, "popularity": 0.1}
     )
     exclude_seen: bool = True
+    params: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Constructor parameters per model, e.g. {'als': {'factors': 128}}.",
+    )
+    tune: list[str] = Field(
+        default_factory=list,
+        description="Models whose parameters fit chooses on the validation split (each "
+        "user's newest item held out) from their grid before the final fit.",
+    )
+    grids: dict[str, dict[str, list[Any]]] = Field(
+        default_factory=dict,
+        description="Tuning grids per model, replacing the built-in ones "
+        "(shoplm.recommend.tuning.DEFAULT_GRIDS).",
+    )
 
 
 class Settings(_Section):

@@ -18,16 +18,18 @@ import numpy as np
 
 from shoplm.config import Settings, resolve_home
 from shoplm.fitted import CatalogArrays, FittedPlatform
+from shoplm.graph.model import ItemGraph
 from shoplm.index.lexical import LexicalIndex
 from shoplm.index.vector import VectorIndex
 from shoplm.ingest import IngestReport, ingest_file, ingest_records
 from shoplm.interactions import Interactions
 from shoplm.recommend.base import FitContext, UserBatch
 from shoplm.recommend.blend import blend
-from shoplm.recommend.registry import create
+from shoplm.recommend.training import fit_models
 from shoplm.schema import DEFAULT_PLATFORM, EVENT_WEIGHTS, Event, Hit, Item
 from shoplm.search.filters import SearchFilters
-from shoplm.search.pipeline import SearchPipeline
+from shoplm.search.model import SearchModel
+from shoplm.search.pipeline import DEFAULT_METHOD, QueryInsight, SearchPipeline
 from shoplm.store import AppendResult, SQLiteStore, UpsertResult
 from shoplm.text.cache import EmbeddingCache
 from shoplm.text.encoder import TextEncoder
@@ -37,7 +39,7 @@ log = logging.getLogger("shoplm")
 
 BLEND = "blend"
 # Models that learn only from behaviour: skipped (with a note) when a platform has no events.
-BEHAVIOUR_MODELS = {"itemknn", "als", "bpr"}
+BEHAVIOUR_MODELS = {"itemknn", "als", "bpr", "sasrec", "sasrec-text", "hybrid"}
 HISTORY_LIMIT = 200
 
 
@@ -68,6 +70,7 @@ class Engine:
         self._embedding_cache_path = embedding_cache or home / "embeddings.sqlite"
         self._encoder: TextEncoder | None = None
         self._fitted: dict[str, FittedPlatform] = {}
+        self._search_pipelines: dict[str, SearchPipeline] = {}
 
     @classmethod
     def open(
@@ -159,8 +162,17 @@ class Engine:
         )
 
     # -- fitting ---------------------------------------------------------------------------
-    def fit(self, platform: str | None = None, models: Sequence[str] | None = None) -> dict:
-        """Encode the catalog, build indexes, train the recommenders, swap them in."""
+    def fit(
+        self,
+        platform: str | None = None,
+        models: Sequence[str] | None = None,
+        tune: Sequence[str] | None = None,
+    ) -> dict:
+        """Encode the catalog, build indexes, train the recommenders, swap them in.
+
+        ``tune`` names models whose hyperparameters are first chosen on the validation split
+        (each user's newest item held out); None means ``settings.recommend.tune``.
+        """
         platform = self.resolve_platform(platform)
         started = time.perf_counter()
         seed_everything(self.settings.seed)
@@ -186,16 +198,18 @@ class Engine:
             seed=self.settings.seed,
             show_progress=self.settings.show_progress,
         )
-        fitted_models = {}
-        skipped = []
-        for name in models or self.settings.recommend.models:
-            if name in BEHAVIOUR_MODELS and data.n_users == 0:
-                skipped.append(name)
-                continue
-            log.info("fit %s: training %s", platform, name)
-            model = create(name)
-            model.fit(data, context)
-            fitted_models[name] = model
+        context.options["graph"] = self._fit_graph(platform, items)
+        settings = self.settings.recommend
+        trained = fit_models(
+            models or settings.models,
+            data,
+            context,
+            params=settings.params,
+            tune_models=settings.tune if tune is None else tune,
+            grids=settings.grids,
+            needs_users=BEHAVIOUR_MODELS,
+        )
+        fitted_models, skipped = trained.models, trained.skipped
         fitted = FittedPlatform(
             platform=platform,
             catalog=CatalogArrays.from_items(items),
@@ -205,6 +219,7 @@ class Engine:
             vector_index=vector_index,
             lexical_index=lexical_index,
             models=fitted_models,
+            graph=context.options["graph"],
         )
         fitted.save(self._platform_dir(platform))
         fitted.interactions = data  # type: ignore[attr-defined]  # reused by rank_users
@@ -217,6 +232,7 @@ class Engine:
             "models": sorted(fitted_models),
             "skipped_models": skipped,
             "encoded": encoded,
+            **trained.report(),
             "seconds": round(time.perf_counter() - started, 2),
         }
 
@@ -230,6 +246,16 @@ class Engine:
                 )
             self._fitted[platform] = loaded
         return self._fitted[platform]
+
+    def attach_fitted_slots(self, slots: dict[str, FittedPlatform]) -> None:
+        """Install every fit (``fit`` or a load) through ``slots`` from now on.
+
+        The real-time layer passes a map that lays the items stored after a fit over it
+        at the moment it is installed (``shoplm.realtime.slots``).
+        """
+        for platform, fitted in list(self._fitted.items()):
+            slots[platform] = fitted
+        self._fitted = slots
 
     # -- reading ---------------------------------------------------------------------------
     def _history_rows(self, fitted: FittedPlatform, user_id: str) -> np.ndarray:
@@ -249,14 +275,18 @@ class Engine:
         k: int = 10,
         filters: SearchFilters | Mapping[str, Any] | None = None,
         platform: str | None = None,
-        method: str = "hybrid",
+        method: str = DEFAULT_METHOD,
     ) -> list[Hit]:
-        """Items matching the query, best first, re-ordered by the user's taste if known."""
+        """Items matching the query, best first, re-ordered by the user's taste if known.
+
+        ``method``: ``hybrid-rerank`` (the full pipeline, default), ``hybrid-learned``,
+        ``hybrid``, ``bm25`` or ``dense`` (see :mod:`shoplm.search.pipeline`).
+        """
         fitted = self.fitted(platform)
         if filters is not None and not isinstance(filters, SearchFilters):
             filters = SearchFilters.model_validate(dict(filters))
         history = self._history_rows(fitted, user_id) if user_id else None
-        pipeline = SearchPipeline(fitted, self.encoder)
+        pipeline = self.search_pipeline(fitted)
         candidates = pipeline.search(
             query, k=k, method=method, filters=filters, history_rows=history
         )
@@ -264,7 +294,10 @@ class Engine:
             fitted.platform, [fitted.catalog.item_ids[c.row] for c in candidates]
         )
         history_titles = self._titles(fitted, [c.nearest_history_row for c in candidates])
+        insight = pipeline.insight(query) if method == "hybrid-rerank" and candidates else None
         query_tokens = set(tokenize(query))
+        if insight is not None:
+            query_tokens |= set(insight.analyzed.search_tokens)
         hits = []
         for candidate in candidates:
             item = items.get(fitted.catalog.item_ids[candidate.row])
@@ -275,6 +308,7 @@ class Engine:
                 item,
                 candidate.sources,
                 history_titles.get(candidate.nearest_history_row),
+                insight,
             )
             hits.append(
                 Hit(
@@ -287,6 +321,52 @@ class Engine:
                 )
             )
         return hits
+
+    def search_pipeline(self, fitted: FittedPlatform) -> SearchPipeline:
+        """The platform's search pipeline, built once per fit (and per search model)."""
+        pipeline = self._search_pipelines.get(fitted.platform)
+        if pipeline is None or pipeline.fitted is not fitted:
+            model = SearchModel.load(self._platform_dir(fitted.platform))
+            pipeline = SearchPipeline(fitted, self.encoder, model)
+            self._search_pipelines[fitted.platform] = pipeline
+        return pipeline
+
+    def fit_search(
+        self,
+        examples: Iterable[tuple[str, Mapping[str, float]]],
+        platform: str | None = None,
+        source: str = "judgments",
+        progress: Any = None,
+    ) -> dict:
+        """Learn the search model from (query, {item_id: gain}) examples and save it.
+
+        Gains are >= 0: graded judgments minus their floor, or click-log weights (see
+        ``shoplm.search.learn.examples_from_events``).  Items not in the fit are ignored.
+        The model lives beside the platform's fits, so a later ``fit`` keeps it.
+        """
+        from shoplm.search.learn import fit_search_model
+
+        fitted = self.fitted(platform)
+        rows = [
+            (query, {fitted.item_index[i]: g for i, g in gains.items() if i in fitted.item_index})
+            for query, gains in examples
+        ]
+        pipeline = self.search_pipeline(fitted)
+        model = fit_search_model(
+            pipeline, rows, seed=self.settings.seed, source=source, progress=progress
+        )
+        path = model.save(self._platform_dir(fitted.platform))
+        self._search_pipelines.pop(fitted.platform, None)
+        return {
+            "platform": fitted.platform,
+            "examples": model.info.get("n_examples", 0),
+            "expansions": len(model.expansions),
+            "path": str(path),
+        }
+
+    def query_insight(self, query: str, platform: str | None = None) -> QueryInsight:
+        """How search reads a query: corrections, expansions and likely categories."""
+        return self.search_pipeline(self.fitted(platform)).insight(query)
 
     def recommend(
         self,
@@ -423,6 +503,85 @@ class Engine:
             )
         return hits
 
+    # -- knowledge graph ---------------------------------------------------------------------
+    def _knowledge_dir(self, platform: str) -> Path:
+        return self._platform_dir(platform) / "knowledge"
+
+    def _fit_graph(self, platform: str, items: list[Item]) -> ItemGraph:
+        """The platform's item graph from its catalog, its events and its stored knowledge."""
+        from shoplm.graph.build import build_graph
+        from shoplm.graph.knowledge import load_knowledge
+
+        triples, links = load_knowledge(self._knowledge_dir(platform))
+        log.info("fit %s: building the item graph", platform)
+        return build_graph(items, self.store.event_columns(platform), triples, links)
+
+    def add_knowledge(
+        self,
+        triples: Iterable[tuple[str, str, str]],
+        item_entity: Mapping[str, str] | None = None,
+        platform: str | None = None,
+    ) -> dict:
+        """Store external (head, relation, tail) triples and item -> entity links.
+
+        The next ``fit`` puts them into the platform's item graph.
+        """
+        from shoplm.graph.knowledge import save_knowledge
+
+        platform = self.resolve_platform(platform)
+        return save_knowledge(self._knowledge_dir(platform), triples, item_entity)
+
+    def graph(self, platform: str | None = None) -> ItemGraph:
+        """The item graph of the current fit (built from the store if that fit has none)."""
+        fitted = self.fitted(platform)
+        if fitted.graph is None:
+            items = list(self.store.iter_items(fitted.platform))
+            fitted.graph = self._fit_graph(fitted.platform, items)
+        return fitted.graph
+
+    def profile(self, user_id: str, platform: str | None = None) -> dict:
+        """Top categories and brands, price band, interest shift and shared traits of a user."""
+        from shoplm.graph.profile import build_profile
+
+        platform = self.resolve_platform(platform)
+        events = self.store.user_events(platform, user_id, limit=HISTORY_LIMIT)
+        items = self.store.get_items(platform, {e.item_id for e in events if e.item_id})
+        try:
+            graph, prices = self.graph(platform), self.fitted(platform).catalog.prices
+        except NotFittedError:
+            graph, prices = None, None
+        return {"platform": platform, **build_profile(user_id, events, items, prices, graph)}
+
+    def explain(self, user_id: str, item_id: str, platform: str | None = None) -> dict:
+        """Why ``item_id`` suits the user: a path in the item graph from one of their items.
+
+        ``path`` lists the nodes (ids, types, labels) and ``edges`` the typed edges, so the
+        explanation can be checked; ``faithful`` says the check against the graph passed.
+        """
+        from shoplm.graph.explain import Explainer, is_faithful
+
+        fitted = self.fitted(platform)
+        graph = self.graph(fitted.platform)
+        if graph.item_node(item_id) is None:
+            raise KeyError(f"item {item_id!r} is not in the item graph of {fitted.platform!r}")
+        history = [fitted.catalog.item_ids[r] for r in self._history_rows(fitted, user_id)]
+        explainer = graph.cached("explainer", lambda: Explainer(graph))
+        found = explainer.explain(history, item_id)
+        out: dict[str, Any] = {"user_id": user_id, "item_id": item_id, "platform": fitted.platform}
+        if found is None:
+            reason = "no history yet" if not history else "no link to the user's items found"
+            return {
+                **out,
+                "kind": "none",
+                "text": reason,
+                "history_item_id": None,
+                "path": [],
+                "edges": [],
+                "faithful": False,
+            }
+        faithful = is_faithful(graph, history, item_id, found.nodes, found.edge_types)
+        return {**out, **found.to_dict(graph), "faithful": faithful}
+
     def stats(self) -> dict:
         """What the home holds: per platform items, events and whether it is fitted."""
         out = {}
@@ -459,7 +618,11 @@ def _lexical_fields(item: Item) -> dict[str, str]:
 
 
 def _search_reason(
-    query_tokens: set[str], item: Item, sources: Mapping[str, float], history_title: str | None
+    query_tokens: set[str],
+    item: Item,
+    sources: Mapping[str, float],
+    history_title: str | None,
+    insight: QueryInsight | None = None,
 ) -> str:
     """Say which query words matched and where, or that the match is by meaning."""
     item_tokens = set(tokenize(f"{item.title} {item.brand} {item.category}"))
@@ -467,9 +630,20 @@ def _search_reason(
     parts = []
     if matched:
         parts.append("matched " + ", ".join(f"'{t}'" for t in matched[:5]))
+    if insight is not None:
+        fixes = [
+            f"'{typed}' as '{fixed}'"
+            for typed, fixed in insight.analyzed.corrections.items()
+            if set(fixed.split()) & item_tokens
+        ]
+        if fixes:
+            parts.append("read " + ", ".join(fixes))
     if "dense" in sources:
         parts.append(f"meaning similarity {sources['dense']:.2f}")
-    if item.category:
+    likely = {label for label, p in insight.categories if p >= 0.2} if insight else set()
+    if item.category and item.category in likely:
+        parts.append(f"in {item.category}, the query's likely category")
+    elif item.category:
         parts.append(f"in {item.category}")
     if history_title:
         parts.append(f"close to your {history_title}")

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from shoplm.graph.model import ItemGraph
 from shoplm.index.lexical import LexicalIndex
 from shoplm.index.vector import VectorIndex
 from shoplm.recommend.base import Recommender
@@ -59,6 +60,7 @@ class FittedPlatform:
     lexical_index: LexicalIndex
     models: dict[str, Recommender]
     fitted_at: float = field(default_factory=time.time)
+    graph: ItemGraph | None = None  # item graph for explanations, profiles, kg recall
     item_index: dict[str, int] = field(init=False, repr=False)
     user_index: dict[str, int] = field(init=False, repr=False)
 
@@ -92,6 +94,8 @@ class FittedPlatform:
         self.lexical_index.save(folder / "lexical")
         for name, model in self.models.items():
             model.save(folder / "models" / name)
+        if self.graph is not None:
+            self.graph.save(folder / "graph")
         manifest = {
             "platform": self.platform,
             "encoder_id": self.encoder_id,
@@ -134,6 +138,7 @@ class FittedPlatform:
             lexical_index=LexicalIndex.load(folder / "lexical"),
             models={name: load_model(folder / "models" / name) for name in manifest["models"]},
             fitted_at=manifest["fitted_at"],
+            graph=ItemGraph.load(folder / "graph") if (folder / "graph").exists() else None,
         )
 
 

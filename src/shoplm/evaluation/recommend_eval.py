@@ -7,15 +7,33 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+
 from shoplm.datasets import RecDataset, load_dataset
-from shoplm.engine import BLEND
+from shoplm.engine import BLEND, Engine
 from shoplm.evaluation.metrics import item_coverage, ranking_metrics
 from shoplm.evaluation.runner import Progress, open_temp_engine, seeded_sample, training_events
 from shoplm.evaluation.splits import leave_one_out, temporal_split
+from shoplm.fitted import FittedPlatform
+from shoplm.interactions import Interactions
+from shoplm.recommend.tuning import DEFAULT_GRIDS
 
-DEFAULT_REC_MODELS = ("popularity", "itemknn", "als", "bpr", "content", BLEND)
+DEFAULT_REC_MODELS = (
+    "popularity",
+    "itemknn",
+    "als",
+    "bpr",
+    "content",
+    "sasrec",
+    "sasrec-text",
+    "hybrid",
+    BLEND,
+)
+# A test target seen by at most this many training users is a cold item.
+COLD_MAX_USERS = 5
 PROTOCOLS = ("leave_one_out", "temporal")
 LOO_PROTOCOL = "leave-one-out: last item of each user is the test target; full ranking over all items; the user's training items are excluded"  # noqa: E501
+TUNING_PROTOCOL = "hyperparameters: {tuned} chosen by NDCG@10 on the validation item (each user's newest training item, i.e. the second-to-last item under leave-one-out, predicted from the items before it) over a fixed grid, then refitted on all training items; sasrec/sasrec-text pick their epoch and content weight on the same validation item, and the hybrid's ranker learns on it; the test item is never used for any choice"  # noqa: E501
 TEMPORAL_PROTOCOL = "temporal: global cutoff at the {quantile:.0%} time quantile; targets are items a user first meets after it; full ranking; training items excluded"  # noqa: E501
 
 
@@ -26,11 +44,18 @@ def evaluate_recommend(
     protocol: str | None = None,
     ks: Sequence[int] = (5, 10, 20),
     max_users: int | None = None,
+    tune: bool = True,
+    cold_max_users: int = COLD_MAX_USERS,
     seed: int = 42,
     show_progress: bool = False,
     progress: Progress | None = None,
 ) -> dict:
-    """Fit every model on the training split and rank the whole catalog for test users."""
+    """Fit every model on the training split and rank the whole catalog for test users.
+
+    With ``tune`` the models that have a tuning grid get their parameters chosen on the
+    validation split first.  Metrics are also reported on the cold-item slice: users whose
+    test item was taken by at most ``cold_max_users`` training users.
+    """
     say = progress or (lambda _msg: None)
     started = time.perf_counter()
     dataset = load_dataset(data, subset)
@@ -69,12 +94,19 @@ def evaluate_recommend(
             fit_models = [m for m in models if m != BLEND]
             if BLEND in models:
                 fit_models += [m for m in engine.settings.recommend.blend if m not in fit_models]
-            say(f"fitting {', '.join(fit_models)}")
-            fit_report = engine.fit(models=fit_models)
+            tuned = [m for m in fit_models if m in DEFAULT_GRIDS] if tune else []
+            say(
+                f"fitting {', '.join(fit_models)}"
+                + (f"; tuning {', '.join(tuned)}" if tuned else "")
+            )
+            fit_report = engine.fit(models=fit_models, tune=tuned)
             fitted = engine.fitted()
             max_k = max(ks)
             relevant = [{fitted.item_index[t] for t in targets[u]} for u in users]
+            counts = _training_users_per_item(engine, fitted)
+            cold = np.array([all(counts[r] <= cold_max_users for r in rel) for rel in relevant])
             metrics: dict[str, dict[str, float]] = {}
+            cold_metrics: dict[str, dict[str, float]] = {}
             timings: dict[str, float] = {}
             for model in models:
                 say(f"ranking {len(users)} users with {model}")
@@ -85,16 +117,41 @@ def evaluate_recommend(
                 scores.pop("n_users", None)
                 scores["coverage@10"] = item_coverage(ranked, fitted.n_items, k=min(10, max_k))
                 metrics[model] = {name: round(float(v), 6) for name, v in scores.items()}
+                if cold.any():
+                    rows = np.flatnonzero(cold)
+                    slice_scores = ranking_metrics(ranked[rows], [relevant[r] for r in rows], ks)
+                    slice_scores.pop("n_users", None)
+                    cold_metrics[model] = {n: round(float(v), 6) for n, v in slice_scores.items()}
         finally:
             engine.close()
     return {
         "task": "recommend",
         "dataset": dataset.name,
-        "protocol": protocol_text,
+        "protocol": protocol_text
+        + ("; " + TUNING_PROTOCOL.format(tuned=", ".join(tuned)) if tuned else ""),
         "n_users": len(users),
         "n_items": len(dataset.items),
         "seconds": round(time.perf_counter() - started, 2),
         "fit_seconds": fit_report["seconds"],
+        "tuning_seconds": fit_report.get("tuning_seconds", 0.0),
+        "model_seconds": fit_report.get("model_seconds", {}),
         "rank_seconds": timings,
+        "model_params": fit_report.get("model_params", {}),
+        "tuning": fit_report.get("tuning", {}),
         "metrics": metrics,
+        "cold_items": {
+            "max_training_users": cold_max_users,
+            "n_users": int(cold.sum()),
+            "metrics": cold_metrics,
+        },
     }
+
+
+def _training_users_per_item(engine: Engine, fitted: FittedPlatform) -> np.ndarray:
+    """How many training users took each item row (the cold-item slice's measure)."""
+    data = getattr(fitted, "interactions", None)
+    if data is None:
+        data = Interactions.from_events(
+            engine.store.event_columns(fitted.platform), fitted.catalog.item_ids
+        )
+    return data.item_popularity()

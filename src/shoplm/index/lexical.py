@@ -32,6 +32,7 @@ DEFAULT_FIELD_WEIGHTS: dict[str, int] = {
     "attributes": 1,
 }
 OTHER_FIELD_WEIGHT = 1  # for fields the weights do not name
+TITLE_FIELD = "title"  # kept per row as normalised text (see ``LexicalIndex.titles``)
 
 
 class LexicalIndex:
@@ -46,6 +47,7 @@ class LexicalIndex:
         size: int,
         field_weights: Mapping[str, int],
         params: Mapping[str, float | str],
+        titles: Sequence[str] | None = None,
     ) -> None:
         # CSC layout of the [size, len(vocab)] score matrix: column t holds the items with
         # token t in indices[indptr[t]:indptr[t + 1]] and their BM25 weights in data[...].
@@ -59,6 +61,11 @@ class LexicalIndex:
         self.params = dict(params)
         self._vocabulary: dict[str, int] | None = None
         self._doc_lengths: np.ndarray | None = None
+        # Each row's title as its tokens joined by spaces: re-rankers read word order and
+        # phrase matches from it without the store.  None for indexes saved without it.
+        self.titles = list(titles) if titles is not None else None
+        if self.titles is not None and len(self.titles) != self.size:
+            raise ValueError(f"lexical index has {self.size} rows but {len(self.titles)} titles")
         if len(self._indptr) != len(self._tokens) + 1:
             raise ValueError(
                 f"lexical index is inconsistent: {len(self._tokens)} tokens but "
@@ -82,10 +89,12 @@ class LexicalIndex:
         weights = _weights(field_weights)
         token_ids: dict[str, int] = {}
         corpus: list[list[int]] = []
+        titles: list[str] = []
         for row, doc in enumerate(docs):
             if not isinstance(doc, Mapping):
                 raise TypeError(f"document {row} must be a dict of field texts, got {type(doc)}")
             ids: list[int] = []
+            title = ""
             for field, text in doc.items():
                 if text is None or text == "":
                     continue
@@ -97,14 +106,18 @@ class LexicalIndex:
                 repeat = weights.get(field, OTHER_FIELD_WEIGHT)
                 if repeat == 0:
                     continue
-                field_ids = [token_ids.setdefault(t, len(token_ids)) for t in tokenize(text)]
+                tokens = tokenize(text)
+                if field == TITLE_FIELD:
+                    title = " ".join(tokens)
+                field_ids = [token_ids.setdefault(t, len(token_ids)) for t in tokens]
                 ids.extend(field_ids * repeat)
             corpus.append(ids)
+            titles.append(title)
 
         params = {"k1": k1, "b": b, "method": method}
         if not token_ids:  # no documents, or none with a single token
             empty = np.zeros(0)
-            return cls(empty, empty, np.zeros(1), [], len(corpus), weights, params)
+            return cls(empty, empty, np.zeros(1), [], len(corpus), weights, params, titles)
         bm25 = bm25s.BM25(k1=k1, b=b, method=method)
         bm25.index((corpus, token_ids), create_empty_token=False, show_progress=False)
         matrix = bm25.scores
@@ -116,6 +129,7 @@ class LexicalIndex:
             len(corpus),
             weights,
             params,
+            titles,
         )
 
     def search(
@@ -224,6 +238,7 @@ class LexicalIndex:
             "field_weights": self.field_weights,
             "params": self.params,
             "vocab": self._tokens,
+            "titles": self.titles,
         }
         (folder / META_FILE).write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
 
@@ -248,6 +263,7 @@ class LexicalIndex:
             meta["size"],
             meta["field_weights"],
             meta["params"],
+            meta.get("titles"),
         )
 
     def _query_ids(self, query: str) -> list[int]:

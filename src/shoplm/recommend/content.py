@@ -4,6 +4,11 @@ The one model that needs no co-occurrence, so a new item is recommendable the mo
 text is encoded (``add_items``), before any user touched it, and a user with one event
 already gets a personal list.  It keeps its own copy of the item vectors so a saved
 model scores without the encoder or the index.
+
+When the items carry brand, category or attributes, each item vector is its text embedding
+beside a TF-IDF vector of those tokens (``features.content_vectors``), weighed by
+``token_weight``: two items of the same brand line are close even when their titles differ,
+and an id-only catalog (attribute ids, no words) still gets a content model.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import numpy as np
 
 from shoplm.interactions import Interactions
 from shoplm.recommend.base import FitContext, Recommender, UserBatch
+from shoplm.recommend.features import content_vectors
 from shoplm.recommend.itemknn import history_matrix
 
 
@@ -36,12 +42,16 @@ class ContentModel(Recommender):
 
     name = "content"
 
-    def __init__(self, half_life: float | None = 5.0) -> None:
+    def __init__(self, half_life: float | None = 5.0, token_weight: float = 0.5) -> None:
         if half_life is not None and half_life <= 0:
             raise ValueError(f"half_life must be > 0 or None, got {half_life}")
-        super().__init__(half_life=half_life)
+        if token_weight < 0:
+            raise ValueError(f"token_weight must be >= 0, got {token_weight}")
+        super().__init__(half_life=half_life, token_weight=token_weight)
         self.half_life = half_life
+        self.token_weight = token_weight
         self.item_embeddings = np.zeros((0, 0), dtype=np.float32)
+        self.text_dim = 0  # leading columns that are the text embedding; the rest are tokens
 
     def fit(self, data: Interactions, context: FitContext) -> None:
         if context.item_embeddings is None:
@@ -55,12 +65,29 @@ class ContentModel(Recommender):
                 f"FitContext.item_embeddings has {len(embeddings)} rows but the interactions "
                 f"have {data.n_items} items; the rows must align with Interactions.item_ids"
             )
+        self.text_dim = embeddings.shape[1]
+        if context.items is not None and self.token_weight > 0:
+            if len(context.items) != data.n_items:
+                raise ValueError(
+                    f"FitContext.items has {len(context.items)} items but the interactions "
+                    f"have {data.n_items}"
+                )
+            embeddings = content_vectors(context.items, embeddings, self.token_weight)
         self.item_embeddings = embeddings
         self.n_items = data.n_items
 
     def add_items(self, vectors: np.ndarray) -> np.ndarray:
-        """Append new items' vectors without refitting; returns the item rows they got."""
+        """Append new items' vectors without refitting; returns the item rows they got.
+
+        Text embeddings alone are accepted when the model's vectors also hold token columns:
+        the new items' token part is then left empty.
+        """
         vectors = _normalised(vectors, "vectors")
+        width = self.item_embeddings.shape[1] if self.item_embeddings.size else 0
+        if width and vectors.shape[1] == self.text_dim < width:
+            vectors = np.hstack(
+                [vectors, np.zeros((len(vectors), width - vectors.shape[1]), np.float32)]
+            )
         if self.item_embeddings.size and vectors.shape[1] != self.item_embeddings.shape[1]:
             raise ValueError(
                 f"vectors have dimension {vectors.shape[1]} but the model's items have "
@@ -85,7 +112,12 @@ class ContentModel(Recommender):
         return self.user_vectors(batch) @ self.item_embeddings.T
 
     def arrays(self) -> dict[str, np.ndarray]:
-        return {"item_embeddings": self.item_embeddings}
+        return {
+            "item_embeddings": self.item_embeddings,
+            "text_dim": np.array([self.text_dim], dtype=np.int64),
+        }
 
     def set_arrays(self, arrays: dict[str, np.ndarray]) -> None:
         self.item_embeddings = np.ascontiguousarray(arrays["item_embeddings"], dtype=np.float32)
+        default = self.item_embeddings.shape[1]
+        self.text_dim = int(arrays["text_dim"][0]) if "text_dim" in arrays else default

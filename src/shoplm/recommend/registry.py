@@ -6,15 +6,29 @@ import json
 from pathlib import Path
 from typing import Any
 
+from shoplm.graph.recall import KGRecommender
 from shoplm.recommend.als import ALS
 from shoplm.recommend.base import MANIFEST, Recommender
 from shoplm.recommend.bpr import BPR
 from shoplm.recommend.content import ContentModel
+from shoplm.recommend.hybrid import Hybrid
 from shoplm.recommend.itemknn import ItemKNN
 from shoplm.recommend.popularity import Popularity
+from shoplm.recommend.sequential import SASRec, SASRecText
 
 MODEL_CLASSES: dict[str, type[Recommender]] = {
-    cls.name: cls for cls in (Popularity, ItemKNN, ALS, BPR, ContentModel)
+    cls.name: cls
+    for cls in (
+        Popularity,
+        ItemKNN,
+        ALS,
+        BPR,
+        ContentModel,
+        KGRecommender,
+        SASRec,
+        SASRecText,
+        Hybrid,
+    )
 }
 
 

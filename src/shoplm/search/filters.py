@@ -18,6 +18,10 @@ class SearchFilters(BaseModel):
     )
     min_price: float | None = Field(default=None, ge=0)
     max_price: float | None = Field(default=None, ge=0)
+    item_ids: list[str] = Field(
+        default_factory=list,
+        description="search only within these items (a collection, or judged candidates)",
+    )
 
     @model_validator(mode="after")
     def _price_range(self) -> SearchFilters:
@@ -31,7 +35,11 @@ class SearchFilters(BaseModel):
 
     def is_empty(self) -> bool:
         return not (
-            self.brands or self.category or self.min_price is not None or self.max_price is not None
+            self.brands
+            or self.category
+            or self.item_ids
+            or self.min_price is not None
+            or self.max_price is not None
         )
 
     def mask(self, catalog: CatalogArrays) -> np.ndarray:
@@ -52,6 +60,9 @@ class SearchFilters(BaseModel):
                 bool,
                 len(keep),
             )
+        if self.item_ids:
+            wanted_ids = set(self.item_ids)
+            keep &= np.fromiter((i in wanted_ids for i in catalog.item_ids), bool, len(keep))
         with np.errstate(invalid="ignore"):
             if self.min_price is not None:
                 keep &= catalog.prices >= self.min_price

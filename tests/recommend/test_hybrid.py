@@ -1,0 +1,134 @@
+"""Hybrid: pooled candidates re-ranked by a ranker learned on the held-out newest items."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from shoplm.interactions import Interactions
+from shoplm.recommend.base import FitContext, UserBatch
+from shoplm.recommend.hybrid import Hybrid, _unique_rows
+from shoplm.recommend.itemknn import ItemKNN
+from shoplm.recommend.registry import load_model
+from shoplm.schema import Item
+
+FAST = {
+    "sources": {"itemknn": {"neighbours": 10}, "content": {}, "popularity": {}},
+    "per_source": 4,
+    "hidden": 8,
+    "epochs": 5,
+    "threads": 1,
+}
+
+
+def group_items(n_items: int, group_size: int) -> list[Item]:
+    return [
+        Item(
+            item_id=f"i{i:02d}",
+            title=f"item {i}",
+            brand="Alpha" if i < group_size else "Beta",
+            category="Left > A" if i < group_size else "Right > B",
+        )
+        for i in range(n_items)
+    ]
+
+
+@pytest.fixture(scope="module")
+def fitted(two_groups: Interactions, group_embeddings: np.ndarray, groups) -> Hybrid:
+    model = Hybrid(**FAST)
+    context = FitContext(
+        items=group_items(groups.n_items, groups.group_size),
+        item_embeddings=group_embeddings,
+        seed=5,
+    )
+    model.fit(two_groups, context)
+    return model
+
+
+def test_users_get_their_group_first(
+    fitted: Hybrid, all_users: UserBatch, training_groups: list[int], groups
+) -> None:
+    scores = fitted.score(all_users)
+    assert scores.shape == (len(all_users), groups.n_items) and scores.dtype == np.float32
+    assert np.isfinite(scores).all()
+    assert groups.misranked(scores, training_groups, all_users.histories) == []
+
+
+def test_ranker_learned_from_held_out_items(fitted: Hybrid) -> None:
+    assert fitted.report["train_users"] == 40  # every user has three items, one held out
+    assert fitted.report["candidate_recall"] == 1.0  # 12 items, 3 sources x 4 candidates
+    assert sorted(fitted.models) == ["content", "itemknn", "popularity"]
+    assert len(fitted.feature_mean) == 2 * 3 + 12
+
+
+def test_candidates_outrank_the_rest(fitted: Hybrid, groups) -> None:
+    batch = UserBatch(np.array([-1]), [np.array([0, 1], dtype=np.int64)])
+    candidates, valid, features, _ = fitted._candidate_features(fitted.models, batch)
+    scores = fitted.score(batch)[0]
+    chosen = set(candidates[0][valid[0]].tolist())
+    assert {0, 1}.isdisjoint(chosen)  # seen items are never candidates
+    others = [i for i in range(groups.n_items) if i not in chosen]
+    assert scores[list(chosen)].min() > scores[others].max()
+    assert features.shape[:2] == candidates.shape
+
+
+def test_save_and_load_round_trip(fitted: Hybrid, all_users: UserBatch, tmp_path: Path) -> None:
+    fitted.save(tmp_path / "h")
+    assert (tmp_path / "h" / "sources" / "itemknn" / "manifest.json").exists()
+    loaded = load_model(tmp_path / "h")
+    assert isinstance(loaded, Hybrid) and sorted(loaded.models) == sorted(fitted.models)
+    assert np.allclose(loaded.score(all_users), fitted.score(all_users), atol=1e-5)
+
+
+def test_reuses_a_fitted_source_with_the_same_parameters(
+    two_groups: Interactions, group_embeddings: np.ndarray
+) -> None:
+    given = ItemKNN(neighbours=10)
+    given.fit(two_groups, FitContext())
+    context = FitContext(item_embeddings=group_embeddings, options={"fitted_models": {}})
+    context.options["fitted_models"]["itemknn"] = given
+    model = Hybrid(**{**FAST, "sources": {"itemknn": {"neighbours": 10}}})
+    model.fit(two_groups, context)
+    assert model.models["itemknn"] is given
+    other = Hybrid(**{**FAST, "sources": {"itemknn": {"neighbours": 3}}})
+    other.fit(two_groups, context)
+    assert other.models["itemknn"] is not given
+
+
+def test_same_seed_same_scores(
+    fitted: Hybrid, two_groups: Interactions, group_embeddings: np.ndarray, all_users, groups
+) -> None:
+    again = Hybrid(**FAST)
+    again.fit(
+        two_groups,
+        FitContext(
+            items=group_items(groups.n_items, groups.group_size),
+            item_embeddings=group_embeddings,
+            seed=5,
+        ),
+    )
+    assert np.array_equal(again.score(all_users), fitted.score(all_users))
+
+
+def test_sources_that_cannot_fit_are_skipped(two_groups: Interactions) -> None:
+    model = Hybrid(**{**FAST, "sources": {"content": {}, "popularity": {}}})
+    model.fit(two_groups, FitContext())  # no text vectors: content is skipped
+    assert sorted(model.models) == ["popularity"]
+
+
+def test_bad_settings_are_named() -> None:
+    with pytest.raises(ValueError, match="at least one source"):
+        Hybrid(sources={})
+    with pytest.raises(ValueError, match="its own source"):
+        Hybrid(sources={"hybrid": {}})
+    with pytest.raises(ValueError, match="must be positive"):
+        Hybrid(per_source=0)
+
+
+def test_unique_rows_keeps_first_appearance_order() -> None:
+    values, valid = _unique_rows(np.array([[3, 1, 3, 2], [5, 5, 5, 5]]))
+    assert values.shape == (2, 3)
+    assert values[0].tolist() == [3, 1, 2] and valid[0].all()
+    assert values[1][valid[1]].tolist() == [5] and valid[1].tolist() == [True, False, False]
