@@ -196,12 +196,17 @@ def search(
     category: Annotated[str | None, typer.Option(help="Category path prefix.")] = None,
     min_price: Annotated[float | None, typer.Option(min=0)] = None,
     max_price: Annotated[float | None, typer.Option(min=0)] = None,
-    method: Annotated[str, typer.Option(help="bm25, dense or hybrid.")] = "hybrid",
+    method: Annotated[
+        str,
+        typer.Option(
+            help="hybrid-rerank (full pipeline), hybrid-learned, hybrid (RRF), bm25 or dense."
+        ),
+    ] = "hybrid-rerank",
     platform: PlatformOption = None,
     home: HomeOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Search the catalog."""
+    """Search the catalog: typo-tolerant, by words and meaning, re-ranked, explained."""
     filters = {
         "brands": brand or [],
         "category": category,
@@ -374,21 +379,49 @@ def evaluate_recommend_command(
 @evaluate_app.command("search")
 def evaluate_search_command(
     data: Annotated[Path, typer.Option("--data", help="Dataset folder (layout of shared/data).")],
-    models: Annotated[str | None, typer.Option(help="Comma-separated: bm25,dense,hybrid.")] = None,
+    models: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated: bm25,dense,hybrid,hybrid-learned,hybrid-rerank "
+            "(and random with --mode rerank). Default: all."
+        ),
+    ] = None,
+    mode: Annotated[
+        str,
+        typer.Option(
+            help="full: retrieve from the whole catalog, unjudged = irrelevant. "
+            "rerank: order only each query's judged items."
+        ),
+    ] = "full",
     min_judged: Annotated[int, typer.Option(help="Keep queries with this many judgments.")] = 5,
-    max_queries: Annotated[int | None, typer.Option(help="Evaluate a seeded sample.")] = None,
+    max_queries: Annotated[
+        int | None, typer.Option(help="Score a seeded sample of the held-out queries.")
+    ] = None,
+    max_train_queries: Annotated[
+        int | None, typer.Option(help="Learn from a seeded sample of the training queries.")
+    ] = None,
+    train_fraction: Annotated[
+        float, typer.Option(help="Share of queries (by id) the learned methods train on.")
+    ] = 0.5,
     report: Annotated[Path | None, typer.Option(help="Write an HTML report here.")] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Graded nDCG@10, Recall@100, MRR@10 and latency of each search method."""
+    """Graded nDCG@10, Recall@100, MRR@10 and latency of each search method.
+
+    Learned methods train on one half of the queries; all methods are scored on the other.
+    A query-classification dataset (wands_queries) reports query -> class accuracy.
+    """
     from shoplm.evaluation.search_eval import evaluate_search
 
     with _friendly_errors():
         result = evaluate_search(
             data,
             models=_split_csv(models),
+            mode=mode,
             min_judged=min_judged,
             max_queries=max_queries,
+            max_train_queries=max_train_queries,
+            train_fraction=train_fraction,
             show_progress=progress_wanted(),  # bars go to stderr
             progress=_progress_printer(quiet=False),
         )

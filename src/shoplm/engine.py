@@ -361,6 +361,7 @@ class Engine:
             "platform": fitted.platform,
             "examples": model.info.get("n_examples", 0),
             "expansions": len(model.expansions),
+            "weights": {name: r.raw_weights() for name, r in model.rankers.items()},
             "path": str(path),
         }
 

@@ -18,7 +18,8 @@ FAST = {
     "sources": {"itemknn": {"neighbours": 10}, "content": {}, "popularity": {}},
     "per_source": 4,
     "hidden": 8,
-    "epochs": 5,
+    "epochs": 60,
+    "lr": 0.03,
     "threads": 1,
 }
 

@@ -131,7 +131,10 @@ def test_text_variant_uses_content_and_chooses_weights(data: Interactions) -> No
     model.fit(data, FitContext(items=items(), item_embeddings=text, seed=3))
     assert model.item_content.shape[0] == N_ITEMS and model.item_content.shape[1] > 12
     assert model.content_weight in (0.0, 0.25, 0.5, 1.0, 2.0)
+    assert model.rare_content_weight in (0.0, 0.5, 1.0, 2.0, 4.0)
     assert model.token_weight in (0.5, 2.0)
+    assert model.report["content_weight"] == model.content_weight
+    assert model.report["epochs"] == TINY["max_epochs"]
     scores = model.score(one([0, 1]))[0]
     scores[[0, 1]] = -np.inf
     assert int(np.argmax(scores)) == 2

@@ -1,4 +1,21 @@
-"""Recommendation evaluation: held-out split, fit on the rest, full ranking for test users."""
+"""Recommendation evaluation: held-out split, fit on the rest, full ranking for test users.
+
+The protocol, spelled out (it is also written into every result's ``protocol`` field):
+
+- split: leave-one-out; each user's last item is the test target, the one before it the
+  validation target; the engine is fitted on everything but the test items;
+- ranking: every catalog item is scored for every test user (no sampled negatives) and the
+  user's training items are excluded; HR, NDCG, Recall and MRR at 5/10/20, item coverage;
+- choices: every hyperparameter is chosen on the validation item and never on the test
+  item.  Inside ``fit`` each user's newest training item (= the validation item) is held
+  out; ALS, item-kNN, BPR and content are tuned over their grids
+  (``shoplm.recommend.tuning.DEFAULT_GRIDS``) on it and refitted on all training items;
+  sasrec and sasrec-text early-stop and pick their content weights on it; the hybrid's
+  ranker is trained on it.  The chosen parameters, the trials and each model's own
+  choices are part of the result (``model_params``, ``tuning``, ``model_reports``);
+- cold items: metrics are repeated for users whose test item was taken by at most
+  ``cold_max_users`` training users (``cold_items``), where content models should shine.
+"""
 
 from __future__ import annotations
 
@@ -138,6 +155,7 @@ def evaluate_recommend(
         "rank_seconds": timings,
         "model_params": fit_report.get("model_params", {}),
         "tuning": fit_report.get("tuning", {}),
+        "model_reports": fit_report.get("model_reports", {}),
         "metrics": metrics,
         "cold_items": {
             "max_training_users": cold_max_users,

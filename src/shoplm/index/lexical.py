@@ -12,6 +12,7 @@ its tokens, which takes a few hundred microseconds over tens of thousands of ite
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -20,6 +21,9 @@ import numpy as np
 
 from shoplm.index.rows import row_mask
 from shoplm.text.tokenize import tokenize
+
+# bm25s sets its own logger to DEBUG, which leaks "Building index" lines into any CLI.
+logging.getLogger("bm25s").setLevel(logging.WARNING)
 
 FORMAT = 1
 ARRAYS_FILE = "bm25.npz"

@@ -89,9 +89,10 @@ class Hybrid(Recommender):
         epochs: int = 30,
         lr: float = 3e-3,
         max_train_users: int = 10000,
-        threads: int = 2,
+        threads: int = 1,
     ) -> None:
-        sources = {k: dict(v) for k, v in (sources or DEFAULT_SOURCES).items()}
+        chosen = DEFAULT_SOURCES if sources is None else sources
+        sources = {k: dict(v) for k, v in chosen.items()}
         if not sources:
             raise ValueError("the hybrid needs at least one source model")
         if "hybrid" in sources:
@@ -219,7 +220,10 @@ class Hybrid(Recommender):
             mask[i, : len(m)] = m
         real = x[mask]
         self.feature_mean = real.mean(axis=0).astype(np.float32)
-        self.feature_std = np.maximum(real.std(axis=0), 1e-6).astype(np.float32)
+        # A feature constant in training (every inner history the same length) keeps its
+        # scale: dividing by a tiny spread would blow up any serving-time difference.
+        std = real.std(axis=0)
+        self.feature_std = np.where(std > 1e-3, std, 1.0).astype(np.float32)
         x = (x - self.feature_mean) / self.feature_std
         x[~mask] = 0.0
         self._train(torch.from_numpy(x), torch.from_numpy(mask), torch.tensor(labels), rng)

@@ -46,6 +46,10 @@ log = logging.getLogger("shoplm")
 
 # Content weights tried on validation when ``content_weight`` is None (0 = sequence only).
 CONTENT_WEIGHTS = (0.0, 0.25, 0.5, 1.0, 2.0)
+# Content weights tried for rare items (ID vectors barely trained: content may count more).
+RARE_CONTENT_WEIGHTS = (0.0, 0.5, 1.0, 2.0, 4.0)
+# An item taken by at most this many training users is rare.
+RARE_ITEM_USERS = 5
 # Weights of the side-token part of the content vectors tried on validation.
 TOKEN_WEIGHTS = (0.5, 2.0)
 # Recency half-life (in history items) of the user's content profile.
@@ -200,7 +204,17 @@ class SASRec(Recommender):
     (newest items read per user), ``dropout``, ``lr``/``weight_decay`` (AdamW),
     ``batch_size`` (sequences per step), ``max_epochs``/``patience`` (early stopping on the
     held-out last item), ``valid_users`` (seeded sample scored per epoch),
-    ``time_budget_s`` (stop training after this long), ``threads`` (torch CPU threads).
+    ``time_budget_s`` (stop training after this long), ``threads`` (torch CPU threads; one
+    by default: on a shared two-core machine two threads thrash and run several times
+    slower), ``negatives`` (sampled-softmax negatives per step, 0 = full softmax),
+    ``id_dropout`` (share of ID vectors zeroed per step).
+
+    Content (``use_text``/``use_tokens``): besides feeding the item tower, the item content
+    vectors add a standardised "close to what the user took lately" score.  Its weight
+    (``content_weight``), its weight for rare items (``rare_content_weight``, items seen by
+    at most ``RARE_ITEM_USERS`` users) and the token part's weight (``token_weight``) are
+    chosen on the held-out items when None: the setting that best finds rare held-out
+    items among those within ``rare_tolerance`` of the best overall NDCG@10.
     """
 
     name = "sasrec"
@@ -223,13 +237,15 @@ class SASRec(Recommender):
         patience: int = 3,
         valid_users: int = 3000,
         time_budget_s: float | None = 600.0,
-        threads: int = 2,
+        threads: int = 1,
         use_ids: bool = True,
         use_text: bool = False,
         use_tokens: bool = False,
         id_dropout: float = 0.0,
         content_weight: float | None = None,
+        rare_content_weight: float | None = None,
         token_weight: float | None = None,
+        rare_tolerance: float = 0.02,
     ) -> None:
         if dim < 1 or layers < 1 or heads < 1 or dim % heads:
             raise ValueError(f"dim ({dim}) must be a positive multiple of heads ({heads})")
@@ -259,11 +275,16 @@ class SASRec(Recommender):
             use_tokens=use_tokens,
             id_dropout=id_dropout,
             content_weight=content_weight,
+            rare_content_weight=rare_content_weight,
             token_weight=token_weight,
+            rare_tolerance=rare_tolerance,
         )
         self.item_table = np.zeros((0, dim), dtype=np.float32)
         self.item_content = np.zeros((0, 0), dtype=np.float32)
         self.content_weight = 0.0
+        self.rare_content_weight = 0.0
+        self.rare_items = np.zeros(0, dtype=bool)
+        self.report: dict[str, Any] = {}
         self.token_weight = 0.0
         self._content_options: dict[float, np.ndarray] = {}
         self.encoder = _SequenceEncoder(dim, max_len, layers, heads, dropout)
@@ -273,7 +294,8 @@ class SASRec(Recommender):
     def _tower(self, data: Interactions, context: FitContext) -> _ItemTower:
         p = self.params
         self.item_content = np.zeros((data.n_items, 0), dtype=np.float32)
-        self.content_weight = 0.0
+        self.content_weight = self.rare_content_weight = 0.0
+        self.rare_items = data.item_popularity() <= RARE_ITEM_USERS
         text = None
         if p["use_text"]:
             if context.item_embeddings is None:
@@ -308,11 +330,14 @@ class SASRec(Recommender):
             self.token_weight = next(iter(self._content_options))
             self.item_content = self._content_options[self.token_weight]
             self.content_weight = p["content_weight"] or 0.0
+            rare = p["rare_content_weight"]
+            self.rare_content_weight = self.content_weight if rare is None else rare
         return _ItemTower(data.n_items, p["dim"], p["use_ids"], text, tokens, p["id_dropout"])
 
     def fit(self, data: Interactions, context: FitContext) -> None:
         p = self.params
         self.n_items = data.n_items
+        self.report = {}
         torch.manual_seed(context.seed)
         rng = np.random.default_rng(context.seed)
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -375,6 +400,13 @@ class SASRec(Recommender):
                 tower.load_state_dict(best_state[0])
                 self.encoder.load_state_dict(best_state[1])
             self._finish(tower)
+            scores = [h["valid_ndcg@10"] for h in self.history]
+            self.report = {
+                "epochs": len(self.history),
+                "best_epoch": int(np.argmax(scores)) + 1,
+                "valid_ndcg@10": round(max(scores), 6),
+                "train_seconds": round(time.perf_counter() - started, 2),
+            }
             self._choose_content_weight(valid)
 
     def _finish(self, tower: _ItemTower) -> None:
@@ -457,53 +489,79 @@ class SASRec(Recommender):
         return out
 
     def score(self, batch: UserBatch) -> np.ndarray:
-        return self._scores(batch, [self.content_weight])[0]
+        return self._scores(batch, [(self.content_weight, self.rare_content_weight)])[0]
 
-    def _scores(self, batch: UserBatch, weights: list[float]) -> list[np.ndarray]:
-        """Scores under each content weight: standardised sequence score + w * content score."""
+    def _scores(self, batch: UserBatch, weights: list[tuple[float, float]]) -> list[np.ndarray]:
+        """Scores under each (content weight, rare-item content weight) pair.
+
+        Score = standardised sequence score + w_i * standardised content score, where w_i is
+        the rare-item weight for items seen by at most ``RARE_ITEM_USERS`` training users
+        (their ID vectors learned little) and the content weight for the rest.
+        """
         sequence = self.user_vectors(batch) @ self.item_table.T
-        if not self.item_content.shape[1] or not any(weights):
+        if not self.item_content.shape[1] or not any(w or r for w, r in weights):
             return [sequence for _ in weights]
         profile = history_matrix(batch, self.n_items, CONTENT_HALF_LIFE) @ self.item_content
         profile = np.asarray(profile, dtype=np.float32)
         profile /= np.maximum(np.linalg.norm(profile, axis=1, keepdims=True), 1e-12)
         content = standardise(profile @ self.item_content.T)
         sequence = standardise(sequence)
-        return [sequence + w * content if w else sequence for w in weights]
+        out = []
+        for weight, rare_weight in weights:
+            per_item = np.where(self.rare_items, rare_weight, weight).astype(np.float32)
+            out.append(sequence + content * per_item[None, :] if per_item.any() else sequence)
+        return out
 
     def _choose_content_weight(self, valid: list[np.ndarray]) -> None:
-        """Pick the content and token weights that best find the held-out items (validation)."""
+        """Pick the content, rare-item and token weights that best find the held-out items."""
         options, self._content_options = self._content_options, {}
         if not self.item_content.shape[1] or not valid:
             return
-        fixed = self.params["content_weight"]
-        weights = [fixed] if fixed is not None else list(CONTENT_WEIGHTS)
-        if len(weights) * len(options) == 1:
+        p = self.params
+        weights = [p["content_weight"]] if p["content_weight"] is not None else CONTENT_WEIGHTS
+        if p["rare_content_weight"] is not None:
+            rare_weights = [p["rare_content_weight"]]
+        elif p["content_weight"] is not None:
+            rare_weights = [p["content_weight"]]
+        else:
+            rare_weights = RARE_CONTENT_WEIGHTS
+        pairs = [(w, r) for w in weights for r in rare_weights]
+        if len(pairs) * len(options) == 1:
             return
-        results: dict[tuple[float, float], float] = {}
+        rare_target = self.rare_items[np.array([s[-1] for s in valid])]
+        overall: dict[tuple[float, float, float], float] = {}
+        rare: dict[tuple[float, float, float], float] = {}
         for token_weight, vectors in options.items():
             self.item_content = vectors
-            ranks: list[list[np.ndarray]] = [[] for _ in weights]
+            ranks: list[list[np.ndarray]] = [[] for _ in pairs]
             for start in range(0, len(valid), 1024):
                 chunk = valid[start : start + 1024]
                 batch = UserBatch(np.full(len(chunk), -1), [s[:-1] for s in chunk])
                 targets = np.array([s[-1] for s in chunk])
-                for i, scores in enumerate(self._scores(batch, weights)):
+                for i, scores in enumerate(self._scores(batch, pairs)):
                     ranks[i].append(target_ranks(scores, targets, batch))
-            for w, r in zip(weights, ranks, strict=True):
-                results[(w, token_weight)] = ndcg_from_ranks(np.concatenate(r))
-        self.content_weight, self.token_weight = max(results, key=results.__getitem__)
+            for (w, r), found in zip(pairs, ranks, strict=True):
+                found_all = np.concatenate(found)
+                overall[(w, r, token_weight)] = ndcg_from_ranks(found_all)
+                rare[(w, r, token_weight)] = ndcg_from_ranks(found_all[rare_target])
+        # Rare items are what content is for: among the settings within ``rare_tolerance``
+        # of the best overall NDCG, take the one that best finds rare held-out items.
+        top = max(overall.values())
+        near = [key for key, value in overall.items() if value >= (1 - p["rare_tolerance"]) * top]
+        best = max(near, key=lambda key: (rare[key], overall[key]))
+        self.content_weight, self.rare_content_weight, self.token_weight = best
         self.item_content = options[self.token_weight]
-        self.history.append(
-            {f"content_weight={w},token_weight={t}": v for (w, t), v in results.items()}
+        self.report.update(
+            {
+                "content_weight": self.content_weight,
+                "rare_content_weight": self.rare_content_weight,
+                "token_weight": self.token_weight,
+                "valid_ndcg@10_with_content": round(overall[best], 6),
+                "valid_rare_ndcg@10_with_content": round(rare[best], 6),
+                "valid_best_ndcg@10": round(top, 6),
+            }
         )
-        log.info(
-            "%s: content weight %s, token weight %s (valid NDCG@10 %.4f)",
-            self.name,
-            self.content_weight,
-            self.token_weight,
-            results[(self.content_weight, self.token_weight)],
-        )
+        log.info("%s: content weights %s (valid NDCG@10 %.4f)", self.name, best, overall[best])
 
     def similar_items(self, item_row: int) -> np.ndarray:
         if not 0 <= item_row < self.n_items:
@@ -516,6 +574,8 @@ class SASRec(Recommender):
             "item_table": self.item_table,
             "item_content": self.item_content,
             "content_weight": np.array([self.content_weight], dtype=np.float32),
+            "rare_content_weight": np.array([self.rare_content_weight], dtype=np.float32),
+            "rare_items": self.rare_items.astype(np.uint8),
         }
         for key, value in self.encoder.state_dict().items():
             out[f"encoder.{key}"] = value.detach().cpu().numpy()
@@ -525,6 +585,8 @@ class SASRec(Recommender):
         self.item_table = np.ascontiguousarray(arrays["item_table"], dtype=np.float32)
         self.item_content = np.ascontiguousarray(arrays["item_content"], dtype=np.float32)
         self.content_weight = float(arrays["content_weight"][0])
+        self.rare_content_weight = float(arrays["rare_content_weight"][0])
+        self.rare_items = arrays["rare_items"].astype(bool)
         state = {
             key.removeprefix("encoder."): torch.from_numpy(np.array(value))
             for key, value in arrays.items()

@@ -37,6 +37,10 @@ class FitResult:
 
     def report(self) -> dict[str, Any]:
         out: dict[str, Any] = {"model_seconds": self.seconds, "model_params": self.params}
+        # What models chose for themselves on validation (epochs, content weights, ranker).
+        notes = {n: dict(m.report) for n, m in self.models.items() if getattr(m, "report", None)}
+        if notes:
+            out["model_reports"] = notes
         if self.tuning:
             out["tuning"] = self.tuning
             out["tuning_seconds"] = round(self.tuning_seconds, 2)

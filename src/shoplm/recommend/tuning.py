@@ -28,7 +28,7 @@ log = logging.getLogger("shoplm")
 # quality depends most on them (Rendle et al. 2022, "Revisiting the Performance of iALS").
 DEFAULT_GRIDS: dict[str, dict[str, list[Any]]] = {
     "als": {
-        "factors": [64, 128, 256],
+        "factors": [128, 256, 512],
         "regularization": [0.1, 1.0],
         "alpha": [5.0, 20.0, 50.0],
     },
@@ -96,7 +96,8 @@ def tune(
     """Try each setting of ``grid`` (over ``base_params``) and return the best on validation.
 
     ``max_users`` target users (a seeded sample) are scored per setting; settings left when
-    ``time_budget_s`` runs out are skipped and the result says how many were tried.
+    ``time_budget_s`` runs out are skipped (the first always runs) and the result lists the
+    ones tried.
     """
     grid = grid if grid is not None else DEFAULT_GRIDS.get(model_name)
     if not grid:
@@ -109,7 +110,8 @@ def tune(
     started = time.perf_counter()
     best = TuningResult(model_name, dict(base_params or {}), -1.0)
     for setting in grid_settings(grid):
-        if time_budget_s is not None and time.perf_counter() - started > time_budget_s:
+        spent = time.perf_counter() - started
+        if best.trials and time_budget_s is not None and spent > time_budget_s:
             log.info("tune %s: time budget spent after %d settings", model_name, len(best.trials))
             break
         params = {**(base_params or {}), **setting}

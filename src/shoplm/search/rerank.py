@@ -73,6 +73,10 @@ class LinearRanker:
             )
         return x @ self._w  # the mean shifts every score alike: it cannot change an order
 
+    def raw_weights(self, digits: int = 4) -> dict[str, float]:
+        """Weight per feature on its raw scale (what one unit of the feature adds)."""
+        return {f: round(float(w), digits) for f, w in zip(self.features, self._w, strict=True)}
+
     def as_dict(self) -> dict:
         return {
             "format": FORMAT,

@@ -1,0 +1,105 @@
+"""The recommendation evaluation on a tiny Amazon-Office-shaped dataset written here."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+
+from shoplm.evaluation.recommend_eval import evaluate_recommend
+
+KINDS = {
+    "pen": ("Inkwell", "Office Products, Writing Supplies, Pens"),
+    "paper": ("Sheetco", "Office Products, Paper, Copy Paper"),
+    "phone": ("Ringer", "Office Products, Office Electronics, Telephones"),
+}
+MODELS = ["popularity", "itemknn", "content", "sasrec"]
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> None:
+    path.write_bytes(gzip.compress("".join(json.dumps(r) + "\n" for r in rows).encode(), mtime=0))
+
+
+def write_office(folder: Path, test_offset: int) -> Path:
+    """30 items in 3 kinds; each user walks 5 items of one kind in order.
+
+    ``test_offset`` moves only each user's last (test) item, so two folders differ in their
+    test items alone.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    kinds = list(KINDS)
+    items = [
+        {
+            "item_id": n,
+            "title": f"{KINDS[kinds[n % 3]][0]} {kinds[n % 3]} model {n}",
+            "description": "",
+            "brand": KINDS[kinds[n % 3]][0],
+            "categories": KINDS[kinds[n % 3]][1],
+        }
+        for n in range(30)
+    ]
+    sequences = []
+    for user in range(36):
+        own = [n for n in range(30) if n % 3 == user % 3]
+        start = user // 3
+        walk = [own[(start + i) % 10] for i in range(4)]
+        walk.append(own[(start + 4 + test_offset) % 10])
+        sequences.append({"user_id": user, "item_ids": walk})
+    write_jsonl(folder / "items.jsonl.gz", items)
+    write_jsonl(folder / "sequences.jsonl.gz", sequences)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def result(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    folder = write_office(tmp_path_factory.mktemp("office") / "amazon_office", test_offset=0)
+    return evaluate_recommend(folder, models=MODELS, ks=(5, 10))
+
+
+def test_every_model_is_scored_in_one_run(result: dict) -> None:
+    assert result["task"] == "recommend" and result["dataset"] == "amazon_office"
+    assert result["n_users"] == 36 and result["n_items"] == 30
+    assert list(result["metrics"]) == MODELS
+    for scores in result["metrics"].values():
+        assert 0.0 <= scores["NDCG@10"] <= scores["HR@10"] <= 1.0
+    # Every user's next item is in their own kind: the behaviour models find it.
+    assert result["metrics"]["itemknn"]["HR@10"] > result["metrics"]["popularity"]["HR@10"]
+
+
+def test_protocol_and_tuning_are_reported(result: dict) -> None:
+    assert "leave-one-out" in result["protocol"]
+    assert "validation item" in result["protocol"] and "never used" in result["protocol"]
+    assert sorted(result["tuning"]) == ["content", "itemknn"]
+    best = result["tuning"]["itemknn"]["best_params"]
+    assert result["model_params"]["itemknn"] == best
+    assert set(result["model_seconds"]) == set(MODELS)
+    assert result["tuning_seconds"] > 0.0
+
+
+def test_cold_item_slice(result: dict) -> None:
+    cold = result["cold_items"]
+    assert cold["max_training_users"] == 5
+    assert 0 < cold["n_users"] <= result["n_users"]
+    assert list(cold["metrics"]) == MODELS
+    assert all(0.0 <= m["HR@10"] <= 1.0 for m in cold["metrics"].values())
+
+
+def test_choices_never_depend_on_the_test_items(tmp_path: Path, result: dict) -> None:
+    moved = write_office(tmp_path / "amazon_office", test_offset=3)
+    other = evaluate_recommend(moved, models=["itemknn", "content"], ks=(5, 10))
+    for name in ("itemknn", "content"):
+        mine = result["tuning"][name]
+        theirs = other["tuning"][name]
+        assert theirs["best_params"] == mine["best_params"]
+        assert [t["valid_ndcg@10"] for t in theirs["trials"]] == [
+            t["valid_ndcg@10"] for t in mine["trials"]
+        ]
+
+
+def test_no_tuning_when_asked(tmp_path: Path) -> None:
+    folder = write_office(tmp_path / "amazon_office", test_offset=0)
+    out = evaluate_recommend(folder, models=["itemknn"], ks=(10,), tune=False, max_users=10)
+    assert out["tuning"] == {} and "validation item" not in out["protocol"]
+    assert out["n_users"] == 10
