@@ -34,7 +34,7 @@ class SearchParams(_Params):
     category: str | None = Field(default=None, max_length=1000, description="Path prefix.")
     min_price: float | None = Field(default=None, ge=0)
     max_price: float | None = Field(default=None, ge=0)
-    method: Literal["hybrid", "bm25", "dense"] = "hybrid"
+    method: Literal["hybrid", "hybrid-rerank", "hybrid-learned", "bm25", "dense"] = "hybrid"
     platform: str | None = Field(default=None, max_length=64)
 
     @model_validator(mode="after")
