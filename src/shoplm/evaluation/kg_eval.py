@@ -19,9 +19,8 @@ from pathlib import Path
 from shoplm.datasets import RecDataset, load_dataset
 from shoplm.engine import BLEND, Engine
 from shoplm.evaluation.metrics import item_coverage, ranking_metrics
-from shoplm.evaluation.recommend_eval import LOO_PROTOCOL, PROTOCOLS, TEMPORAL_PROTOCOL
+from shoplm.evaluation.recommend_eval import PROTOCOLS, held_out_split
 from shoplm.evaluation.runner import Progress, open_temp_engine, seeded_sample, training_events
-from shoplm.evaluation.splits import leave_one_out, temporal_split
 from shoplm.graph.model import ItemGraph
 
 DEFAULT_KG_MODELS = ("kg", "itemknn", BLEND)
@@ -113,20 +112,7 @@ def evaluate_kg(
     protocol = protocol or dataset.protocol
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {protocol!r}; choose from {PROTOCOLS}")
-    if protocol == "leave_one_out":
-        split = leave_one_out(dataset.sequences)
-        train, train_times = split.train_for_test, None
-        if dataset.timestamps:
-            train_times = {u: dataset.timestamps[u][: len(s)] for u, s in train.items()}
-        targets = {u: {t} for u, t in split.test_targets.items()}
-        protocol_text = LOO_PROTOCOL
-    else:
-        if not dataset.timestamps:
-            raise ValueError(f"{dataset.name} has no timestamps: use protocol leave_one_out")
-        tsplit = temporal_split(dataset.sequences, dataset.timestamps)
-        train, train_times = tsplit.train_sequences, tsplit.train_timestamps
-        targets = {u: set(t) for u, t in tsplit.test_targets.items() if t}
-        protocol_text = TEMPORAL_PROTOCOL.format(quantile=tsplit.quantile)
+    train, train_times, targets, protocol_text = held_out_split(dataset, protocol)
     users = seeded_sample([u for u in targets if train.get(u)], max_users, seed)
     explain_users = seeded_sample(users, coverage_users, seed)
 

@@ -83,20 +83,7 @@ def evaluate_recommend(
         raise ValueError(f"unknown protocol {protocol!r}; choose from {PROTOCOLS}")
     models = list(models or DEFAULT_REC_MODELS)
 
-    if protocol == "leave_one_out":
-        split = leave_one_out(dataset.sequences)
-        train, train_times = split.train_for_test, None
-        if dataset.timestamps:
-            train_times = {u: dataset.timestamps[u][: len(s)] for u, s in train.items()}
-        targets = {u: {t} for u, t in split.test_targets.items()}
-        protocol_text = LOO_PROTOCOL
-    else:
-        if not dataset.timestamps:
-            raise ValueError(f"{dataset.name} has no timestamps: use --protocol leave_one_out")
-        tsplit = temporal_split(dataset.sequences, dataset.timestamps)
-        train, train_times = tsplit.train_sequences, tsplit.train_timestamps
-        targets = {u: set(t) for u, t in tsplit.test_targets.items() if t}
-        protocol_text = TEMPORAL_PROTOCOL.format(quantile=tsplit.quantile)
+    train, train_times, targets, protocol_text = held_out_split(dataset, protocol)
 
     users = seeded_sample([u for u in targets if train.get(u)], max_users, seed)
     with tempfile.TemporaryDirectory(prefix="shoplm-eval-") as workdir:
@@ -173,3 +160,24 @@ def _training_users_per_item(engine: Engine, fitted: FittedPlatform) -> np.ndarr
             engine.store.event_columns(fitted.platform), fitted.catalog.item_ids
         )
     return data.item_popularity()
+
+
+def held_out_split(
+    dataset: RecDataset, protocol: str
+) -> tuple[dict[str, list[str]], dict[str, list[float]] | None, dict[str, set[str]], str]:
+    """(training sequences, their times, test targets per user, protocol text)."""
+    if protocol == "leave_one_out":
+        split = leave_one_out(dataset.sequences)
+        train, train_times = split.train_for_test, None
+        if dataset.timestamps:
+            train_times = {u: dataset.timestamps[u][: len(s)] for u, s in train.items()}
+        targets = {u: {t} for u, t in split.test_targets.items()}
+        protocol_text = LOO_PROTOCOL
+    else:
+        if not dataset.timestamps:
+            raise ValueError(f"{dataset.name} has no timestamps: use --protocol leave_one_out")
+        tsplit = temporal_split(dataset.sequences, dataset.timestamps)
+        train, train_times = tsplit.train_sequences, tsplit.train_timestamps
+        targets = {u: set(t) for u, t in tsplit.test_targets.items() if t}
+        protocol_text = TEMPORAL_PROTOCOL.format(quantile=tsplit.quantile)
+    return train, train_times, targets, protocol_text
