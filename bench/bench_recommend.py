@@ -9,7 +9,8 @@ seeded sample of users, per model: median, p95 and max in milliseconds.  One com
     .venv/bin/python bench/bench_recommend.py --data ../shared/data/amazon_s3rec \\
         --subset Beauty --json
 
-``--tune`` fits with the parameters chosen on validation first (as the evaluation does);
+``--params-from RESULT.json`` fits with the parameters an evaluation chose on validation
+(its ``model_params``), ``--tune`` chooses them here first (tuning time reported apart);
 ``--home DIR`` keeps the fitted home for a second run (``--reuse`` skips ingest and fit).
 """
 
@@ -27,7 +28,14 @@ DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "amazon
 DEFAULT_MODELS = "popularity,itemknn,als,bpr,content,sasrec,sasrec-text,hybrid"
 
 
-def build(home: Path, data: Path, subset: str | None, models: list[str], tune: bool) -> dict:
+def build(
+    home: Path,
+    data: Path,
+    subset: str | None,
+    models: list[str],
+    tune: bool,
+    params: dict[str, dict],
+) -> dict:
     """Ingest every interaction of the dataset and fit; returns the fit report."""
     from shoplm.datasets import load_dataset
     from shoplm.engine import Engine
@@ -37,7 +45,12 @@ def build(home: Path, data: Path, subset: str | None, models: list[str], tune: b
     dataset = load_dataset(data, subset)
     if not hasattr(dataset, "sequences"):
         raise SystemExit(f"{data} is not a recommendation dataset (no user sequences)")
-    with Engine.open(home, embedding_cache=embedding_cache_path(), show_progress=False) as engine:
+    with Engine.open(
+        home,
+        embedding_cache=embedding_cache_path(),
+        show_progress=False,
+        recommend={"params": params},
+    ) as engine:
         engine.upsert_items(dataset.items)
         engine.add_events(training_events(dataset.sequences, dataset.timestamps))
         tuned = [m for m in models if m in DEFAULT_GRIDS] if tune else []
@@ -78,6 +91,9 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--tune", action="store_true", help="choose parameters on validation")
+    parser.add_argument(
+        "--params-from", type=Path, default=None, help="evaluation JSON: use its model_params"
+    )
     parser.add_argument("--home", type=Path, default=None, help="keep the engine home here")
     parser.add_argument("--reuse", action="store_true", help="home already fitted: time only")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -88,7 +104,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="shoplm-bench-") as scratch:
         home = args.home or Path(scratch) / "home"
         began = time.perf_counter()
-        fit = None if args.reuse else build(home, args.data, subset, models, args.tune)
+        params = {}
+        if args.params_from:
+            params = json.loads(args.params_from.read_text()).get("model_params", {})
+        fit = None if args.reuse else build(home, args.data, subset, models, args.tune, params)
         setup = time.perf_counter() - began
         latency = time_recommend(home, [*models, "blend"], args.users, args.k, args.seed)
     result = {
@@ -97,6 +116,7 @@ def main() -> None:
         "fit_seconds": fit["seconds"] if fit else None,
         "model_seconds": fit.get("model_seconds") if fit else None,
         "tuning_seconds": fit.get("tuning_seconds", 0.0) if fit else None,
+        "model_params": fit.get("model_params") if fit else None,
         "setup_seconds": round(setup, 2),
         "recommend_latency": latency,
     }

@@ -35,8 +35,7 @@ TINY = {
 def cyclic(n_users: int = 48, length: int = 5) -> Interactions:
     """Every user walks the catalog in order: item i is always followed by item i + 1."""
     histories = [
-        np.array([(u + k) % N_ITEMS for k in range(length)], dtype=np.int64)
-        for u in range(n_users)
+        np.array([(u + k) % N_ITEMS for k in range(length)], dtype=np.int64) for u in range(n_users)
     ]
     rows = np.repeat(np.arange(n_users), length)
     matrix = sp.csr_matrix(

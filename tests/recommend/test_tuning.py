@@ -48,9 +48,7 @@ def test_base_params_are_kept(two_groups: Interactions, context: FitContext) -> 
 
 
 def test_time_budget_stops_the_search(two_groups: Interactions, context: FitContext) -> None:
-    result = tune(
-        "itemknn", two_groups, context, grid={"neighbours": [1, 2, 3]}, time_budget_s=0.0
-    )
+    result = tune("itemknn", two_groups, context, grid={"neighbours": [1, 2, 3]}, time_budget_s=0.0)
     assert len(result.trials) == 1  # the first setting always runs
 
 
