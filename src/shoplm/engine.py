@@ -471,8 +471,6 @@ class Engine:
         history: np.ndarray,
     ) -> list[Hit]:
         """Rows -> Hits with a reason naming the model and, if any, the nearest history item."""
-        ids = [fitted.catalog.item_ids[r] for r in top]
-        items = self.store.get_items(fitted.platform, ids)
         nearest: dict[int, int] = {}
         if len(history):
             recent = history[-20:]
@@ -480,7 +478,12 @@ class Engine:
             nearest = {
                 int(r): int(recent[j]) for r, j in zip(top, similarity.argmax(axis=1), strict=True)
             }
-        titles = self._titles(fitted, nearest.values())
+        item_ids = fitted.catalog.item_ids
+        # One read for the hits and the history items their reasons name.
+        items = self.store.get_items(
+            fitted.platform, [item_ids[r] for r in [*top.tolist(), *nearest.values()]]
+        )
+        titles = {r: items[item_ids[r]].title for r in nearest.values() if item_ids[r] in items}
         hits = []
         for row in top.tolist():
             item = items.get(fitted.catalog.item_ids[row])

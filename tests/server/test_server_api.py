@@ -50,6 +50,16 @@ def test_health_lists_the_fitted_platform(client):
     assert body["platforms"]["default"]["items"] == 10
 
 
+def test_request_threads_bound_the_worker_pool(served_home):
+    import anyio.to_thread
+
+    settings = ServerSettings(compute_threads=None, request_threads=3)
+    with TestClient(create_app(served_home, settings)) as test_client:
+        assert test_client.get("/health").status_code == 200
+        limiter = test_client.portal.call(anyio.to_thread.current_default_thread_limiter)
+        assert limiter.total_tokens == 3
+
+
 def test_search_returns_hits_that_say_why(client):
     response = client.get("/v1/search", params={"q": "coffee grinder", "k": 3})
     found = ids(response)

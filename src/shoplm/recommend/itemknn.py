@@ -29,25 +29,27 @@ def history_matrix(batch: UserBatch, n_items: int, half_life: float | None = Non
         raise ValueError(
             f"UserBatch has {len(batch.user_rows)} user_rows but {len(batch.histories)} histories"
         )
-    rows, cols, vals = [], [], []
+    indptr = [0]
+    cols, vals = [], []
     for b, history in enumerate(batch.histories):
         history = np.asarray(history, dtype=np.int64)
-        if len(history) == 0:
-            continue
-        if history.min() < 0:
+        if len(history) and history.min() < 0:
             raise ValueError(f"UserBatch.histories[{b}] holds a negative item row")
         if half_life is None:
             weights = np.ones(len(history), dtype=np.float32)
         else:
             weights = recency_weights(len(history), half_life)
         keep = history < n_items
-        rows.append(np.full(int(keep.sum()), b, dtype=np.int64))
         cols.append(history[keep])
-        vals.append(weights[keep])
-    if not rows:
-        return sp.csr_matrix((len(batch), n_items), dtype=np.float32)
+        vals.append(weights[keep].astype(np.float32))
+        indptr.append(indptr[-1] + int(keep.sum()))
+    # Built straight in CSR form (one row per user): this runs once per request.
     matrix = sp.csr_matrix(
-        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+        (
+            np.concatenate(vals) if vals else np.zeros(0, dtype=np.float32),
+            np.concatenate(cols) if cols else np.zeros(0, dtype=np.int64),
+            np.asarray(indptr, dtype=np.int64),
+        ),
         shape=(len(batch), n_items),
         dtype=np.float32,
     )

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import anyio.to_thread
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import RedirectResponse
@@ -52,6 +53,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.compute_threads is not None:
             _limit_threads(settings.compute_threads)
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.request_threads
         realtime.start()
         if settings.warm_up:
             _warm_up(engine)

@@ -70,8 +70,14 @@ def search(params: Annotated[SearchParams, Query()], engine: EngineDep) -> Respo
 
 
 @router.get("/recommend", response_model=RecommendResponse, summary="Recommend for a user")
-def recommend(params: Annotated[RecommendParams, Query()], realtime: RealtimeDep) -> Response:
-    """Blended models, re-ordered by the live session, with exploration places."""
+async def recommend(
+    params: Annotated[RecommendParams, Query()], realtime: RealtimeDep
+) -> Response:
+    """Blended models, re-ordered by the live session, with exploration places.
+
+    Computed on the event loop (a few ms of CPU): handing it to a worker thread and back
+    costs more than the work, and under load the threads only queue on the GIL.
+    """
     started = time.perf_counter()
     hits = realtime.recommend(
         params.user_id,
