@@ -75,7 +75,14 @@ def test_full_mode_scores_every_method_on_held_out_queries(homedepot: Path) -> N
     messages: list[str] = []
     result = evaluate_search(homedepot, min_judged=2, progress=messages.append)
     assert result["task"] == "search" and result["mode"] == "full"
-    assert set(result["metrics"]) == {"bm25", "dense", "hybrid", "hybrid-learned", "hybrid-rerank"}
+    assert set(result["metrics"]) == {
+        "bm25",
+        "dense",
+        "hybrid",
+        "hybrid-learned",
+        "hybrid-rerank",
+        "hybrid-rerank-no-kg",
+    }
     assert result["n_queries"] + result["n_train_queries"] <= len(JUDGMENTS)
     assert result["n_train_queries"] == 4 and result["n_queries"] == 4
     for row in result["metrics"].values():
@@ -87,6 +94,11 @@ def test_full_mode_scores_every_method_on_held_out_queries(homedepot: Path) -> N
     assert any("learning search on 4 training queries" in m for m in messages)
     # on a catalog this small every method finds the relevant items
     assert result["metrics"]["hybrid-rerank"]["Recall@100"] == 1.0
+    # titles only: the item graph has no edges, so the KG expansion adds nothing
+    assert result["kg_expansion"]["graph_edges"] == 0
+    assert result["kg_expansion"]["queries_expanded"] == 0
+    assert result["metrics"]["hybrid-rerank-no-kg"] == result["metrics"]["hybrid-rerank"]
+    assert "without the item-graph query expansion" in result["protocol"]
 
 
 def test_rerank_mode_orders_judged_items_only(homedepot: Path) -> None:

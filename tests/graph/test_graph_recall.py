@@ -44,8 +44,8 @@ def test_catalog_only_walk_ranks_same_brand_and_category_items_first(
     shop_items: list[Item], data: Interactions
 ) -> None:
     plain = [item.model_copy(update={"attributes": {}}) for item in shop_items]
-    graph = build_graph(plain)  # no behaviour, no attributes: only brand and category paths
-    model = KGRecommender()
+    graph = build_graph(plain)  # no attributes: only brand and category paths
+    model = KGRecommender(weights={"behaviour": 0.0})  # and no walks along baskets
     model.fit(data, FitContext(items=shop_items, options={"graph": graph}))
     scores = scores_for(model, data, ["p1"])  # an Acme smartphone
     others = {k: v for k, v in scores.items() if k != "p1"}
@@ -71,10 +71,27 @@ def test_switching_a_family_off_removes_its_paths(
     shop_items: list[Item], data: Interactions
 ) -> None:
     graph = build_graph(shop_items)
-    model = KGRecommender(weights={"brand": 0.0})
+    model = KGRecommender(weights={"brand": 0.0, "behaviour": 0.0})
     model.fit(data, FitContext(options={"graph": graph}))
     scores = scores_for(model, data, ["c1"])
     assert scores["c3"] == pytest.approx(scores["c2"])  # Brewmaster brand no longer counts
+
+
+def test_behaviour_comes_from_the_fitted_interactions_not_the_graph(
+    shop_items: list[Item], shop_events: list[Event], data: Interactions
+) -> None:
+    """A fit on a split must not walk edges that the split's held-out events made."""
+    graph = build_graph(shop_items, shop_events)  # u4 viewed c3 then h2: a c3-h2 edge
+    without_u4 = [e for e in shop_events if e.user_id != "u4"]
+    split = Interactions.from_events(columns(without_u4), data.item_ids)
+    model = KGRecommender(weights={"brand": 0.0, "category": 0.0, "attribute": 0.0})
+    model.fit(split, FitContext(options={"graph": graph}))
+    assert not model.graph.has_edge(
+        model.graph.item_node("c3"), model.graph.item_node("h2"), "co_view"
+    )
+    scores = scores_for(model, split, ["c3"])
+    assert scores["h2"] == 0.0 and scores["c1"] > 0.0  # c1-c3 is still bought together by u3
+    assert graph.counts()["edges"]["co_view"] > 0  # the platform's graph is left as it was
 
 
 def test_kg_is_registered_and_round_trips(

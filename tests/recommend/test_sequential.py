@@ -175,3 +175,51 @@ def test_one_item_histories_leave_the_model_usable() -> None:
     model = SASRec(**TINY)
     model.fit(short, FitContext())
     assert model.score(one([0])).shape == (1, 2)
+
+
+def test_item_tower_can_leave_out_the_id_part_of_chosen_rows() -> None:
+    import torch
+
+    from shoplm.recommend.sequential import _ItemTower
+
+    text = np.random.default_rng(1).normal(size=(4, 6)).astype(np.float32)
+    tower = _ItemTower(4, 8, use_ids=True, text=text, tokens=None).eval()
+    rare = torch.tensor([False, True, False, True])
+    with torch.no_grad():
+        full, partial = tower(), tower(rare)
+        text_only = tower.text_proj(tower.text)
+    assert torch.allclose(partial[[1, 3]], text_only[[1, 3]])
+    assert torch.allclose(partial[[0, 2]], full[[0, 2]])
+    assert not torch.allclose(full[[1, 3]], text_only[[1, 3]])
+
+
+def test_validation_chooses_whether_rare_items_keep_their_id_vectors() -> None:
+    """Two items taken by one user each are rare: the text-only table is an option."""
+    base = cyclic()
+    rare_histories = [np.array([0, 1, N_ITEMS + k], dtype=np.int64) for k in range(2)]
+    histories = [*base.histories, *rare_histories]
+    rows = np.repeat(np.arange(len(histories)), [len(h) for h in histories])
+    n_items = N_ITEMS + 2
+    data = Interactions(
+        item_ids=[f"i{i}" for i in range(n_items)],
+        user_ids=[f"u{u:02d}" for u in range(len(histories))],
+        matrix=sp.csr_matrix(
+            (np.ones(len(rows), np.float32), (rows, np.concatenate(histories))),
+            shape=(len(histories), n_items),
+        ),
+        histories=histories,
+        last_timestamps=np.full(n_items, np.nan),
+    )
+    catalog = [*items(), *(Item(item_id=f"i{i}", title=f"rare {i}") for i in (8, 9))]
+    text = np.random.default_rng(0).normal(size=(n_items, 12)).astype(np.float32)
+    model = SASRecText(**{**TINY, "max_epochs": 3})
+    model.fit(data, FitContext(items=catalog, item_embeddings=text, seed=3))
+    assert model.rare_items[[8, 9]].all() and not model.rare_items[:N_ITEMS].any()
+    tried = {option["rare_item_vectors"] for option in model.report["valid_options"]}
+    assert tried == {"ids", "rare-text-only"}
+    chosen = model.report["rare_item_vectors"]
+    best = max(
+        (o for o in model.report["valid_options"] if o["rare_item_vectors"] == chosen),
+        key=lambda o: o["ndcg@10"],
+    )
+    assert best["ndcg@10"] >= model.report["valid_ndcg@10_with_content"] - 1e-9

@@ -14,14 +14,24 @@ The protocol, spelled out (it is also written into every result's ``protocol`` f
   ranker is trained on it.  The chosen parameters, the trials and each model's own
   choices are part of the result (``model_params``, ``tuning``, ``model_reports``);
 - cold items: metrics are repeated for users whose test item was taken by at most
-  ``cold_max_users`` training users (``cold_items``), where content models should shine.
+  ``cold_max_users`` training users (``cold_items``), where content models should shine;
+- knowledge graph: a dataset's external triples and item -> entity links go in with
+  ``Engine.add_knowledge`` before the fit, as a shop would add them.  ``kg`` walks the
+  platform's item graph (catalog, knowledge, and behaviour edges made from the training
+  split only); ``hybrid`` has kg among its sources and ``hybrid-no-kg`` is the same hybrid
+  without it, fitted in the same run on the same source models (the ablation);
+- explanations: for a seeded sample of test users, every top-10 item of ``kg`` and the
+  hybrids is explained by a path in the item graph from one of the user's training items,
+  and the path is checked edge by edge against the graph (``explanations``: the share with
+  a faithful path, and the kinds of path).
 """
 
 from __future__ import annotations
 
 import tempfile
 import time
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +42,11 @@ from shoplm.evaluation.metrics import item_coverage, ranking_metrics
 from shoplm.evaluation.runner import Progress, open_temp_engine, seeded_sample, training_events
 from shoplm.evaluation.splits import leave_one_out, temporal_split
 from shoplm.fitted import FittedPlatform
+from shoplm.graph.explain import Explainer, is_faithful
+from shoplm.graph.model import ItemGraph
 from shoplm.interactions import Interactions
+from shoplm.recommend.hybrid import DEFAULT_SOURCES, Hybrid, HybridNoKG
+from shoplm.recommend.registry import MODEL_CLASSES
 from shoplm.recommend.tuning import DEFAULT_GRIDS
 
 DEFAULT_REC_MODELS = (
@@ -41,17 +55,27 @@ DEFAULT_REC_MODELS = (
     "als",
     "bpr",
     "content",
+    "kg",
     "sasrec",
     "sasrec-text",
-    "hybrid",
+    HybridNoKG.name,
+    Hybrid.name,
     BLEND,
 )
+HYBRIDS = (HybridNoKG.name, Hybrid.name)
+# Lists whose explanations are checked, and how many test users (seeded) they are checked for.
+EXPLAINED_MODELS = ("kg", *HYBRIDS)
+EXPLAIN_USERS = 500
+EXPLAIN_K = 10
 # A test target seen by at most this many training users is a cold item.
 COLD_MAX_USERS = 5
 PROTOCOLS = ("leave_one_out", "temporal")
 LOO_PROTOCOL = "leave-one-out: last item of each user is the test target; full ranking over all items; the user's training items are excluded"  # noqa: E501
 TUNING_PROTOCOL = "hyperparameters: {tuned} chosen by NDCG@10 on the validation item (each user's newest training item, i.e. the second-to-last item under leave-one-out, predicted from the items before it) over a fixed grid, then refitted on all training items; sasrec/sasrec-text pick their epoch and content weight on the same validation item, and the hybrid's ranker learns on it; the test item is never used for any choice"  # noqa: E501
 TEMPORAL_PROTOCOL = "temporal: global cutoff at the {quantile:.0%} time quantile; targets are items a user first meets after it; full ranking; training items excluded"  # noqa: E501
+KG_PROTOCOL = "knowledge graph: {triples} external triples and {links} item-entity links added before the fit; kg walks catalog + knowledge edges and behaviour edges of the training split only (inside the hybrid's ranker training: of the validation split only); hybrid-no-kg is hybrid without the kg source, same fitted sources"  # noqa: E501
+GRAPH_PROTOCOL = "item graph: the dataset has no external triples, so kg walks catalog edges (brand, category path, attributes) and behaviour edges of the training split only (inside the hybrid's ranker training: of the validation split only); hybrid-no-kg is hybrid without the kg source, same fitted sources"  # noqa: E501
+EXPLAIN_PROTOCOL = "explanations: top-{k} of {models} for {users} seeded test users, each explained by a path from one of the user's training items, checked edge by edge against the graph"  # noqa: E501
 
 
 def evaluate_recommend(
@@ -63,6 +87,7 @@ def evaluate_recommend(
     max_users: int | None = None,
     tune: bool = True,
     cold_max_users: int = COLD_MAX_USERS,
+    explain_users: int | None = EXPLAIN_USERS,
     seed: int = 42,
     show_progress: bool = False,
     progress: Progress | None = None,
@@ -71,7 +96,8 @@ def evaluate_recommend(
 
     With ``tune`` the models that have a tuning grid get their parameters chosen on the
     validation split first.  Metrics are also reported on the cold-item slice: users whose
-    test item was taken by at most ``cold_max_users`` training users.
+    test item was taken by at most ``cold_max_users`` training users.  The top 10 of kg and
+    the hybrids are explained and checked for ``explain_users`` seeded test users (None: all).
     """
     say = progress or (lambda _msg: None)
     started = time.perf_counter()
@@ -81,11 +107,16 @@ def evaluate_recommend(
     protocol = protocol or dataset.protocol
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {protocol!r}; choose from {PROTOCOLS}")
-    models = list(models or DEFAULT_REC_MODELS)
+    models = list(dict.fromkeys(models or DEFAULT_REC_MODELS))
+    unknown = [m for m in models if m != BLEND and m not in MODEL_CLASSES]
+    if unknown:
+        known = ", ".join(sorted([*MODEL_CLASSES, BLEND]))
+        raise ValueError(f"unknown model(s) {unknown}; known: {known}")
 
     train, train_times, targets, protocol_text = held_out_split(dataset, protocol)
 
     users = seeded_sample([u for u in targets if train.get(u)], max_users, seed)
+    explain_sample = seeded_sample(users, explain_users, seed)
     with tempfile.TemporaryDirectory(prefix="shoplm-eval-") as workdir:
         engine = open_temp_engine(workdir, show_progress)
         try:
@@ -95,9 +126,11 @@ def evaluate_recommend(
             )
             engine.store.upsert_items(dataset.items)
             engine.store.append_events(training_events(train, train_times))
-            fit_models = [m for m in models if m != BLEND]
-            if BLEND in models:
-                fit_models += [m for m in engine.settings.recommend.blend if m not in fit_models]
+            knowledge = None
+            if dataset.kg is not None:
+                say(f"adding {len(dataset.kg.triples)} knowledge triples")
+                knowledge = engine.add_knowledge(dataset.kg.triples, dataset.kg.item_entity)
+            fit_models = fit_list(models, engine.settings.recommend.blend)
             tuned = [m for m in fit_models if m in DEFAULT_GRIDS] if tune else []
             say(
                 f"fitting {', '.join(fit_models)}"
@@ -105,6 +138,10 @@ def evaluate_recommend(
             )
             fit_report = engine.fit(models=fit_models, tune=tuned)
             fitted = engine.fitted()
+            for name in HYBRIDS:  # the source parameters each hybrid really used
+                if name in fitted.models:
+                    chosen = fit_report.setdefault("model_params", {}).setdefault(name, {})
+                    chosen["sources"] = fitted.models[name].params["sources"]
             max_k = max(ks)
             relevant = [{fitted.item_index[t] for t in targets[u]} for u in users]
             counts = _training_users_per_item(engine, fitted)
@@ -112,11 +149,22 @@ def evaluate_recommend(
             metrics: dict[str, dict[str, float]] = {}
             cold_metrics: dict[str, dict[str, float]] = {}
             timings: dict[str, float] = {}
+            explanations: dict[str, dict] = {}
+            graph = engine.graph()
+            sample_rows = np.searchsorted(users, explain_sample)
             for model in models:
                 say(f"ranking {len(users)} users with {model}")
                 began = time.perf_counter()
                 ranked = engine.rank_users(users, model=model, k=max_k)
                 timings[model] = round(time.perf_counter() - began, 2)
+                if model in EXPLAINED_MODELS and explain_sample:
+                    say(f"explaining {model}'s top {EXPLAIN_K} for {len(explain_sample)} users")
+                    explanations[model] = explanation_coverage(
+                        graph,
+                        ranked[sample_rows, :EXPLAIN_K],
+                        fitted.catalog.item_ids,
+                        [train[u] for u in explain_sample],
+                    )
                 scores = ranking_metrics(ranked, relevant, ks)
                 scores.pop("n_users", None)
                 scores["coverage@10"] = item_coverage(ranked, fitted.n_items, k=min(10, max_k))
@@ -126,13 +174,27 @@ def evaluate_recommend(
                     slice_scores = ranking_metrics(ranked[rows], [relevant[r] for r in rows], ks)
                     slice_scores.pop("n_users", None)
                     cold_metrics[model] = {n: round(float(v), 6) for n, v in slice_scores.items()}
+            graph_counts = graph.counts()
         finally:
             engine.close()
+    explained = [m for m in models if m in explanations]
+    notes = [protocol_text]
+    if tuned:
+        notes.append(TUNING_PROTOCOL.format(tuned=", ".join(tuned)))
+    if knowledge is not None:
+        notes.append(KG_PROTOCOL.format(triples=knowledge["triples"], links=knowledge["links"]))
+    elif {"kg", *HYBRIDS} & set(fit_models):
+        notes.append(GRAPH_PROTOCOL)
+    if explained:
+        notes.append(
+            EXPLAIN_PROTOCOL.format(
+                k=EXPLAIN_K, models=", ".join(explained), users=len(explain_sample)
+            )
+        )
     return {
         "task": "recommend",
         "dataset": dataset.name,
-        "protocol": protocol_text
-        + ("; " + TUNING_PROTOCOL.format(tuned=", ".join(tuned)) if tuned else ""),
+        "protocol": "; ".join(notes),
         "n_users": len(users),
         "n_items": len(dataset.items),
         "seconds": round(time.perf_counter() - started, 2),
@@ -149,6 +211,62 @@ def evaluate_recommend(
             "n_users": int(cold.sum()),
             "metrics": cold_metrics,
         },
+        "knowledge": knowledge,
+        "graph": graph_counts,
+        "explanations": explanations,
+    }
+
+
+def fit_list(models: Sequence[str], blend: Mapping[str, float]) -> list[str]:
+    """What to fit for ``models``: the blend's parts, the hybrids' sources, the hybrids last.
+
+    The hybrids' sources are fitted (and tuned) as platform models first, so ``hybrid`` and
+    ``hybrid-no-kg`` rank with the very same source models and differ only by kg.
+    """
+    fit = [m for m in models if m != BLEND and m not in HYBRIDS]
+    if BLEND in models:
+        fit += [m for m in blend if m not in fit]
+    hybrids = [m for m in HYBRIDS if m in models]
+    if hybrids:
+        fit += [m for m in DEFAULT_SOURCES if m not in fit]
+    return fit + hybrids
+
+
+def explanation_coverage(
+    graph: ItemGraph,
+    ranked: np.ndarray,
+    item_ids: Sequence[str],
+    histories: Sequence[Sequence[str]],
+) -> dict:
+    """Share of the ranked items (rows = users) with a faithful explanation path.
+
+    Faithful: the path starts at one of the user's items, ends at the recommended item, and
+    every edge on it exists in ``graph`` with the stated type (``graph.explain.is_faithful``).
+    """
+    explainer = graph.cached("explainer", lambda: Explainer(graph))
+    kinds: Counter[str] = Counter()
+    faithful = total = 0
+    for rows, history in zip(ranked, histories, strict=True):
+        for row in rows.tolist():
+            if row < 0:
+                continue
+            total += 1
+            item_id = item_ids[row]
+            found = explainer.explain(history, item_id)
+            if found is not None and is_faithful(
+                graph, history, item_id, found.nodes, found.edge_types
+            ):
+                faithful += 1
+                kinds[found.kind] += 1
+            else:
+                kinds["unexplained"] += 1
+    return {
+        "k": int(ranked.shape[1]) if ranked.ndim == 2 else 0,
+        "n_users": len(histories),
+        "recommendations": total,
+        "faithful": faithful,
+        "coverage": round(faithful / total, 6) if total else 0.0,
+        "kinds": dict(kinds.most_common()),
     }
 
 

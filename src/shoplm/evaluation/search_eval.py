@@ -14,6 +14,11 @@ Protocol for a search benchmark (Home Depot):
   judged items a method does not return are appended in a seeded random order.  Most
   judged items are relevant, so even a random order scores high (the ``random`` row shows
   how high); nDCG@10 and MRR@10.
+- Knowledge graph: ``hybrid-rerank`` adds item-graph expansions (brands and categories next
+  to the items a query names) to its query understanding; ``hybrid-rerank-no-kg`` is the
+  same method, same learned model, with that expansion switched off.  ``kg_expansion``
+  says how many held-out queries the graph added words to (none when the catalog has no
+  brands, categories or behaviour: its graph has no edges).
 - Latency: wall time of ``Engine.search`` per query (hits with item fields and reasons),
   one query at a time, the encoder's query cache emptied before each method, torch and
   faiss on one thread each (one request per core, the way a server runs them: a single
@@ -42,7 +47,7 @@ from shoplm.evaluation.metrics import search_metrics
 from shoplm.evaluation.runner import Progress, open_temp_engine, seeded_sample
 from shoplm.schema import DEFAULT_PLATFORM, Item
 from shoplm.search.category import CategoryPredictor
-from shoplm.search.pipeline import LEARNED_METHODS, SEARCH_METHODS
+from shoplm.search.pipeline import LEARNED_METHODS, NO_KG_METHOD, SEARCH_METHODS
 
 if TYPE_CHECKING:
     from shoplm.engine import Engine
@@ -128,6 +133,7 @@ def evaluate_search(
                 )
                 search_model.pop("path", None)
             engine.search(queries[0].text, k=1)  # warm-up: load the encoder and indexes
+            kg_expansion = _kg_expansion(engine, queries)
             metrics: dict[str, dict[str, float]] = {}
             latency: dict[str, dict[str, float]] = {}
             for model in models:
@@ -163,9 +169,25 @@ def evaluate_search(
         "n_train_queries": len(train) if learned else 0,
         "n_items": len(dataset.items),
         "search_model": search_model,
+        "kg_expansion": kg_expansion,
         "seconds": round(time.perf_counter() - started, 2),
         "latency_ms": latency,
         "metrics": metrics,
+    }
+
+
+def _kg_expansion(engine: Engine, queries: Sequence[SearchQuery]) -> dict:
+    """How much the item graph adds to the held-out queries' understanding."""
+    graph = engine.graph()
+    pipeline = engine.search_pipeline(engine.fitted())
+    related = [pipeline.analyzer.analyze(q.text).related for q in queries]
+    expanded = sum(1 for terms in related if terms)
+    return {
+        "graph_edges": graph.n_edges,
+        "graph_edge_types": graph.counts()["edges"],
+        "queries_expanded": expanded,
+        "share_expanded": round(expanded / len(queries), 6) if queries else 0.0,
+        "mean_terms": round(sum(map(len, related)) / len(queries), 4) if queries else 0.0,
     }
 
 
@@ -242,7 +264,9 @@ def _protocol(mode: str, n_items: int, min_judged: int, train_fraction: float, s
     split = (
         f"queries split by id (seed {seed}): {train_fraction:.0%} train, the rest held out; "
         "learned weights and expansions fitted on the train half only; every method scored "
-        f"on held-out queries with >= {min_judged} judged items; gain = relevance - 1"
+        f"on held-out queries with >= {min_judged} judged items; gain = relevance - 1; "
+        f"{NO_KG_METHOD} = hybrid-rerank without the item-graph query expansion (same "
+        "learned model)"
     )
     if mode == "full":
         return f"mode full: retrieval over all {n_items} items, unjudged items irrelevant; {split}"

@@ -417,6 +417,20 @@ class GraphBuilder:
         self._weight[np.isin(self._etype, behaviour)] *= factor
         self.reference_time = newest
 
+    def drop_behaviour(self) -> int:
+        """Remove every behaviour edge and forget the users' tails; returns edges removed.
+
+        Catalog and knowledge edges stay, so behaviour from another set of events (a
+        validation split's) can be added on the same catalog and knowledge.
+        """
+        self._flush()
+        codes = [self._edge_type_index[t] for t in BEHAVIOUR_EDGES if t in self._edge_type_index]
+        mask = np.isin(self._etype, codes)
+        self._drop_edges(mask)
+        self._tails = {}
+        self.reference_time = None
+        return int(mask.sum())
+
     # -- output ---------------------------------------------------------------------------
     def build(self) -> ItemGraph:
         """The graph as it stands: CSR over source nodes, edges sorted by (source, target)."""
@@ -511,6 +525,22 @@ def build_graph(
     builder = GraphBuilder(settings)
     builder.add_items(items)
     builder.add_knowledge(triples, item_entity)
+    if events is not None:
+        builder.add_events(events)
+    return builder.build()
+
+
+def with_behaviour(
+    graph: ItemGraph, events: EventColumns | Iterable[Event] | None = None
+) -> ItemGraph:
+    """The graph's catalog and knowledge edges plus behaviour edges from ``events`` only.
+
+    A model judged on held-out events must not walk edges those events made: the engine's
+    graph holds all of a platform's behaviour, so a fit on a split rebuilds that part from
+    the split's own events (same settings, same node ids).
+    """
+    builder = GraphBuilder.from_graph(graph)
+    builder.drop_behaviour()
     if events is not None:
         builder.add_events(events)
     return builder.build()

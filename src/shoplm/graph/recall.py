@@ -10,6 +10,11 @@ steps, so items reached by many short paths (same brand, same category, shared d
 bought together) score highest, and every score is backed by real paths that
 ``graph.explain`` can show.
 
+The walk uses the catalog and knowledge edges of the platform's graph, but behaviour edges
+made only from the interactions the model is fitted on: the engine's graph holds every
+event, and a fit on a validation split (the hybrid's ranker, tuning) must not walk an edge
+that a held-out item made.
+
 The learned state is the walk matrix over the graph's "core" (nodes that can lie on a path
 between two items: dead-end entity and attribute nodes are pruned), saved as safetensors.
 """
@@ -22,7 +27,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from shoplm.graph.build import GraphSettings, build_graph
+from shoplm.graph.build import build_graph, with_behaviour
 from shoplm.graph.model import ITEM, NODE_TYPES, ItemGraph, edge_group
 from shoplm.interactions import Interactions
 from shoplm.recommend.base import FitContext, Recommender, UserBatch
@@ -177,9 +182,10 @@ class KGRecommender(Recommender):
         graph = context.options.get(GRAPH_OPTION)
         if graph is None:
             items = context.items or [Item(item_id=i, title=i) for i in data.item_ids]
-            graph = build_graph(items, _behaviour_from_interactions(data), settings=GraphSettings())
+            graph = build_graph(items)
         if not isinstance(graph, ItemGraph):
             raise TypeError(f"FitContext.options[{GRAPH_OPTION!r}] must be an ItemGraph")
+        graph = with_behaviour(graph, _behaviour_from_interactions(data))
         self.graph = graph
         self.n_items = data.n_items
         transition, core, links = walk_matrix(graph, self.weights)

@@ -8,6 +8,15 @@ the candidate might fit: each source's score and rank, the item's popularity and
 is cold, whether it shares brand or category with what the user took (and how recently),
 and how close its text is to the user's newest item.
 
+The knowledge-graph source ``kg`` (personalised PageRank over the item graph: brands,
+categories, attributes, external triples, baskets) joins by default whenever the
+platform's graph is at hand (the engine passes it in ``FitContext.options["graph"]``);
+``hybrid-no-kg`` is the same hybrid without it, the ablation that shows what it adds.
+
+A source named without parameters (``{}``) takes the platform's own fitted model of that
+name when the fit already made one (tuned on validation, or configured), so the hybrid and
+its ablation rank with the very models the platform serves.
+
 The ranker learns on a validation-style split of the training data only: each user's newest
 item is held out, the sources are fitted without it (sequential models never train on it in
 the first place, so they are reused), and the ranker learns to put the held-out item first
@@ -39,13 +48,18 @@ from shoplm.recommend.validation import HeldOut, hold_out_last
 
 log = logging.getLogger("shoplm")
 
+KG_SOURCE = "kg"
+GRAPH_OPTION = "graph"  # FitContext.options key of the platform's item graph
 DEFAULT_SOURCES: dict[str, dict[str, Any]] = {
     "sasrec-text": {},
     "als": {},
     "itemknn": {},
     "content": {},
     "popularity": {},
+    KG_SOURCE: {},
 }
+# Models fitted on the validation split, shared by the hybrids of one fit (same data).
+_INNER_OPTION = "hybrid_inner_models"
 # How many newest history items the match and recency features look at.
 _WINDOW = 20
 # Non-candidates sit this far below every candidate.
@@ -91,12 +105,12 @@ class Hybrid(Recommender):
         max_train_users: int = 10000,
         threads: int = 1,
     ) -> None:
-        chosen = DEFAULT_SOURCES if sources is None else sources
+        chosen = self.default_sources() if sources is None else sources
         sources = {k: dict(v) for k, v in chosen.items()}
         if not sources:
             raise ValueError("the hybrid needs at least one source model")
-        if "hybrid" in sources:
-            raise ValueError("the hybrid cannot be its own source")
+        if any(name.startswith("hybrid") for name in sources):
+            raise ValueError("a hybrid cannot be its own source, nor another hybrid's")
         if per_source < 1 or hidden < 2 or epochs < 1 or max_train_users < 1:
             raise ValueError("per_source, hidden, epochs and max_train_users must be positive")
         super().__init__(
@@ -119,6 +133,10 @@ class Hybrid(Recommender):
         self.text = np.zeros((0, 0), dtype=np.float32)
         self.report: dict[str, Any] = {}
 
+    @classmethod
+    def default_sources(cls) -> dict[str, dict[str, Any]]:
+        return {k: dict(v) for k, v in DEFAULT_SOURCES.items()}
+
     # -- fitting -------------------------------------------------------------------------
     def fit(self, data: Interactions, context: FitContext) -> None:
         from shoplm.recommend.registry import create
@@ -127,15 +145,24 @@ class Hybrid(Recommender):
         p = self.params
         self.n_items = data.n_items
         self._item_info(data, context)
-        held = hold_out_last(data)
         reusable = context.options.get("fitted_models", {})
+        shared = context.options.get(_INNER_OPTION)
+        if shared is None or shared["data"] is not data:
+            shared = {"data": data, "held": hold_out_last(data), "models": {}}
+            context.options[_INNER_OPTION] = shared
+        held: HeldOut = shared["held"]
         full: dict[str, Recommender] = {}
         inner: dict[str, Recommender] = {}
         for name, params in p["sources"].items():
+            if name == KG_SOURCE and context.options.get(GRAPH_OPTION) is None:
+                log.info("hybrid: skipping source kg (the platform has no item graph)")
+                continue
             model = create(name, **params)
             given = reusable.get(name)
-            if given is not None and given.params == model.params and given.n_items == data.n_items:
-                model = given
+            usable = given is not None and given.n_items == data.n_items
+            if usable and (given.params == model.params or not params):
+                model = given  # the platform's own fit (with its tuned parameters)
+                p["sources"][name] = dict(given.params)
             else:
                 try:
                     model.fit(data, context)
@@ -145,9 +172,12 @@ class Hybrid(Recommender):
             full[name] = model
             if getattr(model, "holds_out_last_item", False):
                 inner[name] = model  # never trained on the held-out items: reuse as is
-            else:
-                inner[name] = create(name, **params)
-                inner[name].fit(held.inner, context)
+                continue
+            key = f"{name} {json.dumps(model.params, sort_keys=True, default=str)}"
+            if key not in shared["models"]:
+                shared["models"][key] = create(name, **model.params)
+                shared["models"][key].fit(held.inner, context)
+            inner[name] = shared["models"][key]
         if not full:
             raise ValueError("the hybrid could fit none of its sources")
         self.models = full
@@ -472,3 +502,21 @@ def _unique_rows(pooled: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     valid = np.take_along_axis(keep, front, axis=1)
     m = max(int(valid.sum(axis=1).max(initial=1)), 1)
     return values[:, :m].astype(np.int64), valid[:, :m]
+
+
+class HybridNoKG(Hybrid):
+    """The hybrid without the knowledge-graph source: the ablation showing what kg adds.
+
+    Everything else (sources, features, ranker, training) is the default hybrid's.
+    """
+
+    name = "hybrid-no-kg"
+
+    def __init__(self, sources: Mapping[str, Mapping[str, Any]] | None = None, **params: Any):
+        if sources is not None and KG_SOURCE in sources:
+            raise ValueError(f"{self.name} cannot have the {KG_SOURCE!r} source")
+        super().__init__(sources=sources, **params)
+
+    @classmethod
+    def default_sources(cls) -> dict[str, dict[str, Any]]:
+        return {k: v for k, v in super().default_sources().items() if k != KG_SOURCE}

@@ -11,7 +11,7 @@ from shoplm.recommend.als import ALS
 from shoplm.recommend.base import MANIFEST, Recommender
 from shoplm.recommend.bpr import BPR
 from shoplm.recommend.content import ContentModel
-from shoplm.recommend.hybrid import Hybrid
+from shoplm.recommend.hybrid import Hybrid, HybridNoKG
 from shoplm.recommend.itemknn import ItemKNN
 from shoplm.recommend.popularity import Popularity
 from shoplm.recommend.sequential import SASRec, SASRecText
@@ -28,6 +28,7 @@ MODEL_CLASSES: dict[str, type[Recommender]] = {
         SASRec,
         SASRecText,
         Hybrid,
+        HybridNoKG,
     )
 }
 

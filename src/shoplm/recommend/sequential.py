@@ -12,7 +12,9 @@ Two variants share the code:
 - ``sasrec-text``: an item's vector is the projection of its frozen text-encoder embedding
   plus a learned vector per side token (brand, category path, attribute values, see
   ``features``), plus its ID embedding.  Items with few interactions borrow from items with
-  the same words and tokens, which is where ID-only models are weakest.
+  the same words and tokens, which is where ID-only models are weakest.  Validation also
+  decides whether rare items keep their (barely trained, mostly noise) ID vectors or are
+  represented by their text and tokens alone.
 
 Training holds out each user's last training item: the model learns to predict every
 earlier item from its prefix and early-stops on how well it ranks the held-out one (NDCG@10,
@@ -104,13 +106,16 @@ class _ItemTower(nn.Module):
         self.n_items = n_items
         self.dim = dim
 
-    def forward(self) -> torch.Tensor:
+    def forward(self, without_ids: torch.Tensor | None = None) -> torch.Tensor:
+        """All item vectors; rows flagged in ``without_ids`` (bool [n_items]) get no ID part."""
         parts = []
         if self.ids is not None:
             ids = self.ids.weight
             if self.training and self.id_dropout > 0:
                 keep = torch.rand(self.n_items, 1, device=ids.device) >= self.id_dropout
                 ids = ids * keep
+            if without_ids is not None:
+                ids = ids * (~without_ids).to(ids.dtype)[:, None]
             parts.append(ids)
         if self.text_proj is not None:
             parts.append(self.text_proj(self.text))
@@ -287,6 +292,8 @@ class SASRec(Recommender):
         self.report: dict[str, Any] = {}
         self.token_weight = 0.0
         self._content_options: dict[float, np.ndarray] = {}
+        self._table_options: dict[str, np.ndarray] = {}
+        self.rare_ids = "ids"
         self.encoder = _SequenceEncoder(dim, max_len, layers, heads, dropout)
         self.history: list[dict[str, float]] = []
 
@@ -410,10 +417,21 @@ class SASRec(Recommender):
             self._choose_content_weight(valid)
 
     def _finish(self, tower: _ItemTower) -> None:
+        """Freeze the item vectors; keep a variant without rare items' ID part to choose from.
+
+        A rare item's ID vector was updated by a handful of sequences: mostly noise that pulls
+        the item away from what its text says.  When the tower also has text or tokens, the
+        table where rare items are text-only is an option for validation to pick.
+        """
         tower.eval()
         self.encoder.eval()
         with torch.no_grad():
             self.item_table = tower().float().cpu().numpy()
+            self._table_options = {"ids": self.item_table}
+            has_content = tower.text_proj is not None or tower.token_bag is not None
+            if tower.ids is not None and has_content and self.rare_items.any():
+                rare = torch.from_numpy(self.rare_items).to(tower.ids.weight.device)
+                self._table_options["rare-text-only"] = tower(rare).float().cpu().numpy()
         self.encoder = self.encoder.cpu()
 
     def _step(
@@ -513,55 +531,79 @@ class SASRec(Recommender):
         return out
 
     def _choose_content_weight(self, valid: list[np.ndarray]) -> None:
-        """Pick the content, rare-item and token weights that best find the held-out items."""
+        """Pick the content, rare-item and token weights and the rare items' ID policy.
+
+        Each option is scored on the held-out items: overall NDCG@10 and NDCG@10 of the
+        held-out items that are rare.
+        """
         options, self._content_options = self._content_options, {}
-        if not self.item_content.shape[1] or not valid:
+        tables, self._table_options = self._table_options, {}
+        if not valid or (not self.item_content.shape[1] and len(tables) < 2):
             return
         p = self.params
-        weights = [p["content_weight"]] if p["content_weight"] is not None else CONTENT_WEIGHTS
-        if p["rare_content_weight"] is not None:
-            rare_weights = [p["rare_content_weight"]]
-        elif p["content_weight"] is not None:
-            rare_weights = [p["content_weight"]]
+        if not self.item_content.shape[1]:
+            weights, rare_weights = [0.0], [0.0]
+            options = {0.0: self.item_content}
         else:
-            rare_weights = RARE_CONTENT_WEIGHTS
+            weights = [p["content_weight"]] if p["content_weight"] is not None else CONTENT_WEIGHTS
+            if p["rare_content_weight"] is not None:
+                rare_weights = [p["rare_content_weight"]]
+            elif p["content_weight"] is not None:
+                rare_weights = [p["content_weight"]]
+            else:
+                rare_weights = RARE_CONTENT_WEIGHTS
         pairs = [(w, r) for w in weights for r in rare_weights]
-        if len(pairs) * len(options) == 1:
+        if len(pairs) * len(options) * len(tables) <= 1:
             return
         rare_target = self.rare_items[np.array([s[-1] for s in valid])]
-        overall: dict[tuple[float, float, float], float] = {}
-        rare: dict[tuple[float, float, float], float] = {}
-        for token_weight, vectors in options.items():
-            self.item_content = vectors
-            ranks: list[list[np.ndarray]] = [[] for _ in pairs]
-            for start in range(0, len(valid), 1024):
-                chunk = valid[start : start + 1024]
-                batch = UserBatch(np.full(len(chunk), -1), [s[:-1] for s in chunk])
-                targets = np.array([s[-1] for s in chunk])
-                for i, scores in enumerate(self._scores(batch, pairs)):
-                    ranks[i].append(target_ranks(scores, targets, batch))
-            for (w, r), found in zip(pairs, ranks, strict=True):
-                found_all = np.concatenate(found)
-                overall[(w, r, token_weight)] = ndcg_from_ranks(found_all)
-                rare[(w, r, token_weight)] = ndcg_from_ranks(found_all[rare_target])
+        overall: dict[tuple[float, float, float, str], float] = {}
+        rare: dict[tuple[float, float, float, str], float] = {}
+        for policy, table in tables.items():
+            self.item_table = table
+            for token_weight, vectors in options.items():
+                self.item_content = vectors
+                ranks: list[list[np.ndarray]] = [[] for _ in pairs]
+                for start in range(0, len(valid), 1024):
+                    chunk = valid[start : start + 1024]
+                    batch = UserBatch(np.full(len(chunk), -1), [s[:-1] for s in chunk])
+                    targets = np.array([s[-1] for s in chunk])
+                    for i, scores in enumerate(self._scores(batch, pairs)):
+                        ranks[i].append(target_ranks(scores, targets, batch))
+                for (w, r), found in zip(pairs, ranks, strict=True):
+                    found_all = np.concatenate(found)
+                    overall[(w, r, token_weight, policy)] = ndcg_from_ranks(found_all)
+                    rare[(w, r, token_weight, policy)] = ndcg_from_ranks(found_all[rare_target])
         # Rare items are what content is for: among the settings within ``rare_tolerance``
         # of the best overall NDCG, take the one that best finds rare held-out items.
         top = max(overall.values())
         near = [key for key, value in overall.items() if value >= (1 - p["rare_tolerance"]) * top]
         best = max(near, key=lambda key: (rare[key], overall[key]))
-        self.content_weight, self.rare_content_weight, self.token_weight = best
+        self.content_weight, self.rare_content_weight, self.token_weight, self.rare_ids = best
         self.item_content = options[self.token_weight]
+        self.item_table = tables[self.rare_ids]
         self.report.update(
             {
                 "content_weight": self.content_weight,
                 "rare_content_weight": self.rare_content_weight,
                 "token_weight": self.token_weight,
+                "rare_item_vectors": self.rare_ids,
                 "valid_ndcg@10_with_content": round(overall[best], 6),
                 "valid_rare_ndcg@10_with_content": round(rare[best], 6),
                 "valid_best_ndcg@10": round(top, 6),
+                "valid_options": [
+                    {
+                        "content_weight": key[0],
+                        "rare_content_weight": key[1],
+                        "token_weight": key[2],
+                        "rare_item_vectors": key[3],
+                        "ndcg@10": round(value, 6),
+                        "rare_ndcg@10": round(rare[key], 6),
+                    }
+                    for key, value in overall.items()
+                ],
             }
         )
-        log.info("%s: content weights %s (valid NDCG@10 %.4f)", self.name, best, overall[best])
+        log.info("%s: content options %s (valid NDCG@10 %.4f)", self.name, best, overall[best])
 
     def similar_items(self, item_row: int) -> np.ndarray:
         if not 0 <= item_row < self.n_items:

@@ -67,9 +67,10 @@ def fit_search_model(
         pairs = [(usable[i][0], [titles[r] for r in _chosen(usable[i][1])]) for i in indices]
         return learn_expansions(pairs, vocabulary, n_items)
 
+    related = pipeline.graph_terms  # item-graph expansions: as at search time
     fold_analyzers = [
-        QueryAnalyzer(vocabulary, expansions_from(folds[1])),
-        QueryAnalyzer(vocabulary, expansions_from(folds[0])),
+        QueryAnalyzer(vocabulary, expansions_from(folds[1]), related=related),
+        QueryAnalyzer(vocabulary, expansions_from(folds[0]), related=related),
     ]
     say("encoding the training queries")
     typed = _encode(pipeline, [query for query, _ in usable])

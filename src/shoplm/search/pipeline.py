@@ -12,9 +12,17 @@ method              what it does
 ``hybrid``          reciprocal-rank fusion of the two lists
 ``hybrid-learned``  both lists' union, ordered by a learned weighting of both scores
 ``hybrid-rerank``   query understanding (spelling, compounds, learned expansions,
-                    category prediction), both retrievers on the rewritten query, then
-                    the feature re-ranker over the union (:mod:`shoplm.search.features`)
+                    item-graph expansions, category prediction), both retrievers on the
+                    rewritten query, then the feature re-ranker over the union
+                    (:mod:`shoplm.search.features`)
+``hybrid-rerank-    the same with the item-graph expansion switched off: the ablation
+no-kg``             that shows what the knowledge graph adds to search
 ==================  =====================================================================
+
+Item-graph expansion: the brands and categories next to the items a query names (and to
+items bought with them) give extra words at a lower weight
+(:func:`shoplm.graph.expand.expansion_terms`); a catalog without brands, categories or
+behaviour has a graph without edges, and then nothing is added.
 
 Filters restrict every retriever (inside the indexes), so a filtered search still returns
 ``k`` hits when ``k`` items qualify.  Personalisation only re-orders what the query found.
@@ -23,10 +31,13 @@ Filters restrict every retriever (inside the indexes), so a filtered search stil
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
 from shoplm.fitted import FittedPlatform
+from shoplm.graph.expand import expansion_terms
+from shoplm.graph.model import ItemGraph
 from shoplm.index.lexical import LexicalIndex
 from shoplm.search.category import CategoryPredictor
 from shoplm.search.features import (
@@ -38,13 +49,15 @@ from shoplm.search.features import (
 from shoplm.search.filters import SearchFilters
 from shoplm.search.fusion import reciprocal_rank_fusion
 from shoplm.search.model import SearchModel, default_model
-from shoplm.search.query import AnalyzedQuery, QueryAnalyzer
+from shoplm.search.query import MAX_RELATED, AnalyzedQuery, QueryAnalyzer, RelatedTerms
 from shoplm.search.rerank import QueryList
 from shoplm.text.encoder import TextEncoder
 from shoplm.text.tokenize import tokenize
 
 BASE_METHODS = ("bm25", "dense", "hybrid")
-LEARNED_METHODS = ("hybrid-learned", "hybrid-rerank")
+NO_KG_METHOD = "hybrid-rerank-no-kg"
+RERANK_METHODS = ("hybrid-rerank", NO_KG_METHOD)
+LEARNED_METHODS = ("hybrid-learned", *RERANK_METHODS)
 SEARCH_METHODS = BASE_METHODS + LEARNED_METHODS
 DEFAULT_METHOD = "hybrid-rerank"
 PERSONAL_WEIGHT = 0.5
@@ -71,7 +84,10 @@ class QueryInsight:
 
 
 class SearchPipeline:
-    """Built once per fitted platform (the engine caches it); ``search`` is read-only."""
+    """Built once per fitted platform (the engine caches it); ``search`` is read-only.
+
+    ``kg_expansion`` switches the item-graph query expansion on (the default) or off.
+    """
 
     def __init__(
         self,
@@ -80,6 +96,7 @@ class SearchPipeline:
         model: SearchModel | None = None,
         depth: int = 200,
         rerank_depth: int = RERANK_DEPTH,
+        kg_expansion: bool = True,
     ) -> None:
         self.fitted = fitted
         self.encoder = encoder
@@ -87,7 +104,12 @@ class SearchPipeline:
         self.rerank_depth = rerank_depth
         self.model = model or default_model()
         lexical = fitted.lexical_index
-        self.analyzer = QueryAnalyzer(lexical.vocabulary(), self.model.expansions)
+        graph = getattr(fitted, "graph", None)
+        self.graph_terms = graph_terms(graph) if kg_expansion else None
+        self.analyzer = QueryAnalyzer(
+            lexical.vocabulary(), self.model.expansions, related=self.graph_terms
+        )
+        self._plain_analyzer: QueryAnalyzer | None = None
         # A live (real-time) index wraps the fitted one; features read the fitted rows.
         self._base_lexical, self._lexical_valid = _fitted_view(lexical, fitted.n_items)
         self._categories: CategoryPredictor | None = None
@@ -132,6 +154,14 @@ class SearchPipeline:
         if predictor is not None and analyzed.tokens:
             categories = predictor.predict(self._query_vector(analyzed), top=3)
         return QueryInsight(analyzed, categories)
+
+    def analyzer_for(self, method: str) -> QueryAnalyzer:
+        """The query analyzer of a method: without the item-graph terms for the ablation."""
+        if method != NO_KG_METHOD or self.graph_terms is None:
+            return self.analyzer
+        if self._plain_analyzer is None:
+            self._plain_analyzer = QueryAnalyzer(self.analyzer.vocabulary, self.model.expansions)
+        return self._plain_analyzer
 
     def categories(self) -> CategoryPredictor | None:
         """Query -> category predictor over the catalog's categories (None without any)."""
@@ -235,7 +265,7 @@ class SearchPipeline:
             names = FUSION_FEATURES
             lexical_rows, _ = self.fitted.lexical_index.search(query, depth, allowed=allowed)
         else:
-            analyzed = (analyzer or self.analyzer).analyze(query)
+            analyzed = (analyzer or self.analyzer_for(method)).analyze(query)
             names = RERANK_FEATURES
             lexical_rows = self._lexical_rewritten(analyzed, depth, allowed)
         vector = self._query_vector(analyzed) if query_vector is None else query_vector
@@ -324,6 +354,18 @@ class SearchPipeline:
             candidate.score = fused[candidate.row]["fused"]
         candidates.sort(key=lambda c: (-c.score, c.row))
         return candidates
+
+
+def graph_terms(graph: ItemGraph | None) -> RelatedTerms | None:
+    """Query tokens -> expansion terms from the item graph; None when it has no edges."""
+    if graph is None or graph.n_edges == 0:
+        return None
+
+    @lru_cache(maxsize=20_000)
+    def related(tokens: tuple[str, ...]) -> tuple[tuple[str, float], ...]:
+        return tuple(expansion_terms(graph, tokens, k=2 * MAX_RELATED))
+
+    return related
 
 
 def dense_query_text(analyzed: AnalyzedQuery) -> str:

@@ -10,7 +10,10 @@ fix here is checked against that vocabulary instead of a dictionary of English:
 - two adjacent query words whose concatenation is a catalog word add that word ("deck over"
   -> also "deckover");
 - learned expansions (query word -> words of the items shoppers chose for it, from click logs
-  or judged queries, see :func:`learn_expansions`) add related catalog words.
+  or judged queries, see :func:`learn_expansions`) add related catalog words;
+- related terms from another source, such as the item graph (the brands and categories next
+  to the items the query names, :func:`shoplm.graph.expand.expansion_terms`), add catalog
+  words at ``RELATED_WEIGHT`` of their own weight.
 
 Words with digits (sizes, model numbers) are never corrected: "2x4" is not a typo of "2x6".
 """
@@ -20,7 +23,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -34,6 +37,10 @@ MIN_CORRECT_LENGTH = 4  # shorter words are abbreviations or units more often th
 MIN_PART_LENGTH = 3  # each part of a split compound
 MAX_EXPANSIONS_PER_TOKEN = 3
 RARE_COMPOUND = 10  # a known compound this many times rarer than its parts adds the parts
+MAX_RELATED = 5  # related terms (item graph) added per query
+RELATED_WEIGHT = 0.5  # a related term counts half as much as its source's weight says
+
+RelatedTerms = Callable[[Sequence[str]], Sequence[tuple[str, float]]]
 
 
 @dataclass(frozen=True)
@@ -45,6 +52,7 @@ class AnalyzedQuery:
     search_tokens: tuple[str, ...]  # after corrections, compound splits and joins
     corrections: dict[str, str] = field(default_factory=dict)  # typed token -> replacement
     expansions: dict[str, float] = field(default_factory=dict)  # added token -> weight
+    related: tuple[str, ...] = ()  # the expansions that the related-terms source added
 
     @property
     def rewritten(self) -> str:
@@ -60,17 +68,23 @@ class AnalyzedQuery:
 
 
 class QueryAnalyzer:
-    """Rewrites queries against a catalog vocabulary (token -> number of items using it)."""
+    """Rewrites queries against a catalog vocabulary (token -> number of items using it).
+
+    ``related`` maps the query's search tokens to (term, weight in 0..1) pairs from another
+    source (the item graph); None switches that expansion off.
+    """
 
     def __init__(
         self,
         vocabulary: Mapping[str, int],
         expansions: Mapping[str, Sequence[tuple[str, float]]] | None = None,
         min_count: int = MIN_COUNT,
+        related: RelatedTerms | None = None,
     ) -> None:
         self.vocabulary = vocabulary
         self.min_count = min_count
         self.expansions = {k: list(v) for k, v in (expansions or {}).items()}
+        self.related = related
         # Correction targets: frequent alphabetic words, bucketed by length so a lookup
         # compares a word only with words that could be within two edits of it.
         by_length: dict[int, list[str]] = defaultdict(list)
@@ -109,12 +123,22 @@ class QueryAnalyzer:
             for extra, weight in self.expansions.get(token, [])[:MAX_EXPANSIONS_PER_TOKEN]:
                 if extra not in search and self._known(extra):
                     expansions[extra] = max(expansions.get(extra, 0.0), weight)
+        related: list[str] = []
+        if self.related is not None and search:
+            for extra, weight in self.related(tuple(search)):
+                if len(related) >= MAX_RELATED:
+                    break
+                if extra in search or extra in expansions or not self._known(extra):
+                    continue
+                expansions[extra] = RELATED_WEIGHT * float(weight)
+                related.append(extra)
         return AnalyzedQuery(
             text=query,
             tokens=tokens,
             search_tokens=tuple(search),
             corrections=corrections,
             expansions=expansions,
+            related=tuple(related),
         )
 
     def _known(self, token: str) -> bool:

@@ -1,0 +1,529 @@
+"""Task heads on a public dataset: the LoRA head against the frozen-encoder linear probe.
+
+One run builds the task's examples, splits them once (seeded: stratified by label, or by
+query / user where rows of one group must not straddle the split), trains every mode on
+the same training rows, makes every choice (stopping point, class weights, logit offsets)
+on the validation rows, and scores each mode once on the test rows.  Per mode it reports
+the task metrics, trainable parameters, wall time and peak memory.
+
+Tasks and the data that supports them:
+
+- ``sentiment``: review text -> negative (1-2 stars) / neutral (3) / positive (4-5);
+  ``womens_clothing_reviews``, ``amazon_office_reviews_sample``.
+- ``rating``: review text -> star rating (regression, RMSE); the same two datasets.
+- ``categorisation``: product text -> category path cut at ``category_level`` levels
+  (``amazon_office``), or query -> product class (``wands_queries``); classes with fewer
+  than ``min_class_count`` examples are left out.
+- ``click``: (query, product title) -> relevant, from ``homedepot_search`` crowd judgments
+  (mean relevance >= ``relevance_threshold``).  There are no click logs here: this is a
+  relevance stand-in for click prediction, split by query.
+- ``purchase``: (the user's last items, candidate item) -> bought next, from sequential
+  data (``amazon_office``, ``amazon_games``): the true next item against ONE uniformly
+  sampled item the user never interacted with (implicit feedback, sampled negatives).
+
+``python -m shoplm.evaluation.heads_eval --task sentiment --data <folder> --json``
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import random
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from shoplm.config import progress_wanted
+from shoplm.datasets import (
+    QueryClassDataset,
+    RecDataset,
+    SearchDataset,
+    TextLabelDataset,
+    load_dataset,
+)
+from shoplm.datasets.types import SENTIMENT_NAMES
+from shoplm.heads import Examples, HeadConfig, LoraSettings, TaskHead, TaskKind, TaskSpec
+from shoplm.heads.model import pick_device
+from shoplm.heads.resources import ResourceMeter
+from shoplm.heads.scoring import TargetScale, task_metrics
+from shoplm.heads.spec import encode_targets
+
+TASKS = ("sentiment", "rating", "categorisation", "click", "purchase")
+MODES = ("probe", "lora")
+FRACTIONS = (0.7, 0.1, 0.2)
+HISTORY_ITEMS = 3  # recent items shown as the user's context in the purchase task
+Progress = Callable[[str], None]
+
+
+@dataclass
+class TaskData:
+    """A task's examples before splitting, with what the split must respect."""
+
+    spec: TaskSpec
+    examples: Examples
+    dataset: str
+    description: str
+    groups: list[str] | None = None  # rows sharing a group stay in one split
+
+
+# ------------------------------------------------------------------ task builders
+def build_task(
+    task: str,
+    dataset: Any,
+    category_level: int = 2,
+    min_class_count: int = 5,
+    relevance_threshold: float = 2.5,
+    seed: int = 42,
+) -> TaskData:
+    """The examples of ``task`` from a loaded dataset; an unsupported pair says which fit."""
+    if task in ("sentiment", "rating") and isinstance(dataset, TextLabelDataset):
+        return _reviews(task, dataset)
+    if task == "categorisation" and isinstance(dataset, RecDataset | QueryClassDataset):
+        return _categories(dataset, category_level, min_class_count)
+    if task == "click" and isinstance(dataset, SearchDataset):
+        return _click(dataset, relevance_threshold)
+    if task == "purchase" and isinstance(dataset, RecDataset):
+        return _purchase(dataset, seed)
+    supported = {
+        "sentiment": "womens_clothing_reviews, amazon_office_reviews_sample",
+        "rating": "womens_clothing_reviews, amazon_office_reviews_sample",
+        "categorisation": "amazon_office (item category paths), wands_queries",
+        "click": "homedepot_search (judged relevance as a click stand-in)",
+        "purchase": "amazon_office, amazon_games (next item vs a sampled negative)",
+    }
+    if task not in supported:
+        raise ValueError(f"unknown task {task!r}; tasks: {', '.join(TASKS)}")
+    raise ValueError(
+        f"task {task!r} does not fit dataset {dataset.name!r}; use one of: {supported[task]}"
+    )
+
+
+def _reviews(task: str, data: TextLabelDataset) -> TaskData:
+    if task == "sentiment":
+        spec = TaskSpec("sentiment", TaskKind.CLASSIFICATION, SENTIMENT_NAMES)
+        targets: list[Any] = [SENTIMENT_NAMES[label] for label in data.labels]
+        what = "review text -> negative (1-2 stars) / neutral (3) / positive (4-5)"
+    else:
+        spec = TaskSpec("rating", TaskKind.REGRESSION)
+        targets = [float(r) for r in data.ratings]
+        what = "review text -> star rating 1..5 (regression)"
+    return TaskData(spec, Examples(data.texts, targets), data.name, what)
+
+
+def _categories(data: RecDataset | QueryClassDataset, level: int, min_count: int) -> TaskData:
+    pairs: list[tuple[str, str]] = []
+    if isinstance(data, QueryClassDataset):
+        pairs = [(text, label) for _, text, label in data.queries if label]
+        what = "query -> product class"
+    else:
+        for item in data.items:
+            path = [p.strip() for p in (item.category or "").split(">") if p.strip()]
+            if len(path) < level:
+                continue
+            text = ". ".join(p for p in (item.title, item.brand, item.description) if p)
+            pairs.append((text, " > ".join(path[:level])))
+        what = f"item title. brand. description -> category path cut at {level} levels"
+    counts = Counter(label for _, label in pairs)
+    kept = sorted(label for label, n in counts.items() if n >= min_count)
+    if len(kept) < 2:
+        raise ValueError(f"{data.name}: fewer than two classes with >= {min_count} examples")
+    keep = set(kept)
+    pairs = [(t, label) for t, label in pairs if label in keep]
+    dropped = sum(n for label, n in counts.items() if label not in keep)
+    what += (
+        f"; {len(kept)} classes with >= {min_count} examples "
+        f"({dropped} examples of rarer classes left out)"
+    )
+    spec = TaskSpec("categorisation", TaskKind.CLASSIFICATION, tuple(kept))
+    examples = Examples([t for t, _ in pairs], [label for _, label in pairs])
+    return TaskData(spec, examples, data.name, what)
+
+
+def _click(data: SearchDataset, threshold: float) -> TaskData:
+    titles = {item.item_id: item.title for item in data.items}
+    texts, targets, groups = [], [], []
+    for query in data.queries:
+        for item_id, relevance in sorted(query.judgments.items()):
+            texts.append(f"{query.text} [SEP] {titles[item_id]}")
+            targets.append(int(relevance >= threshold))
+            groups.append(query.query_id)
+    spec = TaskSpec("click", TaskKind.BINARY, ("not_relevant", "relevant"))
+    what = (
+        f"(query [SEP] product title) -> relevant when the mean crowd relevance >= "
+        f"{threshold}; a stand-in for click prediction (no click logs exist for this data); "
+        "split by query"
+    )
+    return TaskData(spec, Examples(texts, targets), data.name, what, groups)
+
+
+def _purchase(data: RecDataset, seed: int) -> TaskData:
+    titles = {item.item_id: item.title for item in data.items}
+    catalog = sorted(titles)
+    rng = random.Random(seed)
+    texts, targets, groups = [], [], []
+    for user_id in sorted(data.sequences):
+        items = data.sequences[user_id]
+        if len(items) < 2:
+            continue
+        history = "; ".join(titles[i] for i in items[-1 - HISTORY_ITEMS : -1])
+        seen = set(items)
+        negative = rng.choice(catalog)
+        while negative in seen:
+            negative = rng.choice(catalog)
+        for candidate, bought in ((items[-1], 1), (negative, 0)):
+            texts.append(f"{history} [SEP] {titles[candidate]}")
+            targets.append(bought)
+            groups.append(user_id)
+    spec = TaskSpec("purchase", TaskKind.BINARY, ("not_bought", "bought"))
+    what = (
+        f"(user's previous {HISTORY_ITEMS} item titles [SEP] candidate title) -> bought next; "
+        "per user the true next item (positive) and ONE uniformly sampled item the user never "
+        "interacted with (negative, seeded): implicit feedback with sampled negatives, not "
+        "real non-purchases; split by user"
+    )
+    return TaskData(spec, Examples(texts, targets), data.name, what, groups)
+
+
+# ------------------------------------------------------------------------ split
+def split_rows(
+    n: int,
+    seed: int,
+    fractions: Sequence[float] = FRACTIONS,
+    strata: Sequence[Any] | None = None,
+    groups: Sequence[str] | None = None,
+) -> dict[str, list[int]]:
+    """Seeded train/valid/test row lists: whole groups, or per stratum, cut by fractions."""
+    if len(fractions) != 3 or abs(sum(fractions) - 1.0) > 1e-9 or min(fractions) < 0:
+        raise ValueError(f"fractions must be three shares summing to 1, got {list(fractions)}")
+    rng = random.Random(seed)
+    out: dict[str, list[int]] = {"train": [], "valid": [], "test": []}
+    if groups is not None:
+        units = sorted(set(groups))
+        rng.shuffle(units)
+        part = dict(zip(units, _cut(len(units), fractions), strict=True))
+        for row, group in enumerate(groups):
+            out[part[group]].append(row)
+        return out
+    keys = strata if strata is not None else [0] * n
+    by_key: dict[Any, list[int]] = {}
+    for row, key in enumerate(keys):
+        by_key.setdefault(key, []).append(row)
+    for key in sorted(by_key, key=str):
+        rows = by_key[key]
+        rng.shuffle(rows)
+        for row, name in zip(rows, _cut(len(rows), fractions), strict=True):
+            out[name].append(row)
+    return {name: sorted(rows) for name, rows in out.items()}
+
+
+def _cut(n: int, fractions: Sequence[float]) -> list[str]:
+    n_train = round(n * fractions[0])
+    n_valid = min(n - n_train, round(n * fractions[1]))
+    return ["train"] * n_train + ["valid"] * n_valid + ["test"] * (n - n_train - n_valid)
+
+
+def cap_rows(
+    rows: Sequence[int],
+    limit: int | None,
+    seed: int,
+    labels: Sequence[Any] | None = None,
+) -> list[int]:
+    """At most ``limit`` rows, seeded; with ``labels``, as even across classes as possible."""
+    rows = sorted(rows)
+    if limit is None or limit >= len(rows):
+        return rows
+    rng = random.Random(seed)
+    if labels is None:
+        return sorted(rng.sample(rows, limit))
+    by_label: dict[Any, list[int]] = {}
+    for row in rows:
+        by_label.setdefault(labels[row], []).append(row)
+    quota = _water_fill({k: len(v) for k, v in by_label.items()}, limit)
+    picked: list[int] = []
+    for key in sorted(by_label, key=str):
+        picked.extend(rng.sample(by_label[key], quota[key]))
+    return sorted(picked)
+
+
+def _water_fill(sizes: dict[Any, int], total: int) -> dict[Any, int]:
+    """Equal shares of ``total``; what small classes cannot use goes to the larger ones."""
+    quota = dict.fromkeys(sizes, 0)
+    left = total
+    open_keys = sorted(sizes, key=lambda k: sizes[k])
+    while left > 0 and open_keys:
+        share = max(1, left // len(open_keys))
+        for key in list(open_keys):
+            take = min(share, sizes[key] - quota[key], left)
+            quota[key] += take
+            left -= take
+            if quota[key] >= sizes[key]:
+                open_keys.remove(key)
+            if left == 0:
+                break
+    return quota
+
+
+# -------------------------------------------------------------------------- run
+def evaluate_heads(
+    data: str | Path,
+    task: str = "sentiment",
+    modes: Sequence[str] = MODES,
+    seed: int = 42,
+    max_train: int | None = 6000,
+    max_valid: int | None = 1500,
+    max_test: int | None = 4000,
+    balance_train: bool = True,
+    epochs: int = 2,
+    max_seq_length: int = 128,
+    batch_size: int = 32,
+    encoder_lr: float = 5e-4,
+    head_lr: float = 5e-3,
+    lora_r: int = 8,
+    lora_alpha: int = 16,
+    class_weights: str = "auto",
+    lora_class_weights: str | None = None,
+    category_level: int = 2,
+    min_class_count: int = 5,
+    relevance_threshold: float = 2.5,
+    save_to: str | Path | None = None,
+    device: str | None = None,
+    show_progress: bool = False,
+    progress: Progress | None = None,
+) -> dict:
+    """Train every mode on one seeded split and score each on the same test rows.
+
+    ``class_weights`` applies to every mode unless ``lora_class_weights`` overrides it for
+    LoRA ("auto" trains each variant and keeps the better on validation, which doubles
+    LoRA's time).  ``balance_train`` draws the capped training rows evenly across classes;
+    the logit offsets chosen on validation then restore the natural class priors.
+    """
+    say = progress or (lambda _message: None)
+    unknown = [m for m in modes if m not in MODES]
+    if unknown or not modes:
+        raise ValueError(f"modes must be among {MODES}, got {list(modes)}")
+    started = time.perf_counter()
+    dataset = load_dataset(data)
+    built = build_task(task, dataset, category_level, min_class_count, relevance_threshold, seed)
+    spec, examples = built.spec, built.examples
+    classes = spec.kind is not TaskKind.REGRESSION
+    strata = examples.targets if classes and built.groups is None else None
+    split = split_rows(len(examples), seed, FRACTIONS, strata=strata, groups=built.groups)
+    balanced = balance_train and spec.kind is TaskKind.CLASSIFICATION
+    rows = {
+        "train": cap_rows(split["train"], max_train, seed, examples.targets if balanced else None),
+        "valid": cap_rows(split["valid"], max_valid, seed + 1),
+        "test": cap_rows(split["test"], max_test, seed + 2),
+    }
+    parts = {name: examples.subset(r) for name, r in rows.items()}
+    say(
+        f"{spec.name} on {built.dataset}: {len(examples)} examples; train {len(rows['train'])}"
+        f", valid {len(rows['valid'])}, test {len(rows['test'])}"
+    )
+    lora = LoraSettings(r=lora_r, alpha=lora_alpha)
+    configs = {
+        mode: HeadConfig(
+            mode=mode,  # type: ignore[arg-type]
+            max_seq_length=max_seq_length,
+            batch_size=batch_size,
+            epochs=epochs,
+            encoder_lr=encoder_lr,
+            head_lr=head_lr,
+            class_weights=(
+                lora_class_weights if mode == "lora" and lora_class_weights else class_weights
+            ),  # type: ignore[arg-type]
+            seed=seed,
+            device=device,
+            lora=lora,
+        )
+        for mode in modes
+    }
+    metrics: dict[str, dict[str, Any]] = {"constant": _constant(spec, parts)}
+    validation: dict[str, dict[str, float]] = {}
+    training: dict[str, dict[str, Any]] = {}
+    for mode in modes:
+        say(f"training {mode} ...")
+        with ResourceMeter(pick_device(device)) as meter:
+            head = TaskHead.train(
+                spec, parts["train"], parts["valid"], configs[mode], show_progress, say
+            )
+            scores = head.evaluate(parts["test"], show_progress)
+        usage = meter.report()
+        metrics[mode] = {
+            **{k: round(v, 6) for k, v in scores.items()},
+            "trainable_parameters": head.trainable_parameters,
+            **usage,
+        }
+        validation[mode] = {k: round(v, 6) for k, v in head.info["validation"].items()}
+        training[mode] = {k: v for k, v in head.info.items() if k != "validation"}
+        if head.offsets is not None:
+            training[mode]["offsets"] = [round(float(v), 3) for v in head.offsets]
+        if save_to is not None:
+            head.save(Path(save_to) / mode, metrics={"test": metrics[mode]})
+        say(f"{mode}: test {_brief(metrics[mode])}")
+        del head
+        gc.collect()
+    return {
+        "task": "heads",
+        "head_task": spec.name,
+        "dataset": built.dataset,
+        "protocol": _protocol(built, rows, balanced),
+        "n_test": len(rows["test"]),
+        "seconds": round(time.perf_counter() - started, 2),
+        "metrics": metrics,
+        "validation": validation,
+        "training": training,
+        "config": {mode: cfg.to_dict() for mode, cfg in configs.items()},
+        "labels": list(spec.labels),
+        "label_counts": _label_counts(spec, parts),
+        "split": {
+            "seed": seed,
+            "fractions": list(FRACTIONS),
+            "by": "group" if built.groups else ("label" if strata is not None else "random"),
+            "caps": {"train": max_train, "valid": max_valid, "test": max_test},
+            "balanced_train": balanced,
+            "sizes": {name: len(r) for name, r in rows.items()},
+            "rows": rows,
+        },
+        "environment": {
+            "device": str(pick_device(device)),
+            "torch_threads": torch.get_num_threads(),
+        },
+    }
+
+
+def _constant(spec: TaskSpec, parts: dict[str, Examples]) -> dict[str, float]:
+    """The no-text baseline: majority class, training positive rate, or training mean."""
+    y_train = encode_targets(spec, parts["train"].targets)
+    y_test = encode_targets(spec, parts["test"].targets)
+    n = len(y_test)
+    if spec.kind is TaskKind.CLASSIFICATION:
+        logits = np.zeros((n, spec.n_outputs))
+        logits[:, int(np.bincount(y_train, minlength=spec.n_outputs).argmax())] = 1.0
+        scores = task_metrics(spec, logits, y_test)
+    elif spec.kind is TaskKind.BINARY:
+        p = float(np.clip(y_train.mean(), 1e-6, 1 - 1e-6))
+        logit = np.full(n, np.log(p / (1 - p)))
+        scores = task_metrics(spec, logit, y_test)
+    else:
+        scale = TargetScale.fit(y_train)
+        scores = task_metrics(spec, np.zeros(n), y_test, scale=scale)
+    return {k: round(v, 6) for k, v in scores.items()}
+
+
+def _label_counts(spec: TaskSpec, parts: dict[str, Examples]) -> dict[str, dict[str, int]]:
+    if spec.kind is TaskKind.REGRESSION:
+        return {}
+    out = {}
+    for name, part in parts.items():
+        y = encode_targets(spec, part.targets).astype(np.int64)
+        counts = np.bincount(y, minlength=len(spec.labels))
+        out[name] = {label: int(counts[i]) for i, label in enumerate(spec.labels)}
+    return out
+
+
+def _protocol(built: TaskData, rows: dict[str, list[int]], balanced: bool) -> str:
+    return (
+        f"{built.description}. One seeded split {FRACTIONS[0]:.0%}/{FRACTIONS[1]:.0%}/"
+        f"{FRACTIONS[2]:.0%} (train/valid/test), capped to {len(rows['train'])}/"
+        f"{len(rows['valid'])}/{len(rows['test'])} rows"
+        f"{' (training rows drawn evenly across classes)' if balanced else ''}; every mode "
+        "trains on the same rows; stopping point, class weights and logit offsets chosen on "
+        "valid; each mode scored once on test. probe = frozen encoder + linear head; "
+        "lora = LoRA adapter on the encoder + the same head, trained end to end; constant = "
+        "majority class / training positive rate / training mean"
+    )
+
+
+def _brief(scores: dict[str, Any]) -> str:
+    keys = ("accuracy", "macro_f1", "auc", "log_loss", "rmse", "wall_seconds", "peak_rss_mb")
+    return ", ".join(f"{k} {scores[k]}" for k in keys if k in scores)
+
+
+# -------------------------------------------------------------------------- CLI
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m shoplm.evaluation.heads_eval",
+        description="Train the LoRA head and the linear probe on one split; score both.",
+    )
+    p.add_argument("--task", choices=TASKS, default="sentiment")
+    p.add_argument("--data", required=True, type=Path, help="dataset folder (shared/data layout)")
+    p.add_argument("--modes", default=",".join(MODES), help="comma-separated: probe,lora")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--max-train", type=int, default=6000)
+    p.add_argument("--max-valid", type=int, default=1500)
+    p.add_argument("--max-test", type=int, default=4000)
+    p.add_argument("--no-balance", action="store_true", help="random (not class-even) train cap")
+    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--max-seq-length", type=int, default=128)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--encoder-lr", type=float, default=5e-4)
+    p.add_argument("--head-lr", type=float, default=5e-3)
+    p.add_argument("--lora-r", type=int, default=8)
+    p.add_argument("--lora-alpha", type=int, default=16)
+    p.add_argument("--class-weights", choices=("none", "balanced", "auto"), default="auto")
+    p.add_argument("--lora-class-weights", choices=("none", "balanced", "auto"), default=None)
+    p.add_argument("--category-level", type=int, default=2)
+    p.add_argument("--min-class-count", type=int, default=5)
+    p.add_argument("--relevance-threshold", type=float, default=2.5)
+    p.add_argument("--save", type=Path, default=None, help="save each head to SAVE/<mode>")
+    p.add_argument("--device", default=None)
+    p.add_argument("--json", action="store_true", help="print the full result as JSON")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+
+    def say(message: str) -> None:
+        print(f"[shoplm] {message}", file=sys.stderr, flush=True)
+
+    result = evaluate_heads(
+        args.data,
+        task=args.task,
+        modes=[m.strip() for m in args.modes.split(",") if m.strip()],
+        seed=args.seed,
+        max_train=args.max_train,
+        max_valid=args.max_valid,
+        max_test=args.max_test,
+        balance_train=not args.no_balance,
+        epochs=args.epochs,
+        max_seq_length=args.max_seq_length,
+        batch_size=args.batch_size,
+        encoder_lr=args.encoder_lr,
+        head_lr=args.head_lr,
+        lora_r=args.lora_r,
+        lora_alpha=args.lora_alpha,
+        class_weights=args.class_weights,
+        lora_class_weights=args.lora_class_weights,
+        category_level=args.category_level,
+        min_class_count=args.min_class_count,
+        relevance_threshold=args.relevance_threshold,
+        save_to=args.save,
+        device=args.device,
+        show_progress=progress_wanted(),
+        progress=say,
+    )
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        from shoplm.evaluation.report import format_table
+
+        print(
+            f"{result['head_task']} on {result['dataset']} ({result['n_test']} test rows, "
+            f"{result['seconds']} s)"
+        )
+        print(f"protocol: {result['protocol']}")
+        print(format_table(result["metrics"]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,127 @@
+"""What the fine-tuning loop learns from, as plain JSON-able data.
+
+A training pair says "this anchor should sit close to this item": the anchor is a query or a
+user's recent items, the positive the item that followed.  Items are referred to by id and
+their text lives once in ``corpus``, so a pair file stays small and a data hash names exactly
+what a model was trained on.  Validation uses the same shapes, scored as retrieval over
+``valid_corpus`` (see :mod:`shoplm.finetune.validation`).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+FORMAT = 1
+
+
+@dataclass
+class Anchor:
+    """A query text, or a history of corpus items weighed newest-heaviest (never both)."""
+
+    text: str | None = None
+    item_ids: list[str] = field(default_factory=list)
+    weights: list[float] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if (self.text is None) == (not self.item_ids):
+            raise ValueError("an anchor is either a text or a list of item ids, not both/neither")
+        if self.item_ids and len(self.weights) != len(self.item_ids):
+            raise ValueError(
+                f"anchor has {len(self.item_ids)} item ids but {len(self.weights)} weights"
+            )
+
+
+@dataclass
+class TrainingPair:
+    """anchor -> positive item; ``exclude`` are ids never to be used as its negatives."""
+
+    anchor: Anchor
+    positive: str
+    negatives: list[str] = field(default_factory=list)
+    exclude: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ValidationCase:
+    """One held-out anchor with graded gains per relevant item; ``exclude`` is not ranked."""
+
+    anchor: Anchor
+    gains: dict[str, float]
+    exclude: list[str] = field(default_factory=list)
+
+
+@dataclass
+class TrainingData:
+    """Pairs, validation cases and the text of every item they name."""
+
+    kind: str  # "recommend" or "search": how the pairs were made
+    corpus: dict[str, str]
+    pairs: list[TrainingPair]
+    valid: list[ValidationCase]
+    valid_corpus: list[str]  # item ids ranked for validation
+    notes: dict[str, object] = field(default_factory=dict)
+
+    def check(self) -> None:
+        """Every id a pair or case names has a text: a clear error instead of a KeyError."""
+        for i, pair in enumerate(self.pairs):
+            for item_id in [pair.positive, *pair.negatives, *pair.anchor.item_ids]:
+                if item_id not in self.corpus:
+                    raise ValueError(f"training pair {i} names item {item_id!r} with no text")
+        for item_id in self.valid_corpus:
+            if item_id not in self.corpus:
+                raise ValueError(f"validation corpus item {item_id!r} has no text")
+        for i, case in enumerate(self.valid):
+            for item_id in case.anchor.item_ids:
+                if item_id not in self.corpus:
+                    raise ValueError(f"validation case {i} names item {item_id!r} with no text")
+
+    def to_dict(self) -> dict:
+        return {"format": FORMAT, **asdict(self)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TrainingData:
+        if data.get("format") != FORMAT:
+            raise ValueError(f"training data format {data.get('format')!r} is not {FORMAT}")
+        pairs = [
+            TrainingPair(
+                anchor=Anchor(**p["anchor"]),
+                positive=p["positive"],
+                negatives=list(p["negatives"]),
+                exclude=list(p["exclude"]),
+            )
+            for p in data["pairs"]
+        ]
+        valid = [
+            ValidationCase(
+                anchor=Anchor(**c["anchor"]), gains=dict(c["gains"]), exclude=list(c["exclude"])
+            )
+            for c in data["valid"]
+        ]
+        return cls(
+            kind=data["kind"],
+            corpus=dict(data["corpus"]),
+            pairs=pairs,
+            valid=valid,
+            valid_corpus=list(data["valid_corpus"]),
+            notes=dict(data.get("notes", {})),
+        )
+
+    def save(self, path: Path) -> None:
+        """gzip'd JSON: read back by :meth:`load`, also by a child training process."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with gzip.open(path, "wt", encoding="utf-8") as handle:
+            json.dump(self.to_dict(), handle, ensure_ascii=False)
+
+    @classmethod
+    def load(cls, path: Path) -> TrainingData:
+        with gzip.open(path, "rt", encoding="utf-8") as handle:
+            return cls.from_dict(json.load(handle))
+
+    def data_hash(self) -> str:
+        """SHA-256 (16 hex) of the pairs, validation and texts: names the training data."""
+        payload = json.dumps(self.to_dict(), sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]

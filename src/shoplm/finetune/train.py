@@ -1,0 +1,415 @@
+"""The fine-tuning loop: contrastive training of the encoder, LoRA or full, resumable.
+
+One call takes training data (pairs + validation cases) and writes, under ``out``:
+
+- ``checkpoint/``: resumable state, updated every ``checkpoint_every`` steps and at every
+  validation; a second call with the same data and settings continues from it;
+- ``adapter/`` (LoRA only): the best adapter, peft layout, safetensors;
+- ``<model name>/``: the base with the best weights merged in, a plain sentence-transformers
+  folder to set as ``encoder.model``;
+- ``manifest.json``: base model, platform, data hash, settings, metrics, cost.
+
+Validation runs before training (the base's score) and then every ``validate_every`` steps
+or once per epoch; training stops after ``patience`` validations without a gain, and the
+best weights are kept, so the result never scores below the base on validation.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import resource
+import shutil
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+from tqdm.auto import tqdm
+
+from shoplm.config import DEFAULT_ENCODER, progress_wanted
+from shoplm.finetune import checkpoint as ckpt
+from shoplm.finetune.data import TrainingData, TrainingPair
+from shoplm.finetune.loss import candidate_mask, ranking_loss
+from shoplm.finetune.manifest import (
+    FOLDER_MARKER,
+    FORMAT,
+    MANIFEST_FILE,
+    folder_marker,
+    machine,
+    write_json,
+)
+from shoplm.finetune.model import (
+    LoraSettings,
+    add_lora,
+    load_sentence_model,
+    load_trainable_state,
+    merge_into_folder,
+    parameter_counts,
+    pick_device,
+    save_adapter,
+    save_model_folder,
+    trainable_state,
+)
+from shoplm.finetune.validation import validation_ndcg
+from shoplm.text.encoder import folder_model_id
+
+log = logging.getLogger("shoplm.finetune")
+Progress = Callable[[str], None]
+MODES = ("lora", "full")
+DEFAULT_LR = {"lora": 5e-4, "full": 3e-5}
+
+
+class FinetuneConfig(BaseModel):
+    """Settings of one fine-tuning run (part of the manifest and of the resume check)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mode: Literal["lora", "full"] = "lora"
+    epochs: int = Field(default=1, ge=1)
+    batch_size: int = Field(default=32, ge=2)
+    learning_rate: float | None = Field(default=None, gt=0, description="None: per mode.")
+    weight_decay: float = Field(default=0.01, ge=0)
+    warmup_ratio: float = Field(default=0.1, ge=0, le=1)
+    scale: float = Field(default=20.0, gt=0, description="Cosine -> logit multiplier.")
+    max_seq_length: int = Field(default=128, ge=8, le=512)
+    lora_r: int = Field(default=8, ge=1)
+    lora_alpha: int = Field(default=16, ge=1)
+    lora_dropout: float = Field(default=0.1, ge=0, lt=1)
+    lora_targets: list[str] = Field(default_factory=lambda: ["query", "key", "value"])
+    validate_every: int | None = Field(default=None, ge=1, description="Steps; None: epochs.")
+    patience: int = Field(default=2, ge=1)
+    checkpoint_every: int = Field(default=100, ge=1)
+    max_grad_norm: float = Field(default=1.0, gt=0)
+    seed: int = 42
+    device: str | None = None
+
+    @property
+    def lr(self) -> float:
+        return self.learning_rate or DEFAULT_LR[self.mode]
+
+    def lora(self) -> LoraSettings:
+        return LoraSettings(
+            r=self.lora_r,
+            alpha=self.lora_alpha,
+            dropout=self.lora_dropout,
+            target_modules=tuple(self.lora_targets),
+        )
+
+
+def model_folder_name(platform: str, mode: str) -> str:
+    """The merged folder's name, which starts its model id (``<name>@<hash>``)."""
+    return f"shoplm-{platform}-{mode}"
+
+
+def train_encoder(
+    data: TrainingData,
+    config: FinetuneConfig,
+    out: Path,
+    base: str = DEFAULT_ENCODER,
+    platform: str = "default",
+    show_progress: bool | None = None,
+    progress: Progress | None = None,
+    stop_after: int | None = None,
+) -> dict[str, Any]:
+    """Train, keep the best weights by validation, export adapter + merged folder + manifest.
+
+    ``stop_after`` ends the run after that many steps (counted over the whole run, resumed
+    steps included) with a checkpoint and no export, the way an interruption would; the
+    result then has ``"finished": False``.
+    """
+    import torch
+
+    say = progress or (lambda _msg: None)
+    started = time.perf_counter()
+    data.check()
+    if not data.pairs:
+        raise ValueError("no training pairs: the shop needs more events (or judged queries)")
+    show = progress_wanted() if show_progress is None else show_progress and progress_wanted()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    device = pick_device(config.device)
+    data_hash = data.data_hash()
+    _seed_all(config.seed)
+
+    model = load_sentence_model(base, device)
+    model.max_seq_length = config.max_seq_length
+    if config.mode == "lora":
+        add_lora(model, config.lora())
+    counts = parameter_counts(model)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    batches_per_epoch = max(1, len(data.pairs) // config.batch_size)
+    total_steps = batches_per_epoch * config.epochs
+    warmup = int(total_steps * config.warmup_ratio)
+
+    identity = {"data_hash": data_hash, "config": config.model_dump(), "base_model": base}
+    state = _fresh_state(identity)
+    best: dict[str, Any]
+    saved = ckpt.load_checkpoint(out / "checkpoint")
+    resumed = saved is not None and all(saved["state"].get(k) == v for k, v in identity.items())
+    if saved is not None and resumed:
+        state = saved["state"]
+        state.pop("optimizer_groups", None)
+        load_trainable_state(model, saved["weights"])
+        ckpt.restore_optimizer(optimizer, saved["optimizer"], saved["state"]["optimizer_groups"])
+        ckpt.restore_rng(saved["rng"])
+        best = dict(saved["best"])
+        say(f"resuming at step {state['global_step']} of {total_steps}")
+    else:
+        if saved is not None:
+            say("the checkpoint was made with other data or settings: starting over")
+        say(f"validating the base model on {len(data.valid)} held-out cases")
+        state["base_score"] = state["best_score"] = _validate(model, data)
+        state["history"].append({"step": 0, "valid_ndcg@10": state["best_score"]})
+        best = trainable_state(model)
+    state["resumed_at"] = state["global_step"] if resumed else 0
+
+    trained_started = time.perf_counter()
+    steps_this_run = 0
+    bar = tqdm(
+        total=total_steps,
+        initial=state["global_step"],
+        desc=f"finetune {config.mode}",
+        unit="step",
+        disable=not show,
+        file=sys.stderr,
+    )
+    model.train()
+    while not state["stopped"] and state["epoch"] < config.epochs:
+        order = np.random.default_rng(config.seed + state["epoch"]).permutation(len(data.pairs))
+        while state["step_in_epoch"] < batches_per_epoch:
+            if stop_after is not None and state["global_step"] >= stop_after:
+                break
+            start = state["step_in_epoch"] * config.batch_size
+            batch = [data.pairs[i] for i in order[start : start + config.batch_size]]
+            lr = config.lr * _schedule(state["global_step"], warmup, total_steps)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            loss = _step(model, data, batch, config, device)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            state["global_step"] += 1
+            state["step_in_epoch"] += 1
+            steps_this_run += 1
+            state["last_loss"] = round(float(loss.detach()), 5)
+            bar.update(1)
+            bar.set_postfix(loss=f"{state['last_loss']:.3f}", best=f"{state['best_score']:.4f}")
+            end_of_epoch = state["step_in_epoch"] >= batches_per_epoch
+            last_epoch = state["epoch"] == config.epochs - 1
+            due = bool(config.validate_every) and (
+                state["global_step"] % config.validate_every == 0
+            )
+            if due or (end_of_epoch and (not config.validate_every or last_epoch)):
+                best = _after_validation(model, data, state, best, config, say)
+                if state["stopped"]:
+                    break
+            if state["global_step"] % config.checkpoint_every == 0:
+                _save(out, state, model, best, optimizer)
+        if stop_after is not None and state["global_step"] >= stop_after:
+            break
+        if state["stopped"]:
+            break
+        state["epoch"] += 1
+        state["step_in_epoch"] = 0
+    bar.close()
+    train_seconds = time.perf_counter() - trained_started
+    finished = state["stopped"] or state["epoch"] >= config.epochs
+    _save(out, {**state, "finished": finished}, model, best, optimizer)
+    result: dict[str, Any] = {
+        "finished": finished,
+        "mode": config.mode,
+        "global_step": state["global_step"],
+        "resumed_at": state["resumed_at"],
+        "trainable_params": counts["trainable"],
+        "total_params": counts["total"],
+        "trainable_share": round(counts["trainable"] / max(counts["total"], 1), 6),
+    }
+    if not finished:
+        return result
+
+    load_trainable_state(model, best)
+    model.eval()
+    name = model_folder_name(platform, config.mode)
+    folder = out / name
+    if folder.exists():
+        shutil.rmtree(folder)
+    lora = None
+    if config.mode == "lora":
+        adapter = save_adapter(model, out / "adapter")
+        merge_into_folder(base, adapter, folder)
+        lora = config.lora().to_dict()
+    else:
+        save_model_folder(model, folder)
+    manifest = {
+        "format": FORMAT,
+        "base_model": base,
+        "platform": platform,
+        "mode": config.mode,
+        "data_hash": data_hash,
+        "data": {"kind": data.kind, "pairs": len(data.pairs), "valid_cases": len(data.valid)},
+        "lora": lora,
+        "config": config.model_dump(),
+    }
+    write_json(folder / FOLDER_MARKER, folder_marker(manifest))
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    manifest.update(
+        {
+            "model_folder": str(folder.resolve()),
+            "model_id": folder_model_id(folder.resolve()),
+            "adapter_folder": str((out / "adapter").resolve()) if lora else None,
+            "metrics": {
+                "valid_ndcg@10_base": state["base_score"],
+                "valid_ndcg@10_best": state["best_score"],
+                "best_step": state["best_step"],
+                "history": state["history"],
+            },
+            "trainable_params": counts["trainable"],
+            "total_params": counts["total"],
+            "steps": state["global_step"],
+            "pairs_seen_this_run": steps_this_run * config.batch_size,
+            "pairs_per_second": round(
+                steps_this_run * config.batch_size / max(train_seconds, 1e-9), 2
+            ),
+            "train_seconds": round(train_seconds, 2),
+            "wall_seconds": round(time.perf_counter() - started, 2),
+            "peak_rss_mb": round(peak, 1),
+            "peak_gpu_mb": (
+                round(torch.cuda.max_memory_allocated() / 2**20, 1) if device == "cuda" else None
+            ),
+            "device": device,
+            "machine": machine(),
+        }
+    )
+    write_json(out / MANIFEST_FILE, manifest)
+    return {**result, **manifest}
+
+
+def _fresh_state(identity: dict[str, Any]) -> dict[str, Any]:
+    return {
+        **identity,
+        "epoch": 0,
+        "step_in_epoch": 0,
+        "global_step": 0,
+        "base_score": 0.0,
+        "best_score": 0.0,
+        "best_step": 0,
+        "bad_validations": 0,
+        "stopped": False,
+        "finished": False,
+        "history": [],
+    }
+
+
+def _seed_all(seed: int) -> None:
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _schedule(step: int, warmup: int, total: int) -> float:
+    """Linear warm-up to the full rate, then linear decay to zero at the last step."""
+    if warmup and step < warmup:
+        return (step + 1) / warmup
+    return max(0.0, (total - step) / max(1, total - warmup))
+
+
+def _step(
+    model: Any, data: TrainingData, batch: Sequence[TrainingPair], config: FinetuneConfig, device: str
+) -> Any:
+    """The loss of one batch: every distinct text is encoded once."""
+    import torch
+
+    keys: dict[tuple[str, str], int] = {}
+
+    def slot(kind: str, value: str) -> int:
+        return keys.setdefault((kind, value), len(keys))
+
+    anchor_rows = []
+    for pair in batch:
+        if pair.anchor.text is not None:
+            anchor_rows.append(([slot("text", pair.anchor.text)], [1.0]))
+        else:
+            rows = [slot("item", i) for i in pair.anchor.item_ids]
+            anchor_rows.append((rows, pair.anchor.weights))
+    width = max(len(p.negatives) for p in batch)
+    negatives = [list(p.negatives) for p in batch] if width else [[] for _ in batch]
+    candidates, allowed = candidate_mask(
+        [p.positive for p in batch], negatives, [p.exclude for p in batch]
+    )
+    candidate_rows = [slot("item", c) for c in candidates]
+    texts = [data.corpus[v] if kind == "item" else v for kind, v in keys]
+    vectors = _embed(model, texts, device)
+    mix = torch.zeros((len(batch), len(texts)), device=vectors.device)
+    for i, (rows, weights) in enumerate(anchor_rows):
+        for row, weight in zip(rows, weights, strict=True):
+            mix[i, row] += weight
+    anchors = torch.nn.functional.normalize(mix @ vectors, dim=-1)
+    return ranking_loss(anchors, vectors[candidate_rows], allowed, config.scale)
+
+
+def _embed(model: Any, texts: list[str], device: str) -> Any:
+    import torch
+    from sentence_transformers.util import batch_to_device
+
+    features = batch_to_device(model.preprocess(texts), torch.device(device))
+    out = model(features)["sentence_embedding"]
+    return torch.nn.functional.normalize(out, dim=-1)
+
+
+def _validate(model: Any, data: TrainingData) -> float:
+    import torch
+
+    was_training = model.training
+    model.eval()
+
+    def encode(texts: Sequence[str]) -> np.ndarray:
+        with torch.no_grad():
+            return model.encode(
+                list(texts),
+                batch_size=128,
+                convert_to_numpy=True,
+                normalize_embeddings=True,
+                show_progress_bar=False,
+            )
+
+    try:
+        return round(validation_ndcg(data, encode), 6)
+    finally:
+        if was_training:
+            model.train()
+
+
+def _after_validation(
+    model: Any,
+    data: TrainingData,
+    state: dict[str, Any],
+    best: dict[str, Any],
+    config: FinetuneConfig,
+    say: Progress,
+) -> dict[str, Any]:
+    score = _validate(model, data)
+    state["history"].append({"step": state["global_step"], "valid_ndcg@10": score})
+    if score > state["best_score"]:
+        state["best_score"], state["best_step"], state["bad_validations"] = score, state["global_step"], 0
+        best = trainable_state(model)
+    else:
+        state["bad_validations"] += 1
+        if state["bad_validations"] >= config.patience:
+            state["stopped"] = True
+    say(
+        f"step {state['global_step']}: validation NDCG@10 {score:.4f} "
+        f"(best {state['best_score']:.4f} at step {state['best_step']})"
+    )
+    return best
+
+
+def _save(out: Path, state: dict[str, Any], model: Any, best: dict[str, Any], optimizer: Any) -> None:
+    ckpt.save_checkpoint(out / "checkpoint", state, trainable_state(model), best, optimizer)

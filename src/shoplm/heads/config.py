@@ -1,0 +1,94 @@
+"""How a task head is trained: the mode (LoRA or linear probe) and its few knobs.
+
+Defaults are sized for a laptop CPU: 128-token inputs, a rank-8 adapter on every linear
+layer of the encoder blocks, a couple of epochs with early stopping on validation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from shoplm.config import DEFAULT_ENCODER
+
+MODES = ("lora", "probe")
+CLASS_WEIGHTS = ("none", "balanced", "auto")
+# Every linear layer inside the transformer blocks (not the unused pooler).
+LORA_TARGETS = (
+    r".*encoder\.layer\.\d+\.(attention\.self\.(query|key|value)"
+    r"|attention\.output\.dense|intermediate\.dense|output\.dense)"
+)
+
+
+@dataclass
+class LoraSettings:
+    """The adapter: rank, scale and dropout of ``peft.LoraConfig`` and where it goes."""
+
+    r: int = 8
+    alpha: int = 16
+    dropout: float = 0.1
+    target_modules: str = LORA_TARGETS
+
+    def __post_init__(self) -> None:
+        if self.r < 1 or self.alpha < 1:
+            raise ValueError(f"LoRA rank and alpha must be positive, got r={self.r}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"LoRA dropout must be in [0, 1), got {self.dropout}")
+
+
+@dataclass
+class HeadConfig:
+    """Training settings of one head.
+
+    ``mode``: ``lora`` trains an adapter on the encoder together with the head;
+    ``probe`` freezes the encoder, embeds every text once and trains only the head.
+    ``class_weights``: ``balanced`` weighs the loss by inverse class frequency; ``auto``
+    trains with and without and keeps whichever scores better on validation.
+    ``calibrate``: classification only; per-class logit offsets chosen on validation to
+    maximise macro-F1 (they correct for class priors, e.g. after a balanced sample).
+    """
+
+    mode: Literal["lora", "probe"] = "lora"
+    base_model: str = DEFAULT_ENCODER
+    max_seq_length: int = 128
+    batch_size: int = 32
+    epochs: int = 2
+    head_lr: float = 5e-3
+    encoder_lr: float = 5e-4
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.06
+    evals_per_epoch: int = 2
+    patience: int = 3
+    class_weights: Literal["none", "balanced", "auto"] = "auto"
+    calibrate: bool = True
+    seed: int = 42
+    device: str | None = None
+    lora: LoraSettings = field(default_factory=LoraSettings)
+    # Probe training runs on cached vectors, so it affords many more (cheap) epochs.
+    probe_epochs: int = 200
+    probe_batch_size: int = 256
+
+    def __post_init__(self) -> None:
+        if isinstance(self.lora, dict):
+            self.lora = LoraSettings(**self.lora)
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
+        if self.class_weights not in CLASS_WEIGHTS:
+            raise ValueError(
+                f"class_weights must be one of {CLASS_WEIGHTS}, got {self.class_weights!r}"
+            )
+        for name in ("max_seq_length", "batch_size", "epochs", "evals_per_epoch", "patience"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.head_lr <= 0 or self.encoder_lr <= 0:
+            raise ValueError("learning rates must be positive")
+        if not 0.0 <= self.warmup_ratio < 1.0:
+            raise ValueError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> HeadConfig:
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in data.items() if k in known})

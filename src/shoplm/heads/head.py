@@ -1,0 +1,358 @@
+"""``TaskHead``: train a head on the shared encoder, predict with it, save and load it.
+
+    head = TaskHead.train(TaskSpec("sentiment", "classification", labels), train, valid,
+                          HeadConfig(mode="lora"))
+    head.predict(["Runs small, returned it."])   # -> ["negative"]
+    head.save("heads/sentiment"); TaskHead.load("heads/sentiment")
+
+Every choice (class weights, logit offsets, the stopping point) is made on ``valid``.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from shoplm.heads import storage
+from shoplm.heads.batches import tokenize
+from shoplm.heads.config import HeadConfig, LoraSettings
+from shoplm.heads.features import cache_model_id, embed, run_batches
+from shoplm.heads.model import (
+    Base,
+    HeadNet,
+    add_lora,
+    count_trainable,
+    freeze,
+    load_base,
+    pick_device,
+)
+from shoplm.heads.scoring import (
+    TargetScale,
+    classify,
+    sigmoid,
+    softmax,
+    task_metrics,
+)
+from shoplm.heads.spec import Examples, TaskKind, TaskSpec, check_texts, encode_targets
+from shoplm.heads.train import Trained, class_weights, train_network, train_probe
+from shoplm.text.cache import EmbeddingCache
+
+Say = Callable[[str], None]
+
+
+class TaskHead:
+    """A trained head on the encoder (LoRA-adapted or frozen), ready to predict."""
+
+    def __init__(
+        self,
+        spec: TaskSpec,
+        config: HeadConfig,
+        base: Base,
+        net: HeadNet,
+        scale: TargetScale | None = None,
+        offsets: np.ndarray | None = None,
+        info: dict[str, Any] | None = None,
+    ) -> None:
+        self.spec = spec
+        self.config = config
+        self.base = base
+        self.net = net
+        self.scale = scale
+        self.offsets = offsets
+        self.info = info or {}
+        self.device = next(net.parameters()).device
+
+    # ----------------------------------------------------------------- training
+    @classmethod
+    def train(
+        cls,
+        spec: TaskSpec,
+        train: Examples,
+        valid: Examples,
+        config: HeadConfig | None = None,
+        show_progress: bool = False,
+        say: Say | None = None,
+        cache: EmbeddingCache | None = None,
+    ) -> TaskHead:
+        """Train on ``train``, choose everything on ``valid``; ``cache`` serves probe vectors."""
+        config = config or HeadConfig()
+        if len(train) == 0 or len(valid) == 0:
+            raise ValueError("training needs at least one training and one validation example")
+        y_train = encode_targets(spec, train.targets)
+        y_valid = encode_targets(spec, valid.targets)
+        scale = TargetScale.fit(y_train) if spec.kind is TaskKind.REGRESSION else None
+        variants = ["none"] if spec.kind is TaskKind.REGRESSION else [config.class_weights]
+        if variants == ["auto"]:
+            variants = ["none", "balanced"]
+        started = time.perf_counter()
+        device = pick_device(config.device)
+        vectors: tuple[np.ndarray, np.ndarray] | None = None
+        best: tuple[Trained, TaskHead, str] | None = None
+        tried: dict[str, dict[str, float]] = {}
+        for weighting in variants:
+            _seed(config.seed)
+            head = cls._fresh(spec, config, device, scale)
+            weights = class_weights(spec, y_train, weighting)
+            if config.mode == "probe":
+                if vectors is None:
+                    vectors = head._embed_pair(train.texts, valid.texts, show_progress, cache)
+                trained = train_probe(
+                    head.net,
+                    spec,
+                    vectors[0],
+                    y_train,
+                    vectors[1],
+                    y_valid,
+                    config,
+                    weights,
+                    scale,
+                    device,
+                    show_progress,
+                    say,
+                )
+            else:
+                ids = tokenize(head.base.tokenizer, train.texts, config.max_seq_length)
+                trained = train_network(
+                    head.net,
+                    head.base.tokenizer,
+                    spec,
+                    ids,
+                    y_train,
+                    valid.texts,
+                    y_valid,
+                    config,
+                    weights,
+                    scale,
+                    device,
+                    show_progress,
+                    say,
+                )
+            tried[weighting] = trained.metrics
+            if say and len(variants) > 1:
+                say(
+                    f"{config.mode} with class weights {weighting}: validation score "
+                    f"{trained.score:.4f}"
+                )
+            if best is None or trained.score > best[0].score:
+                best = (trained, head, weighting)
+        assert best is not None
+        trained, head, weighting = best
+        head.offsets = trained.offsets
+        head.info = {
+            "trainable_parameters": count_trainable(head.net),
+            "class_weights": weighting,
+            "class_weights_tried": tried if len(tried) > 1 else {},
+            "validation": trained.metrics,
+            "best_step": trained.step,
+            "steps": trained.steps,
+            "stopped_early": trained.stopped_early,
+            "history": trained.history,
+            "n_train": len(train),
+            "n_valid": len(valid),
+            "train_seconds": round(time.perf_counter() - started, 2),
+        }
+        return head
+
+    @classmethod
+    def _fresh(
+        cls, spec: TaskSpec, config: HeadConfig, device: torch.device, scale: TargetScale | None
+    ) -> TaskHead:
+        base = load_base(config.base_model)
+        if config.mode == "lora":
+            encoder = add_lora(base.encoder, config.lora)
+        else:
+            encoder = base.encoder
+            freeze(encoder)
+        net = HeadNet(encoder, base.dim, spec.n_outputs).to(device)
+        return cls(spec, config, base, net, scale)
+
+    def _embed_pair(
+        self,
+        train_texts: Sequence[str],
+        valid_texts: Sequence[str],
+        show_progress: bool,
+        cache: EmbeddingCache | None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        both = self.embed([*train_texts, *valid_texts], show_progress, cache)
+        return both[: len(train_texts)], both[len(train_texts) :]
+
+    # --------------------------------------------------------------- predicting
+    def embed(
+        self,
+        texts: Sequence[str],
+        show_progress: bool = False,
+        cache: EmbeddingCache | None = None,
+    ) -> np.ndarray:
+        """Pooled vectors of the (adapted) encoder; the cache is used for frozen ones only."""
+        self.net.eval()
+        frozen = self.config.mode == "probe"
+        return embed(
+            self.net,
+            self.base.tokenizer,
+            check_texts(texts),
+            self.config.max_seq_length,
+            self.config.batch_size * 2,
+            self.device,
+            show_progress,
+            cache if frozen else None,
+            cache_model_id(self.base.model_id, self.config.max_seq_length) if frozen else None,
+        )
+
+    def outputs(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray:
+        """Raw outputs: logits ``[n, k]``, one logit ``[n]`` or a standardised value ``[n]``."""
+        texts = check_texts(texts)
+        self.net.eval()
+        if not texts:
+            raw = np.zeros((0, self.spec.n_outputs), dtype=np.float32)
+        else:
+            raw = run_batches(
+                self.net,
+                self.base.tokenizer,
+                texts,
+                self.config.max_seq_length,
+                self.config.batch_size * 2,
+                self.device,
+                show_progress,
+                desc="predicting",
+            )
+        return raw if self.spec.kind is TaskKind.CLASSIFICATION else raw.reshape(-1)
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """Class probabilities ``[n, k]``, columns in ``spec.labels`` order (binary: k=2)."""
+        raw = self.outputs(texts)
+        if self.spec.kind is TaskKind.CLASSIFICATION:
+            return softmax(raw if self.offsets is None else raw + self.offsets)
+        if self.spec.kind is TaskKind.BINARY:
+            p = sigmoid(raw)
+            return np.stack([1.0 - p, p], axis=1)
+        raise ValueError(f"task {self.spec.name!r} is a regression: use predict_values")
+
+    def predict_values(self, texts: Sequence[str]) -> np.ndarray:
+        """Predicted numbers in the target's units (regression)."""
+        if self.spec.kind is not TaskKind.REGRESSION:
+            raise ValueError(f"task {self.spec.name!r} predicts labels: use predict/predict_proba")
+        return (self.scale or TargetScale()).to_values(self.outputs(texts))
+
+    def predict(self, texts: Sequence[str]) -> list[str] | np.ndarray:
+        """Label names (classification, binary at p >= 0.5) or values (regression)."""
+        if self.spec.kind is TaskKind.REGRESSION:
+            return self.predict_values(texts)
+        raw = self.outputs(texts)
+        if self.spec.kind is TaskKind.CLASSIFICATION:
+            rows = classify(raw, self.offsets)
+        else:
+            rows = (sigmoid(raw) >= 0.5).astype(np.int64)
+        return [self.spec.labels[int(i)] for i in rows]
+
+    def evaluate(self, examples: Examples, show_progress: bool = False) -> dict[str, float]:
+        """The task's metrics on labelled examples (test rows, say)."""
+        truth = encode_targets(self.spec, examples.targets)
+        return task_metrics(
+            self.spec,
+            self.outputs(examples.texts, show_progress),
+            truth,
+            self.offsets,
+            self.scale,
+        )
+
+    @property
+    def trainable_parameters(self) -> int:
+        return int(self.info.get("trainable_parameters", count_trainable(self.net)))
+
+    # ------------------------------------------------------------ save / load
+    def save(self, folder: str | Path, metrics: dict[str, Any] | None = None) -> Path:
+        """Write weights (safetensors) and the manifest; ``metrics`` are stored with them."""
+        adapter = None
+        if self.config.mode == "lora":
+            from peft import get_peft_model_state_dict
+
+            adapter = get_peft_model_state_dict(self.net.encoder)
+        manifest = {
+            "task": self.spec.to_dict(),
+            "labels": list(self.spec.labels),
+            "mode": self.config.mode,
+            "base_model": self.config.base_model,
+            "base_model_id": self.base.model_id,
+            "max_seq_length": self.config.max_seq_length,
+            "lora": self.config.to_dict()["lora"] if self.config.mode == "lora" else None,
+            "config": self.config.to_dict(),
+            "target_scale": (
+                {"mean": self.scale.mean, "std": self.scale.std} if self.scale else None
+            ),
+            "offsets": None if self.offsets is None else [float(v) for v in self.offsets],
+            "metrics": metrics or {},
+            "training": self.info,
+            "versions": _versions(),
+        }
+        return storage.write_head(Path(folder), manifest, self.net.head.state_dict(), adapter)
+
+    @classmethod
+    def load(cls, folder: str | Path, device: str | None = None) -> TaskHead:
+        """A saved head on its base model; refuses a base whose weights differ."""
+        folder = Path(folder).expanduser()
+        manifest = storage.read_manifest(folder)
+        spec = TaskSpec.from_dict(manifest["task"])
+        config = HeadConfig.from_dict({**manifest["config"], "device": device})
+        base = load_base(manifest["base_model"])
+        if base.model_id != manifest["base_model_id"]:
+            raise storage.HeadFormatError(
+                f"{folder}: the head was trained on base model {manifest['base_model_id']!r} "
+                f"but {manifest['base_model']!r} is now {base.model_id!r}"
+            )
+        if config.mode == "lora":
+            encoder = add_lora(base.encoder, LoraSettings(**manifest["lora"]))
+            _load_adapter(encoder, storage.read_tensors(folder, storage.ADAPTER_FILE), folder)
+        else:
+            encoder = base.encoder
+        freeze(encoder)
+        net = HeadNet(encoder, base.dim, spec.n_outputs)
+        net.head.load_state_dict(storage.read_tensors(folder, storage.HEAD_FILE))
+        net.to(pick_device(device))
+        net.eval()
+        scale = manifest.get("target_scale")
+        offsets = manifest.get("offsets")
+        return cls(
+            spec,
+            config,
+            base,
+            net,
+            TargetScale(**scale) if scale else None,
+            None if offsets is None else np.asarray(offsets, dtype=np.float64),
+            {**manifest.get("training", {}), "metrics": manifest.get("metrics", {})},
+        )
+
+
+def _load_adapter(encoder: torch.nn.Module, state: dict[str, torch.Tensor], folder: Path) -> None:
+    from peft import set_peft_model_state_dict
+
+    result = set_peft_model_state_dict(encoder, state)
+    unexpected = list(getattr(result, "unexpected_keys", []) or [])
+    missing = [k for k in getattr(result, "missing_keys", []) or [] if "lora_" in k]
+    if unexpected or missing:
+        raise storage.HeadFormatError(
+            f"{folder}: adapter does not fit the base model "
+            f"(unexpected {unexpected[:3]}, missing {missing[:3]})"
+        )
+
+
+def _seed(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _versions() -> dict[str, str]:
+    import transformers
+
+    versions = {"torch": torch.__version__, "transformers": transformers.__version__}
+    try:
+        import peft
+    except ImportError:  # a probe head needs no peft
+        return versions
+    return {**versions, "peft": peft.__version__}

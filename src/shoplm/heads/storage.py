@@ -1,0 +1,75 @@
+"""A trained head on disk: safetensors for the weights, one JSON manifest for the rest.
+
+Layout of a head folder::
+
+    manifest.json        task, labels, mode, base model id, LoRA config, metrics, ...
+    head.safetensors     the linear head (weight, bias)
+    adapter.safetensors  the LoRA adapter (lora mode only)
+
+Nothing is pickled: loading reads tensors and JSON only.  The manifest is written last, so
+a folder whose save was interrupted has none and is refused on load.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+FORMAT = "shoplm-task-head/1"
+MANIFEST = "manifest.json"
+HEAD_FILE = "head.safetensors"
+ADAPTER_FILE = "adapter.safetensors"
+
+
+class HeadFormatError(ValueError):
+    """A head folder that is missing files or was written by an unknown format."""
+
+
+def write_head(
+    folder: Path,
+    manifest: dict[str, Any],
+    head: dict[str, torch.Tensor],
+    adapter: dict[str, torch.Tensor] | None,
+) -> Path:
+    folder = Path(folder).expanduser()
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / MANIFEST).unlink(missing_ok=True)
+    save_file(_plain(head), folder / HEAD_FILE)
+    if adapter is not None:
+        save_file(_plain(adapter), folder / ADAPTER_FILE)
+    else:
+        (folder / ADAPTER_FILE).unlink(missing_ok=True)
+    tmp = folder / (MANIFEST + ".tmp")
+    tmp.write_text(json.dumps({"format": FORMAT, **manifest}, indent=2, sort_keys=True))
+    tmp.replace(folder / MANIFEST)
+    return folder
+
+
+def read_manifest(folder: Path) -> dict[str, Any]:
+    path = Path(folder).expanduser() / MANIFEST
+    if not path.is_file():
+        raise HeadFormatError(f"{path.parent}: no {MANIFEST}, so it is not a saved task head")
+    try:
+        manifest = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise HeadFormatError(f"{path} is not valid JSON: {error}") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        found = manifest.get("format") if isinstance(manifest, dict) else None
+        raise HeadFormatError(f"{path}: format {found!r}, expected {FORMAT!r}")
+    return manifest
+
+
+def read_tensors(folder: Path, name: str) -> dict[str, torch.Tensor]:
+    path = Path(folder).expanduser() / name
+    if not path.is_file():
+        raise HeadFormatError(f"{path.parent}: missing {name}")
+    return load_file(path)
+
+
+def _plain(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Contiguous CPU copies: safetensors refuses shared or strided storage."""
+    return {name: t.detach().to("cpu").contiguous().clone() for name, t in state.items()}

@@ -1,0 +1,313 @@
+"""The training loops: LoRA end to end over token batches, or the head alone over vectors.
+
+Both evaluate on the validation rows at fixed points, keep the best trainable weights seen
+so far (only adapter and head: a few MB at most) and stop once ``patience`` evaluations in
+a row bring no improvement; the best weights are restored at the end.  Test rows never
+enter here.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from shoplm.heads.batches import collate, training_batches
+from shoplm.heads.config import HeadConfig
+from shoplm.heads.features import run_batches
+from shoplm.heads.scoring import TargetScale, fit_offsets, selection_score, task_metrics
+from shoplm.heads.spec import TaskKind, TaskSpec
+
+Say = Callable[[str], None]
+PROBE_PATIENCE_EPOCHS = 10
+MAX_GRAD_NORM = 1.0
+
+
+@dataclass
+class Trained:
+    """What a training run found: the best validation point and how it got there."""
+
+    score: float
+    metrics: dict[str, float]
+    step: int
+    steps: int
+    offsets: np.ndarray | None
+    stopped_early: bool
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def class_weights(spec: TaskSpec, y: np.ndarray, kind: str) -> torch.Tensor | None:
+    """Inverse-frequency weights (classification) or the positive weight (binary)."""
+    if kind == "none" or spec.kind is TaskKind.REGRESSION:
+        return None
+    if spec.kind is TaskKind.BINARY:
+        positives = float(y.sum())
+        negatives = float(len(y) - positives)
+        return torch.tensor(negatives / positives if positives else 1.0, dtype=torch.float32)
+    counts = np.bincount(y, minlength=spec.n_outputs).astype(np.float64)
+    weights = np.where(counts > 0, len(y) / (spec.n_outputs * np.maximum(counts, 1)), 1.0)
+    return torch.tensor(weights, dtype=torch.float32)
+
+
+def loss_function(spec: TaskSpec, weights: torch.Tensor | None) -> nn.Module:
+    if spec.kind is TaskKind.CLASSIFICATION:
+        return nn.CrossEntropyLoss(weight=weights)
+    if spec.kind is TaskKind.BINARY:
+        return nn.BCEWithLogitsLoss(pos_weight=weights)
+    return nn.MSELoss()
+
+
+def targets_tensor(spec: TaskSpec, y: np.ndarray, scale: TargetScale | None) -> torch.Tensor:
+    if spec.kind is TaskKind.CLASSIFICATION:
+        return torch.as_tensor(y, dtype=torch.long)
+    if spec.kind is TaskKind.REGRESSION and scale is not None:
+        y = scale.to_outputs(y)
+    return torch.as_tensor(y, dtype=torch.float32)
+
+
+def score_outputs(
+    spec: TaskSpec,
+    outputs: np.ndarray,
+    y: np.ndarray,
+    scale: TargetScale | None,
+    calibrate: bool,
+) -> tuple[float, dict[str, float], np.ndarray | None]:
+    """(selection score, metrics, class offsets) of validation outputs."""
+    offsets = None
+    if spec.kind is TaskKind.CLASSIFICATION and calibrate:
+        offsets = fit_offsets(outputs, y)
+    scores = task_metrics(spec, outputs, y, offsets, scale)
+    return selection_score(spec, scores), scores, offsets
+
+
+class _Best:
+    """The best trainable weights so far, copied off the model."""
+
+    def __init__(self, module: nn.Module) -> None:
+        self.module = module
+        self.score = -math.inf
+        self.state: dict[str, torch.Tensor] = {}
+        self.found: Trained | None = None
+        self.since = 0
+
+    def offer(self, score: float, trained: Trained) -> bool:
+        if score > self.score + 1e-9:
+            self.score, self.found, self.since = score, trained, 0
+            self.state = {
+                name: p.detach().clone()
+                for name, p in self.module.named_parameters()
+                if p.requires_grad
+            }
+            return True
+        self.since += 1
+        return False
+
+    def restore(self) -> None:
+        params = dict(self.module.named_parameters())
+        with torch.no_grad():
+            for name, value in self.state.items():
+                params[name].copy_(value)
+
+
+def _schedule(optimizer: torch.optim.Optimizer, warmup: int, total: int) -> Any:
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / max(1, warmup)
+        return max(0.0, (total - step) / max(1, total - warmup))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def train_network(
+    net: nn.Module,
+    tokenizer: Any,
+    spec: TaskSpec,
+    train_ids: Sequence[list[int]],
+    y_train: np.ndarray,
+    valid_texts: Sequence[str],
+    y_valid: np.ndarray,
+    config: HeadConfig,
+    weights: torch.Tensor | None,
+    scale: TargetScale | None,
+    device: torch.device,
+    show_progress: bool = False,
+    say: Say | None = None,
+) -> Trained:
+    """LoRA mode: adapter and head learn together on token batches."""
+    say = say or (lambda _message: None)
+    rng = np.random.default_rng(config.seed)
+    head_params = list(net.head.parameters())
+    head_ids = {id(p) for p in head_params}
+    encoder_params = [p for p in net.parameters() if p.requires_grad and id(p) not in head_ids]
+    optimizer = torch.optim.AdamW(
+        [
+            {"params": encoder_params, "lr": config.encoder_lr},
+            {"params": head_params, "lr": config.head_lr},
+        ],
+        weight_decay=config.weight_decay,
+    )
+    per_epoch = math.ceil(len(train_ids) / config.batch_size)
+    total = per_epoch * config.epochs
+    scheduler = _schedule(optimizer, round(total * config.warmup_ratio), total)
+    checkpoints = _eval_points(per_epoch, config.epochs, config.evals_per_epoch)
+    loss_fn = loss_function(spec, None if weights is None else weights.to(device))
+    target = targets_tensor(spec, y_train, scale)
+    lengths = [len(ids) for ids in train_ids]
+    best = _Best(net)
+    history: list[dict[str, Any]] = []
+    bar = tqdm(
+        total=total,
+        desc=f"lora {spec.name}",
+        unit="step",
+        file=sys.stderr,
+        disable=not show_progress,
+    )
+    step, stopped, running = 0, False, 0.0
+    for epoch in range(config.epochs):
+        for rows in training_batches(lengths, config.batch_size, rng):
+            net.train()
+            batch = collate(tokenizer, [train_ids[i] for i in rows], device)
+            out = net(**batch)
+            out = out if spec.kind is TaskKind.CLASSIFICATION else out.squeeze(-1)
+            loss = loss_fn(out, target[rows].to(device))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(encoder_params + head_params, MAX_GRAD_NORM)
+            optimizer.step()
+            scheduler.step()
+            step += 1
+            value = loss.item()
+            running = 0.9 * running + 0.1 * value if step > 1 else value
+            bar.update(1)
+            bar.set_postfix(loss=f"{running:.4f}")
+            if step not in checkpoints:
+                continue
+            net.eval()
+            outputs = _squeeze(
+                spec,
+                run_batches(
+                    net,
+                    tokenizer,
+                    valid_texts,
+                    config.max_seq_length,
+                    config.batch_size * 2,
+                    device,
+                ),
+            )
+            score, scores, offsets = score_outputs(spec, outputs, y_valid, scale, config.calibrate)
+            found = Trained(score, scores, step, step, offsets, False)
+            improved = best.offer(score, found)
+            history.append(
+                {
+                    "step": step,
+                    "epoch": epoch + 1,
+                    "loss": round(running, 5),
+                    **{k: round(v, 5) for k, v in scores.items()},
+                }
+            )
+            say(
+                f"lora step {step}/{total}: validation {_brief(scores)}"
+                f"{' (best)' if improved else ''}"
+            )
+            if best.since >= config.patience:
+                stopped = True
+                break
+        if stopped:
+            break
+    bar.close()
+    return _finish(best, step, stopped, history)
+
+
+def train_probe(
+    net: nn.Module,
+    spec: TaskSpec,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_valid: np.ndarray,
+    y_valid: np.ndarray,
+    config: HeadConfig,
+    weights: torch.Tensor | None,
+    scale: TargetScale | None,
+    device: torch.device,
+    show_progress: bool = False,
+    say: Say | None = None,
+) -> Trained:
+    """Probe mode: only ``net.head`` learns, on precomputed frozen-encoder vectors."""
+    say = say or (lambda _message: None)
+    head = net.head
+    generator = torch.Generator().manual_seed(config.seed)
+    optimizer = torch.optim.AdamW(head.parameters(), lr=config.head_lr * 2, weight_decay=0.0)
+    loss_fn = loss_function(spec, None if weights is None else weights.to(device))
+    xs = torch.as_tensor(x_train, device=device)
+    ys = targets_tensor(spec, y_train, scale).to(device)
+    xv = torch.as_tensor(x_valid, device=device)
+    best = _Best(head)
+    history: list[dict[str, Any]] = []
+    stopped, epoch = False, 0
+    bar = tqdm(
+        total=config.probe_epochs,
+        desc=f"probe {spec.name}",
+        unit="epoch",
+        file=sys.stderr,
+        disable=not show_progress,
+    )
+    for epoch in range(1, config.probe_epochs + 1):
+        head.train()
+        order = torch.randperm(len(xs), generator=generator).to(device)
+        for start in range(0, len(xs), config.probe_batch_size):
+            rows = order[start : start + config.probe_batch_size]
+            out = head(xs[rows])
+            out = out if spec.kind is TaskKind.CLASSIFICATION else out.squeeze(-1)
+            loss = loss_fn(out, ys[rows])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        head.eval()
+        with torch.no_grad():
+            outputs = _squeeze(spec, head(xv).cpu().numpy())
+        score, scores, offsets = score_outputs(spec, outputs, y_valid, scale, config.calibrate)
+        improved = best.offer(score, Trained(score, scores, epoch, epoch, offsets, False))
+        if improved:
+            history.append({"epoch": epoch, **{k: round(v, 5) for k, v in scores.items()}})
+        bar.update(1)
+        if best.since >= PROBE_PATIENCE_EPOCHS:
+            stopped = True
+            break
+    bar.close()
+    found = best.found
+    if found is not None:
+        say(f"probe: best validation at epoch {found.step}: {_brief(found.metrics)}")
+    return _finish(best, epoch, stopped, history)
+
+
+def _finish(best: _Best, steps: int, stopped: bool, history: list[dict[str, Any]]) -> Trained:
+    if best.found is None:
+        raise RuntimeError("training ran no validation step (no training rows?)")
+    best.restore()
+    found = best.found
+    return Trained(found.score, found.metrics, found.step, steps, found.offsets, stopped, history)
+
+
+def _eval_points(per_epoch: int, epochs: int, evals_per_epoch: int) -> set[int]:
+    """Steps after which validation runs: evenly within each epoch, always at its end."""
+    points = set()
+    for epoch in range(epochs):
+        for k in range(1, evals_per_epoch + 1):
+            points.add(epoch * per_epoch + max(1, round(k * per_epoch / evals_per_epoch)))
+    return points
+
+
+def _squeeze(spec: TaskSpec, outputs: np.ndarray) -> np.ndarray:
+    return outputs if spec.kind is TaskKind.CLASSIFICATION else outputs.reshape(-1)
+
+
+def _brief(scores: dict[str, float]) -> str:
+    keys = [k for k in ("macro_f1", "accuracy", "auc", "log_loss", "rmse") if k in scores]
+    return ", ".join(f"{k} {scores[k]:.4f}" for k in keys)

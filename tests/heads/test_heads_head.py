@@ -1,0 +1,151 @@
+"""Training modes, what each may change, and the save/load round trip (tiny random BERT)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from shoplm.heads import (
+    Examples,
+    HeadConfig,
+    HeadDataError,
+    HeadFormatError,
+    LoraSettings,
+    TaskHead,
+    TaskSpec,
+)
+from shoplm.heads.model import load_base
+
+LABELS = ("negative", "neutral", "positive")
+SPEC = TaskSpec("sentiment", "classification", LABELS)
+PROBE = ["great lovely dress", "awful broken size", "the fit is okay"]
+
+
+def _config(base: str, mode: str, **changes: object) -> HeadConfig:
+    settings: dict = {
+        "mode": mode,
+        "base_model": base,
+        "batch_size": 8,
+        "epochs": 2,
+        "class_weights": "none",
+        "probe_epochs": 20,
+        "lora": LoraSettings(r=2, alpha=4, dropout=0.0),
+    }
+    settings.update(changes)
+    return HeadConfig(**settings)  # type: ignore[arg-type]
+
+
+def _encoder_weights(head: TaskHead) -> dict[str, torch.Tensor]:
+    """The base transformer's own weights (adapter weights excluded), as CPU copies."""
+    return {
+        name.replace("base_model.model.", "").replace(".base_layer", ""): p.detach().clone()
+        for name, p in head.net.encoder.named_parameters()
+        if "lora_" not in name
+    }
+
+
+def test_lora_trains_only_adapter_and_head(tiny_base, toy_train, toy_valid) -> None:
+    base = load_base(tiny_base)
+    before = {n: p.detach().clone() for n, p in base.encoder.named_parameters()}
+    head = TaskHead.train(SPEC, toy_train, toy_valid, _config(tiny_base, "lora"))
+    cfg = base.encoder.config
+    h, inner, layers, r = cfg.hidden_size, cfg.intermediate_size, cfg.num_hidden_layers, 2
+    # per layer: query, key, value, attention output (h -> h), intermediate (h -> inner),
+    # output (inner -> h); LoRA adds r * (in + out) weights to each; the head h*3 + 3.
+    per_layer = 4 * r * (h + h) + r * (h + inner) + r * (inner + h)
+    assert head.trainable_parameters == layers * per_layer + h * 3 + 3
+    trainable = {n for n, p in head.net.named_parameters() if p.requires_grad}
+    assert trainable and all("lora_" in n or n.startswith("head.") for n in trainable)
+    after = _encoder_weights(head)
+    assert set(after) == set(before)
+    assert all(torch.equal(before[n], after[n]) for n in before)
+    lora_b = [p for n, p in head.net.encoder.named_parameters() if "lora_B" in n]
+    assert any(p.abs().sum() > 0 for p in lora_b)  # the adapter did move (B starts at 0)
+    assert head.info["history"] and head.info["steps"] >= head.info["best_step"] >= 1
+
+
+def test_probe_leaves_the_encoder_untouched(tiny_base, toy_train, toy_valid) -> None:
+    base = load_base(tiny_base)
+    before = {n: p.detach().clone() for n, p in base.encoder.named_parameters()}
+    head = TaskHead.train(SPEC, toy_train, toy_valid, _config(tiny_base, "probe"))
+    assert head.trainable_parameters == base.dim * 3 + 3
+    assert not any(p.requires_grad for p in head.net.encoder.parameters())
+    after = dict(head.net.encoder.named_parameters())
+    assert all(torch.equal(before[n], after[n]) for n in before)
+    # the separable toy task is learnt from the frozen vectors
+    assert head.info["validation"]["macro_f1"] > 0.5
+    assert head.predict(PROBE) == [head.predict([t])[0] for t in PROBE]
+
+
+@pytest.mark.parametrize("mode", ["lora", "probe"])
+def test_save_load_round_trip_predicts_identically(
+    tiny_base, toy_train, toy_valid, tmp_path: Path, mode: str
+) -> None:
+    head = TaskHead.train(SPEC, toy_train, toy_valid, _config(tiny_base, mode))
+    folder = head.save(tmp_path / mode, metrics={"test": {"macro_f1": 0.5}})
+    files = sorted(p.name for p in folder.iterdir())
+    expected = ["head.safetensors", "manifest.json"]
+    assert files == (sorted(["adapter.safetensors", *expected]) if mode == "lora" else expected)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["labels"] == list(LABELS) and manifest["mode"] == mode
+    assert manifest["base_model"] == tiny_base and manifest["base_model_id"].startswith("tiny")
+    assert manifest["metrics"] == {"test": {"macro_f1": 0.5}}
+    assert (manifest["lora"] is not None) == (mode == "lora")
+    loaded = TaskHead.load(folder)
+    np.testing.assert_array_equal(loaded.outputs(PROBE), head.outputs(PROBE))
+    np.testing.assert_array_equal(loaded.predict_proba(PROBE), head.predict_proba(PROBE))
+    assert loaded.predict(PROBE) == head.predict(PROBE)
+    assert loaded.trainable_parameters == head.trainable_parameters
+
+
+def test_bad_training_label_is_an_error_naming_the_row(tiny_base, toy_valid) -> None:
+    train = Examples(["good dress", "bad fit", "okay size"], ["positive", "negative", "meh"])
+    with pytest.raises(HeadDataError, match=r"row 2: label 'meh' is not one of"):
+        TaskHead.train(SPEC, train, toy_valid, _config(tiny_base, "probe"))
+
+
+def test_auto_class_weights_try_both_and_keep_the_better(tiny_base, toy_train, toy_valid) -> None:
+    head = TaskHead.train(
+        SPEC, toy_train, toy_valid, _config(tiny_base, "probe", class_weights="auto")
+    )
+    tried = head.info["class_weights_tried"]
+    assert set(tried) == {"none", "balanced"}
+    best = max(tried, key=lambda k: tried[k]["macro_f1"])
+    assert tried[head.info["class_weights"]]["macro_f1"] == tried[best]["macro_f1"]
+
+
+def test_regression_and_binary_heads(tiny_base, toy_train, toy_valid, tmp_path: Path) -> None:
+    stars = {"positive": 5.0, "neutral": 3.0, "negative": 1.0}
+    rating = TaskSpec("rating", "regression")
+    train = Examples(toy_train.texts, [stars[t] for t in toy_train.targets])
+    valid = Examples(toy_valid.texts, [stars[t] for t in toy_valid.targets])
+    head = TaskHead.train(rating, train, valid, _config(tiny_base, "lora", epochs=1))
+    values = head.predict_values(PROBE)
+    assert values.shape == (3,) and np.isfinite(values).all()
+    assert set(head.evaluate(valid)) == {"rmse"}
+    loaded = TaskHead.load(head.save(tmp_path / "rating"))
+    np.testing.assert_allclose(loaded.predict_values(PROBE), values, rtol=1e-6)
+    with pytest.raises(ValueError, match="regression"):
+        head.predict_proba(PROBE)
+
+    click = TaskSpec("click", "binary", ("skip", "click"))
+    train = Examples(toy_train.texts, [int(t == "positive") for t in toy_train.targets])
+    valid = Examples(toy_valid.texts, [int(t == "positive") for t in toy_valid.targets])
+    head = TaskHead.train(click, train, valid, _config(tiny_base, "probe"))
+    proba = head.predict_proba(PROBE)
+    assert proba.shape == (3, 2)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-9)
+    assert set(head.predict(PROBE)) <= {"skip", "click"}
+    assert set(head.evaluate(valid)) == {"auc", "log_loss", "accuracy"}
+
+
+def test_loading_refuses_a_folder_that_is_not_a_head(tmp_path: Path) -> None:
+    with pytest.raises(HeadFormatError, match="no manifest.json"):
+        TaskHead.load(tmp_path)
+    (tmp_path / "manifest.json").write_text(json.dumps({"format": "other/9"}))
+    with pytest.raises(HeadFormatError, match="expected 'shoplm-task-head/1'"):
+        TaskHead.load(tmp_path)
