@@ -77,7 +77,7 @@ def test_save_load_gives_identical_scores(
 
 
 def test_default_is_single_threaded_and_reproducible(two_groups: Interactions) -> None:
-    assert BPR().num_threads == 1
+    assert BPR().params["num_threads"] == 1
     runs = []
     for seed in (5, 5, 6):
         model = BPR(factors=4, iterations=20)

@@ -13,7 +13,7 @@ same process-wide.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import threadpoolctl
@@ -27,9 +27,12 @@ from shoplm.recommend.itemknn import history_matrix
 class FactorModel(Recommender):
     """Shared by ALS and BPR: score = user_factors @ item_factors.T, saved as two arrays.
 
-    Subclasses fit the factors and say how to build a factor for a user who was not in the
-    training data (``unknown_user_factors``).
+    Subclasses name their ``implicit`` solver (``solver``: constructed with the model's
+    parameters, which are named as the solver names them) and say how to build a factor for
+    a user who was not in the training data (``unknown_user_factors``).
     """
+
+    solver: ClassVar[type]
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
@@ -39,6 +42,13 @@ class FactorModel(Recommender):
     def _set_factors(self, user_factors: np.ndarray, item_factors: np.ndarray) -> None:
         self.user_factors = np.ascontiguousarray(user_factors, dtype=np.float32)
         self.item_factors = np.ascontiguousarray(item_factors, dtype=np.float32)
+
+    def fit(self, data: Interactions, context: FitContext) -> None:
+        self.n_items = data.n_items
+        with threadpoolctl.threadpool_limits(1, "blas"):
+            model = self.solver(**self.params, random_state=context.seed)
+            model.fit(data.matrix.tocsr().astype(np.float32), show_progress=context.show_progress)
+        self._set_factors(model.user_factors, model.item_factors)
 
     def unknown_user_factors(self, batch: UserBatch) -> np.ndarray:
         """float32 [len(batch), dim] factors for users outside the training data."""
@@ -84,6 +94,7 @@ class ALS(FactorModel):
     """
 
     name = "als"
+    solver = AlternatingLeastSquares
 
     def __init__(
         self,
@@ -104,32 +115,13 @@ class ALS(FactorModel):
             iterations=iterations,
             num_threads=num_threads,
         )
-        self.factors = factors
-        self.regularization = regularization
-        self.alpha = alpha
-        self.iterations = iterations
-        self.num_threads = num_threads
-
-    def fit(self, data: Interactions, context: FitContext) -> None:
-        self.n_items = data.n_items
-        with threadpoolctl.threadpool_limits(1, "blas"):
-            model = AlternatingLeastSquares(
-                factors=self.factors,
-                regularization=self.regularization,
-                alpha=self.alpha,
-                iterations=self.iterations,
-                num_threads=self.num_threads,
-                random_state=context.seed,
-            )
-            model.fit(data.matrix.tocsr().astype(np.float32), show_progress=context.show_progress)
-        self._set_factors(model.user_factors, model.item_factors)
 
     def unknown_user_factors(self, batch: UserBatch) -> np.ndarray:
         y = self.item_factors.astype(np.float64)
         dim = y.shape[1]
-        base = y.T @ y + self.regularization * np.eye(dim)
+        base = y.T @ y + self.params["regularization"] * np.eye(dim)
         confidence = history_matrix(batch, self.n_items)
-        confidence.data *= self.alpha
+        confidence.data *= self.params["alpha"]
         out = np.zeros((len(batch), dim), dtype=np.float32)
         for b in range(len(batch)):
             lo, hi = confidence.indptr[b], confidence.indptr[b + 1]

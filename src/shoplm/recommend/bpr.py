@@ -13,12 +13,10 @@ thread is lock-free SGD and so not reproducible run to run, so the default is on
 from __future__ import annotations
 
 import numpy as np
-import threadpoolctl
 from implicit.cpu.bpr import BayesianPersonalizedRanking
 
-from shoplm.interactions import Interactions
 from shoplm.recommend.als import FactorModel
-from shoplm.recommend.base import FitContext, UserBatch
+from shoplm.recommend.base import UserBatch
 from shoplm.recommend.itemknn import history_matrix
 
 
@@ -33,6 +31,7 @@ class BPR(FactorModel):
     """
 
     name = "bpr"
+    solver = BayesianPersonalizedRanking
 
     def __init__(
         self,
@@ -53,25 +52,6 @@ class BPR(FactorModel):
             iterations=iterations,
             num_threads=num_threads,
         )
-        self.factors = factors
-        self.learning_rate = learning_rate
-        self.regularization = regularization
-        self.iterations = iterations
-        self.num_threads = num_threads
-
-    def fit(self, data: Interactions, context: FitContext) -> None:
-        self.n_items = data.n_items
-        with threadpoolctl.threadpool_limits(1, "blas"):
-            model = BayesianPersonalizedRanking(
-                factors=self.factors,
-                learning_rate=self.learning_rate,
-                regularization=self.regularization,
-                iterations=self.iterations,
-                num_threads=self.num_threads,
-                random_state=context.seed,
-            )
-            model.fit(data.matrix.tocsr().astype(np.float32), show_progress=context.show_progress)
-        self._set_factors(model.user_factors, model.item_factors)
 
     def unknown_user_factors(self, batch: UserBatch) -> np.ndarray:
         history = history_matrix(batch, self.n_items)
