@@ -87,15 +87,7 @@ class Settings(_Section):
         Each layer changes only the keys it names: ``encoder={"device": "cpu"}`` keeps the
         encoder model that config.json chose.
         """
-        data: dict[str, Any] = {}
-        path = Path(home) / CONFIG_FILE
-        if path.exists():
-            try:
-                data = json.loads(path.read_text())
-            except json.JSONDecodeError as error:
-                raise ValueError(f"{path} is not valid JSON: {error}") from None
-            if not isinstance(data, dict):
-                raise ValueError(f"{path} must hold a JSON object of settings")
+        data = read_settings_file(Path(home) / CONFIG_FILE)
         env_model = os.environ.get("SHOPLM_ENCODER")
         if env_model:
             data = _merge(cls, data, {"encoder": {"model": env_model}})
@@ -135,6 +127,19 @@ def _merge(model: type[BaseModel], base: dict[str, Any], changes: dict[str, Any]
         else:
             merged[key] = value
     return merged
+
+
+def read_settings_file(path: Path) -> dict[str, Any]:
+    """A settings file's JSON object ({} if the file is absent); a clear error if malformed."""
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path} is not valid JSON: {error}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} must hold a JSON object of settings")
+    return data
 
 
 def progress_wanted() -> bool:

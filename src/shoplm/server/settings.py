@@ -7,13 +7,13 @@ options).  Kept apart from ``config.json``, which says what ``fit`` builds.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shoplm.config import read_settings_file
 from shoplm.realtime.settings import RealtimeSettings
 
 SERVER_FILE = "server.json"
@@ -66,15 +66,7 @@ class ServerSettings(BaseModel):
 
     @classmethod
     def load(cls, home: Path | None = None, **overrides: Any) -> ServerSettings:
-        data: dict[str, Any] = {}
-        if home is not None and (Path(home) / SERVER_FILE).exists():
-            path = Path(home) / SERVER_FILE
-            try:
-                data = json.loads(path.read_text())
-            except json.JSONDecodeError as error:
-                raise ValueError(f"{path} is not valid JSON: {error}") from None
-            if not isinstance(data, dict):
-                raise ValueError(f"{path} must hold a JSON object of settings")
+        data = read_settings_file(Path(home) / SERVER_FILE) if home is not None else {}
         origins = os.environ.get("SHOPLM_CORS_ORIGINS")
         if origins:
             data["cors_origins"] = [o.strip() for o in origins.split(",") if o.strip()]
