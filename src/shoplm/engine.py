@@ -19,7 +19,7 @@ import numpy as np
 from shoplm.config import Settings, resolve_home
 from shoplm.fitted import CatalogArrays, FittedPlatform
 from shoplm.graph.model import ItemGraph
-from shoplm.index.lexical import LexicalIndex
+from shoplm.index.lexical import LexicalIndex, lexical_fields
 from shoplm.index.vector import VectorIndex
 from shoplm.ingest import IngestReport, ingest_file, ingest_records
 from shoplm.interactions import Interactions
@@ -188,7 +188,7 @@ class Engine:
             hnsw_m=self.settings.index.hnsw_m,
             ef_search=self.settings.index.hnsw_ef_search,
         )
-        lexical_index = LexicalIndex.build([_lexical_fields(item) for item in items])
+        lexical_index = LexicalIndex.build([lexical_fields(item) for item in items])
         data = Interactions.from_events(
             self.store.event_columns(platform), [item.item_id for item in items]
         )
@@ -608,17 +608,6 @@ def _top_rows(scores: np.ndarray, k: int) -> np.ndarray:
     candidates = np.argpartition(-np.where(finite, scores, -np.inf), k - 1)[:k]
     order = np.lexsort((candidates, -scores[candidates]))
     return candidates[order]
-
-
-def _lexical_fields(item: Item) -> dict[str, str]:
-    attributes = " ".join(f"{k} {v}" for k, v in item.attributes.items())
-    return {
-        "title": item.title,
-        "brand": item.brand,
-        "category": item.category,
-        "description": item.description,
-        "attributes": attributes,
-    }
 
 
 def _search_reason(

@@ -20,6 +20,7 @@ import bm25s
 import numpy as np
 
 from shoplm.index.rows import row_mask
+from shoplm.schema import Item
 from shoplm.text.tokenize import tokenize
 
 # bm25s sets its own logger to DEBUG, which leaks "Building index" lines into any CLI.
@@ -38,6 +39,18 @@ DEFAULT_FIELD_WEIGHTS: dict[str, int] = {
 OTHER_FIELD_WEIGHT = 1  # for fields the weights do not name
 TITLE_FIELD = "title"  # kept per row as normalised text (see ``LexicalIndex.titles``)
 
+
+
+def lexical_fields(item: Item) -> dict[str, str]:
+    """The fields of an item the lexical index sees (fit and the live overlay alike)."""
+    attributes = " ".join(f"{k} {v}" for k, v in item.attributes.items())
+    return {
+        "title": item.title,
+        "brand": item.brand,
+        "category": item.category,
+        "description": item.description,
+        "attributes": attributes,
+    }
 
 class LexicalIndex:
     """BM25 over item rows: row ``i`` is the ``i``-th document given to ``build``."""

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from shoplm.fitted import CatalogArrays, FittedPlatform
+from shoplm.index.lexical import lexical_fields
 from shoplm.realtime.live_index import LiveLexicalIndex, LiveVectorIndex
 from shoplm.realtime.live_models import live_model
 from shoplm.schema import Item
@@ -42,18 +43,6 @@ class PlatformOverlay:
     def copy(self) -> PlatformOverlay:
         """Writers change a copy and swap it in, so readers never see one half-changed."""
         return PlatformOverlay(dict(self.entries), set(self.deleted))
-
-
-def lexical_fields(item: Item) -> dict[str, str]:
-    """The fields the lexical index sees; must match what ``Engine.fit`` indexes."""
-    attributes = " ".join(f"{k} {v}" for k, v in item.attributes.items())
-    return {
-        "title": item.title,
-        "brand": item.brand,
-        "category": item.category,
-        "description": item.description,
-        "attributes": attributes,
-    }
 
 
 def compose(base: FittedPlatform, overlay: PlatformOverlay) -> FittedPlatform:
