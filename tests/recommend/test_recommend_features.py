@@ -63,3 +63,19 @@ def test_content_vectors_mix_text_and_tokens() -> None:
     assert only_tokens[0] @ only_tokens[2] == pytest.approx(1.0)
     with pytest.raises(ValueError, match="need text embeddings or items"):
         content_vectors(None, None, token_weight=1.0)
+
+def test_catalog_scorer_equals_the_dense_product_and_keeps_token_columns_sparse() -> None:
+    from shoplm.recommend.features import CatalogScorer
+
+    rng = np.random.default_rng(0)
+    text = rng.normal(size=(200, 8)).astype(np.float32)
+    tokens = np.zeros((200, 40), dtype=np.float32)
+    tokens[np.arange(200), np.arange(200) % 40] = 1.0  # one token per item, 5 items a token
+    vectors = np.hstack([text, tokens])
+    profiles = rng.normal(size=(3, 48)).astype(np.float32)
+    scorer = CatalogScorer(vectors)
+    assert list(scorer.dense_columns) == list(range(8))
+    assert scorer.sparse.shape == (200, 40) and scorer.sparse.nnz == 200
+    np.testing.assert_allclose(scorer.scores(profiles), profiles @ vectors.T, rtol=1e-5, atol=1e-5)
+    assert CatalogScorer.for_vectors(scorer, vectors) is scorer
+    assert CatalogScorer.for_vectors(scorer, vectors.copy()) is not scorer

@@ -17,7 +17,7 @@ import numpy as np
 
 from shoplm.interactions import Interactions
 from shoplm.recommend.base import FitContext, Recommender, UserBatch
-from shoplm.recommend.features import content_vectors
+from shoplm.recommend.features import CatalogScorer, content_vectors
 from shoplm.recommend.itemknn import history_matrix
 
 
@@ -52,6 +52,7 @@ class ContentModel(Recommender):
         self.token_weight = token_weight
         self.item_embeddings = np.zeros((0, 0), dtype=np.float32)
         self.text_dim = 0  # leading columns that are the text embedding; the rest are tokens
+        self._scorer: CatalogScorer | None = None
 
     def fit(self, data: Interactions, context: FitContext) -> None:
         if context.item_embeddings is None:
@@ -109,7 +110,8 @@ class ContentModel(Recommender):
         return taste / np.maximum(norms, 1e-12)
 
     def score(self, batch: UserBatch) -> np.ndarray:
-        return self.user_vectors(batch) @ self.item_embeddings.T
+        self._scorer = CatalogScorer.for_vectors(self._scorer, self.item_embeddings)
+        return self._scorer.scores(self.user_vectors(batch))
 
     def arrays(self) -> dict[str, np.ndarray]:
         return {

@@ -115,3 +115,42 @@ def content_vectors(
     vectors = np.hstack(parts) if len(parts) > 1 else parts[0]
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     return np.ascontiguousarray(vectors / np.maximum(norms, 1e-12), dtype=np.float32)
+
+
+# A column whose share of non-zero rows is below this is scored as a sparse column.
+_SPARSE_COLUMN_SHARE = 0.05
+
+
+class CatalogScorer:
+    """``profiles @ vectors.T`` for a fixed catalog, with its mostly-zero columns kept sparse.
+
+    Content vectors are a dense text part beside hundreds of token columns that are almost
+    all zero.  Scored densely, every request reads the whole [items, dim] block (about 50 MB
+    for 12k items with 1,000 dims); split, the token part is a sparse product over its few
+    non-zeros and the request reads a third as much.  Results equal the dense product up to
+    float rounding.
+    """
+
+    def __init__(self, vectors: np.ndarray) -> None:
+        self.source = vectors
+        vectors = np.asarray(vectors, dtype=np.float32)
+        share = (vectors != 0).mean(axis=0) if len(vectors) else np.zeros(vectors.shape[1])
+        sparse = share < _SPARSE_COLUMN_SHARE
+        self.dense_columns = np.flatnonzero(~sparse)
+        self.sparse_columns = np.flatnonzero(sparse)
+        self.dense = np.ascontiguousarray(vectors[:, self.dense_columns])
+        self.sparse = sp.csr_matrix(vectors[:, self.sparse_columns])
+
+    def scores(self, profiles: np.ndarray) -> np.ndarray:
+        """float32 [len(profiles), items]."""
+        out = profiles[:, self.dense_columns] @ self.dense.T
+        if self.sparse.nnz:
+            out += np.asarray((self.sparse @ profiles[:, self.sparse_columns].T).T)
+        return np.asarray(out, dtype=np.float32)
+
+    @classmethod
+    def for_vectors(cls, cached: CatalogScorer | None, vectors: np.ndarray) -> CatalogScorer:
+        """``cached`` while it was built from this very array, else a new scorer."""
+        if cached is not None and cached.source is vectors:
+            return cached
+        return cls(vectors)

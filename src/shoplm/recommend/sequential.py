@@ -40,7 +40,7 @@ from torch import nn
 from shoplm.interactions import Interactions
 from shoplm.recommend.base import FitContext, Recommender, UserBatch
 from shoplm.recommend.blend import standardise
-from shoplm.recommend.features import TokenVocab, content_vectors
+from shoplm.recommend.features import CatalogScorer, TokenVocab, content_vectors
 from shoplm.recommend.itemknn import history_matrix
 from shoplm.recommend.validation import ndcg_from_ranks, target_ranks
 
@@ -293,6 +293,7 @@ class SASRec(Recommender):
         self.token_weight = 0.0
         self._content_options: dict[float, np.ndarray] = {}
         self._table_options: dict[str, np.ndarray] = {}
+        self._scorer: CatalogScorer | None = None
         self.rare_ids = "ids"
         self.encoder = _SequenceEncoder(dim, max_len, layers, heads, dropout)
         self.history: list[dict[str, float]] = []
@@ -522,7 +523,8 @@ class SASRec(Recommender):
         profile = history_matrix(batch, self.n_items, CONTENT_HALF_LIFE) @ self.item_content
         profile = np.asarray(profile, dtype=np.float32)
         profile /= np.maximum(np.linalg.norm(profile, axis=1, keepdims=True), 1e-12)
-        content = standardise(profile @ self.item_content.T)
+        self._scorer = CatalogScorer.for_vectors(self._scorer, self.item_content)
+        content = standardise(self._scorer.scores(profile))
         sequence = standardise(sequence)
         out = []
         for weight, rare_weight in weights:
