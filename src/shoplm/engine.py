@@ -39,7 +39,7 @@ log = logging.getLogger("shoplm")
 
 BLEND = "blend"
 # Models that learn only from behaviour: skipped (with a note) when a platform has no events.
-BEHAVIOUR_MODELS = {"itemknn", "als", "bpr", "sasrec", "sasrec-text", "hybrid"}
+BEHAVIOUR_MODELS = {"itemknn", "als", "bpr", "sasrec", "sasrec-text", "hybrid", "hybrid-no-kg"}
 HISTORY_LIMIT = 200
 
 

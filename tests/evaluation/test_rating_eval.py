@@ -175,6 +175,16 @@ def test_command_line_prints_json_for_a_dataset_folder(tmp_path, capsys):
     assert set(result["metrics"]) == {"global-mean", "bias"}
     assert result["n_train"] + result["n_test"] == dataset.n_interactions()
 
+    from typer.testing import CliRunner
+
+    from shoplm.cli import app
+
+    shown = CliRunner().invoke(
+        app, ["evaluate", "rating", "--data", str(tmp_path), "--models", "bias", "--no-tune"]
+    )
+    assert shown.exit_code == 0, shown.output
+    assert "rmse" in shown.output and "bias" in shown.output
+
 
 def test_text_models_encode_the_items_when_no_vectors_are_given(monkeypatch):
     from shoplm.evaluation import rating_eval

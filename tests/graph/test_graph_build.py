@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from shoplm.graph.build import GraphBuilder, GraphSettings, build_graph, decay
+from shoplm.graph.build import GraphBuilder, GraphSettings, build_graph, decay, with_behaviour
 from shoplm.graph.model import ItemGraph
 from shoplm.schema import Event, Item
 
@@ -204,3 +204,24 @@ def test_an_entity_met_before_its_item_becomes_that_item(shop_items: list[Item])
     assert graph.has_edge(n1, node(graph, "entity:ent:factory"), "kg:made_by")
     stale = graph.node("entity", "ent:new")
     assert stale is None or len(graph.neighbours(stale)[0]) == 0
+
+
+def test_with_behaviour_swaps_only_the_behaviour_edges(
+    shop_items: list[Item],
+    shop_events: list[Event],
+    shop_knowledge: tuple,
+    make_events: Callable[..., list[Event]],
+) -> None:
+    triples, links = shop_knowledge
+    full = build_graph(shop_items, shop_events, triples, links)
+    fewer = make_events({"u1": [("p1", "purchase"), ("p3", "purchase")]})
+    swapped = with_behaviour(full, fewer)
+    assert swapped.node_keys == full.node_keys  # same nodes, same ids
+    behaviour = {"co_purchase", "co_view", "co_rating"}
+    kept = {e: w for e, w in edge_set(full).items() if e[2] not in behaviour}
+    assert {e: w for e, w in edge_set(swapped).items() if e[2] not in behaviour} == kept
+    assert {e for e in edge_set(swapped) if e[2] in behaviour} == {
+        ("item:p1", "item:p3", "co_purchase")
+    }
+    assert with_behaviour(full).counts()["edges"].keys().isdisjoint(behaviour)
+    assert edge_set(with_behaviour(full, shop_events)) == edge_set(full)  # same events: same graph

@@ -36,8 +36,8 @@ def test_the_no_kg_method_and_the_switch_leave_the_graph_out(fitted, encoder, sh
 
 
 def test_graph_expansion_brings_items_the_query_words_miss(fitted, encoder, shop_items) -> None:
-    """"espresso" is in one title only; the graph adds "coffee", so the grinder and the
-    beans of the same category are retrieved as well, and only with the graph."""
+    """The word espresso is in one title only; the graph adds "coffee", so the grinder and
+    the beans of the same category are retrieved as well, and only with the graph."""
     pipeline = SearchPipeline(with_graph(fitted, shop_items), encoder)
     lexical = fitted.lexical_index
 

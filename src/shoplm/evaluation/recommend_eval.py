@@ -79,7 +79,7 @@ EXPLAIN_PROTOCOL = "explanations: top-{k} of {models} for {users} seeded test us
 
 
 def evaluate_recommend(
-    data: str | Path,
+    data: str | Path | RecDataset,
     subset: str | None = None,
     models: Sequence[str] | None = None,
     protocol: str | None = None,
@@ -94,6 +94,8 @@ def evaluate_recommend(
 ) -> dict:
     """Fit every model on the training split and rank the whole catalog for test users.
 
+    ``data`` is a dataset folder or an already loaded ``RecDataset``.
+
     With ``tune`` the models that have a tuning grid get their parameters chosen on the
     validation split first.  Metrics are also reported on the cold-item slice: users whose
     test item was taken by at most ``cold_max_users`` training users.  The top 10 of kg and
@@ -101,7 +103,7 @@ def evaluate_recommend(
     """
     say = progress or (lambda _msg: None)
     started = time.perf_counter()
-    dataset = load_dataset(data, subset)
+    dataset = data if isinstance(data, RecDataset) else load_dataset(data, subset)
     if not isinstance(dataset, RecDataset):
         raise ValueError(f"{data} holds a {type(dataset).__name__}, not a recommendation dataset")
     protocol = protocol or dataset.protocol
