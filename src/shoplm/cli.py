@@ -188,6 +188,77 @@ def fit(
 
 
 @app.command()
+def finetune(
+    platform: PlatformOption = None,
+    mode: Annotated[str, typer.Option(help="lora (adapter only) or full (all weights).")] = "lora",
+    epochs: Annotated[int, typer.Option(min=1, help="Passes over the training pairs.")] = 1,
+    max_pairs: Annotated[
+        int | None, typer.Option(min=1, help="Train on a seeded sample of this many pairs.")
+    ] = None,
+    batch_size: Annotated[int, typer.Option(min=2, help="Pairs per step.")] = 32,
+    lr: Annotated[float | None, typer.Option(help="Learning rate [1e-3 lora, 5e-5 full].")] = None,
+    rank: Annotated[int, typer.Option(min=1, help="LoRA rank (alpha = 2 x rank).")] = 8,
+    window: Annotated[int, typer.Option(min=1, help="History items per anchor.")] = 1,
+    negatives: Annotated[str, typer.Option(help="Hard negatives: bm25, vector or none.")] = "bm25",
+    max_seq_length: Annotated[int, typer.Option(min=8, max=512, help="Tokens per text.")] = 128,
+    validate_every: Annotated[
+        int | None, typer.Option(min=1, help="Validate every N steps [each epoch].")
+    ] = None,
+    use: Annotated[
+        bool, typer.Option(help="Set the home's encoder to the tuned model afterwards.")
+    ] = True,
+    home: HomeOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Fine-tune the text encoder on the home's own items and events (contrastive, LoRA).
+
+    Each user's newest item is held out for validation (early stopping); the best model is
+    merged into a folder that becomes encoder.model, so the next `shoplm fit` re-encodes
+    the catalog with it.  Rerunning with the same data and settings resumes.
+    """
+    from shoplm.finetune.home import finetune_home
+    from shoplm.finetune.train import FinetuneConfig
+
+    with _friendly_errors(), _engine(home) as engine:
+        if mode not in ("lora", "full"):
+            raise CliError(f"--mode must be lora or full, got {mode!r}")
+        config = FinetuneConfig(
+            mode=mode,  # type: ignore[arg-type]
+            epochs=epochs,
+            batch_size=batch_size,
+            learning_rate=lr,
+            lora_r=rank,
+            lora_alpha=2 * rank,
+            max_seq_length=max_seq_length,
+            validate_every=validate_every,
+            seed=engine.settings.seed,
+        )
+        result = finetune_home(
+            engine,
+            config,
+            platform=platform,
+            window=window,
+            max_pairs=max_pairs,
+            negatives=negatives,
+            use_it=use,
+            progress=_progress_printer(quiet=not engine.settings.show_progress),
+        )
+        if as_json:
+            _print_json(result)
+        else:
+            metrics = result["metrics"]
+            typer.echo(
+                f"fine-tuned ({mode}) {result['platform']}: validation NDCG@10 "
+                f"{metrics['valid_ndcg@10_base']:.4f} -> {metrics['valid_ndcg@10_best']:.4f}; "
+                f"{result['trainable_params']:,} trainable parameters, "
+                f"{result['wall_seconds']} s, peak {result['peak_rss_mb']} MB"
+            )
+            typer.echo(f"model {result['model_id']} at {result['model_folder']}")
+            if use:
+                typer.echo("the home's encoder is now this model: run `shoplm fit` to re-encode")
+
+
+@app.command()
 def search(
     query: Annotated[str, typer.Argument(help="What the shopper typed.")],
     user: Annotated[str | None, typer.Option(help="Personalise for this user id.")] = None,
@@ -382,7 +453,8 @@ def evaluate_search_command(
     models: Annotated[
         str | None,
         typer.Option(
-            help="Comma-separated: bm25,dense,hybrid,hybrid-learned,hybrid-rerank "
+            help="Comma-separated: bm25,dense,hybrid,hybrid-learned,hybrid-rerank,"
+            "hybrid-rerank-no-kg "
             "(and random with --mode rerank). Default: all."
         ),
     ] = None,
@@ -423,6 +495,38 @@ def evaluate_search_command(
             max_train_queries=max_train_queries,
             train_fraction=train_fraction,
             show_progress=progress_wanted(),  # bars go to stderr
+            progress=_progress_printer(quiet=False),
+        )
+        _emit_evaluation(result, as_json, report)
+
+
+@evaluate_app.command("rating")
+def evaluate_rating_command(
+    data: Annotated[Path, typer.Option("--data", help="Dataset with explicit ratings.")],
+    models: Annotated[
+        str | None, typer.Option(help="Comma-separated: global-mean,bias,mf,mf-text.")
+    ] = None,
+    protocol: Annotated[
+        str, typer.Option(help="random (80/20 of all ratings) or temporal (per user).")
+    ] = "random",
+    seed: Annotated[int, typer.Option(help="Seed of the split and the models.")] = 42,
+    tune: Annotated[bool, typer.Option(help="Choose parameters on validation.")] = True,
+    report: Annotated[Path | None, typer.Option(help="Write an HTML report here.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """RMSE/MAE of rating prediction (explicit feedback), with a few-ratings item slice.
+
+    Parameters and epochs are chosen on a validation split carved from training.
+    """
+    from shoplm.evaluation.rating_eval import evaluate_rating
+
+    with _friendly_errors():
+        result = evaluate_rating(
+            data,
+            models=_split_csv(models),
+            seed=seed,
+            protocol=protocol,
+            tune=tune,
             progress=_progress_printer(quiet=False),
         )
         _emit_evaluation(result, as_json, report)

@@ -7,6 +7,8 @@ heads load it through the same path as the bundled MiniLM.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 import torch
 from transformers import BertConfig, BertModel, BertTokenizerFast
@@ -20,15 +22,23 @@ FILLER = ["dress", "fit", "the", "is", "this", "fabric", "color", "size", "very"
 SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 
+@pytest.fixture(autouse=True)
+def one_thread() -> Iterator[None]:
+    """Tiny tensors gain nothing from threads, and on a busy machine they wait on each other."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def tiny_base(tmp_path_factory: pytest.TempPathFactory) -> str:
     folder = tmp_path_factory.mktemp("tiny-bert")
-    vocab = folder / "vocab.txt"
-    vocab.write_text("\n".join(SPECIAL + POSITIVE + NEGATIVE + NEUTRAL + FILLER) + "\n")
-    tokenizer = BertTokenizerFast(vocab_file=str(vocab), do_lower_case=True)
+    words = SPECIAL + POSITIVE + NEGATIVE + NEUTRAL + FILLER
+    tokenizer = BertTokenizerFast(vocab={word: i for i, word in enumerate(words)})
     tokenizer.save_pretrained(folder)
     config = BertConfig(
-        vocab_size=len(SPECIAL + POSITIVE + NEGATIVE + NEUTRAL + FILLER),
+        vocab_size=len(words),
         hidden_size=32,
         num_hidden_layers=2,
         num_attention_heads=2,

@@ -144,8 +144,25 @@ def test_regression_and_binary_heads(tiny_base, toy_train, toy_valid, tmp_path: 
 
 
 def test_loading_refuses_a_folder_that_is_not_a_head(tmp_path: Path) -> None:
-    with pytest.raises(HeadFormatError, match="no manifest.json"):
+    with pytest.raises(HeadFormatError, match=r"no manifest\.json"):
         TaskHead.load(tmp_path)
     (tmp_path / "manifest.json").write_text(json.dumps({"format": "other/9"}))
     with pytest.raises(HeadFormatError, match="expected 'shoplm-task-head/1'"):
         TaskHead.load(tmp_path)
+
+
+def test_probe_vectors_go_through_the_embedding_cache(
+    tiny_base, toy_train, toy_valid, tmp_path: Path
+) -> None:
+    from shoplm.heads.features import cache_model_id
+    from shoplm.text.cache import EmbeddingCache, text_hash
+
+    with EmbeddingCache(tmp_path / "vectors.sqlite") as cache:
+        first = TaskHead.train(SPEC, toy_train, toy_valid, _config(tiny_base, "probe"), cache=cache)
+        key = cache_model_id(first.base.model_id, first.config.max_seq_length)
+        texts = set(toy_train.texts + toy_valid.texts)
+        stored = cache.get_many(key, [text_hash(t) for t in texts])
+        assert len(stored) == len(texts)
+        again = TaskHead.train(SPEC, toy_train, toy_valid, _config(tiny_base, "probe"), cache=cache)
+    np.testing.assert_allclose(again.outputs(PROBE), first.outputs(PROBE), atol=1e-6)
+    assert "|heads-meanpool-norm|max128" in key  # never mixed with the search encoder's vectors

@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from shoplm.config import progress_wanted
+from shoplm.config import DEFAULT_ENCODER, progress_wanted
 from shoplm.datasets import (
     QueryClassDataset,
     RecDataset,
@@ -55,6 +55,7 @@ from shoplm.heads.model import pick_device
 from shoplm.heads.resources import ResourceMeter
 from shoplm.heads.scoring import TargetScale, task_metrics
 from shoplm.heads.spec import encode_targets
+from shoplm.text.cache import EmbeddingCache
 
 TASKS = ("sentiment", "rating", "categorisation", "click", "purchase")
 MODES = ("probe", "lora")
@@ -288,13 +289,17 @@ def evaluate_heads(
     head_lr: float = 5e-3,
     lora_r: int = 8,
     lora_alpha: int = 16,
+    lora_layers: int | None = None,
     class_weights: str = "auto",
     lora_class_weights: str | None = None,
     category_level: int = 2,
     min_class_count: int = 5,
     relevance_threshold: float = 2.5,
     save_to: str | Path | None = None,
+    base_model: str = DEFAULT_ENCODER,
     device: str | None = None,
+    threads: int | None = None,
+    cache_vectors: bool = False,
     show_progress: bool = False,
     progress: Progress | None = None,
 ) -> dict:
@@ -304,11 +309,16 @@ def evaluate_heads(
     LoRA ("auto" trains each variant and keeps the better on validation, which doubles
     LoRA's time).  ``balance_train`` draws the capped training rows evenly across classes;
     the logit offsets chosen on validation then restore the natural class priors.
+    ``lora_layers`` puts the adapter on the top N transformer blocks only (see
+    ``LoraSettings``).  ``cache_vectors`` lets the probe reuse frozen vectors from shoplm's
+    embedding cache (faster reruns, but then its wall time is not a from-scratch time).
     """
     say = progress or (lambda _message: None)
     unknown = [m for m in modes if m not in MODES]
     if unknown or not modes:
         raise ValueError(f"modes must be among {MODES}, got {list(modes)}")
+    if threads is not None:
+        torch.set_num_threads(threads)
     started = time.perf_counter()
     dataset = load_dataset(data)
     built = build_task(task, dataset, category_level, min_class_count, relevance_threshold, seed)
@@ -327,10 +337,11 @@ def evaluate_heads(
         f"{spec.name} on {built.dataset}: {len(examples)} examples; train {len(rows['train'])}"
         f", valid {len(rows['valid'])}, test {len(rows['test'])}"
     )
-    lora = LoraSettings(r=lora_r, alpha=lora_alpha)
+    lora = LoraSettings(r=lora_r, alpha=lora_alpha, layers=lora_layers)
     configs = {
         mode: HeadConfig(
             mode=mode,  # type: ignore[arg-type]
+            base_model=base_model,
             max_seq_length=max_seq_length,
             batch_size=batch_size,
             epochs=epochs,
@@ -345,16 +356,20 @@ def evaluate_heads(
         )
         for mode in modes
     }
-    metrics: dict[str, dict[str, Any]] = {"constant": _constant(spec, parts)}
+    natural_train = examples.subset(split["train"])  # before the cap: the real class prior
+    metrics: dict[str, dict[str, Any]] = {"constant": _constant(spec, natural_train, parts["test"])}
     validation: dict[str, dict[str, float]] = {}
     training: dict[str, dict[str, Any]] = {}
     for mode in modes:
         say(f"training {mode} ...")
+        cache = _vector_cache() if cache_vectors and mode == "probe" else None
         with ResourceMeter(pick_device(device)) as meter:
             head = TaskHead.train(
-                spec, parts["train"], parts["valid"], configs[mode], show_progress, say
+                spec, parts["train"], parts["valid"], configs[mode], show_progress, say, cache
             )
             scores = head.evaluate(parts["test"], show_progress)
+        if cache is not None:
+            cache.close()
         usage = meter.report()
         metrics[mode] = {
             **{k: round(v, 6) for k, v in scores.items()},
@@ -395,14 +410,21 @@ def evaluate_heads(
         "environment": {
             "device": str(pick_device(device)),
             "torch_threads": torch.get_num_threads(),
+            "probe_vectors_cached": cache_vectors,
         },
     }
 
 
-def _constant(spec: TaskSpec, parts: dict[str, Examples]) -> dict[str, float]:
+def _vector_cache() -> EmbeddingCache:
+    from shoplm.evaluation.runner import embedding_cache_path  # imports the Engine: only here
+
+    return EmbeddingCache(embedding_cache_path())
+
+
+def _constant(spec: TaskSpec, train: Examples, test: Examples) -> dict[str, float]:
     """The no-text baseline: majority class, training positive rate, or training mean."""
-    y_train = encode_targets(spec, parts["train"].targets)
-    y_test = encode_targets(spec, parts["test"].targets)
+    y_train = encode_targets(spec, train.targets)
+    y_test = encode_targets(spec, test.targets)
     n = len(y_test)
     if spec.kind is TaskKind.CLASSIFICATION:
         logits = np.zeros((n, spec.n_outputs))
@@ -438,7 +460,7 @@ def _protocol(built: TaskData, rows: dict[str, list[int]], balanced: bool) -> st
         "trains on the same rows; stopping point, class weights and logit offsets chosen on "
         "valid; each mode scored once on test. probe = frozen encoder + linear head; "
         "lora = LoRA adapter on the encoder + the same head, trained end to end; constant = "
-        "majority class / training positive rate / training mean"
+        "majority class / positive rate / mean of the whole (uncapped) training split"
     )
 
 
@@ -468,13 +490,17 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--head-lr", type=float, default=5e-3)
     p.add_argument("--lora-r", type=int, default=8)
     p.add_argument("--lora-alpha", type=int, default=16)
+    p.add_argument("--lora-layers", type=int, default=None, help="adapt only the top N blocks")
     p.add_argument("--class-weights", choices=("none", "balanced", "auto"), default="auto")
     p.add_argument("--lora-class-weights", choices=("none", "balanced", "auto"), default=None)
     p.add_argument("--category-level", type=int, default=2)
     p.add_argument("--min-class-count", type=int, default=5)
     p.add_argument("--relevance-threshold", type=float, default=2.5)
     p.add_argument("--save", type=Path, default=None, help="save each head to SAVE/<mode>")
+    p.add_argument("--base-model", default=DEFAULT_ENCODER, help="bundled name or local folder")
     p.add_argument("--device", default=None)
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--cache-vectors", action="store_true", help="probe: use the vector cache")
     p.add_argument("--json", action="store_true", help="print the full result as JSON")
     return p
 
@@ -501,13 +527,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         head_lr=args.head_lr,
         lora_r=args.lora_r,
         lora_alpha=args.lora_alpha,
+        lora_layers=args.lora_layers,
         class_weights=args.class_weights,
         lora_class_weights=args.lora_class_weights,
         category_level=args.category_level,
         min_class_count=args.min_class_count,
         relevance_threshold=args.relevance_threshold,
         save_to=args.save,
+        base_model=args.base_model,
         device=args.device,
+        threads=args.threads,
+        cache_vectors=args.cache_vectors,
         show_progress=progress_wanted(),
         progress=say,
     )

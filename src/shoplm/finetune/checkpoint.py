@@ -89,7 +89,9 @@ def _optimizer_tensors(optimizer: Any) -> tuple[dict[str, Any], list[dict]]:
     for index, slots in saved["state"].items():
         for name, value in slots.items():
             tensor = torch.as_tensor(value).detach().cpu()
-            tensors[f"{index}.{name}"] = (tensor.reshape(1) if name == "step" else tensor).contiguous()
+            tensors[f"{index}.{name}"] = (
+                tensor.reshape(1) if name == "step" else tensor
+            ).contiguous()
     return tensors, saved["param_groups"]
 
 

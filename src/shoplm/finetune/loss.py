@@ -34,7 +34,7 @@ def ranking_loss(anchors: Any, candidates: Any, allowed: Any, scale: float = 20.
     ``anchors`` [B, d] and ``candidates`` [C, d] are unit vectors (cosine = dot product).
     """
     import torch
-    import torch.nn.functional as F  # noqa: N812
+    import torch.nn.functional as F
 
     scores = anchors @ candidates.T * scale
     scores = scores.masked_fill(~allowed.to(scores.device), torch.finfo(scores.dtype).min)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -148,9 +149,13 @@ def load_adapter(st_model: Any, folder: Path, name: str, activate: bool = True) 
     folder = Path(folder)
     if not (folder / ADAPTER_WEIGHTS).is_file() or not (folder / ADAPTER_CONFIG).is_file():
         raise FileNotFoundError(
-            f"{folder} is not a LoRA adapter folder: it needs {ADAPTER_WEIGHTS} and {ADAPTER_CONFIG}"
+            f"{folder} is not a LoRA adapter folder: "
+            f"it needs {ADAPTER_WEIGHTS} and {ADAPTER_CONFIG}"
         )
-    st_model.load_adapter(str(folder), adapter_name=name)
+    with warnings.catch_warnings():
+        # peft warns whenever a model gets a second adapter: here that is the point.
+        warnings.filterwarnings("ignore", message="Already found a `peft_config`")
+        st_model.load_adapter(str(folder), adapter_name=name)
     if activate:
         switch_adapter(st_model, name)
 
@@ -177,6 +182,14 @@ def merge_into_folder(base: str, adapter: Path, out: Path, device: str | None = 
 
 def save_model_folder(st_model: Any, out: Path) -> Path:
     """Save a whole sentence-transformers model (safetensors weights, JSON configs)."""
+    from transformers.utils import logging as hf_logging
+
     out.mkdir(parents=True, exist_ok=True)
-    st_model.save(str(out), safe_serialization=True)
+    was_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # "Writing model shards" on stderr is noise
+    try:
+        st_model.save(str(out), safe_serialization=True)
+    finally:
+        if was_on:
+            hf_logging.enable_progress_bar()
     return out

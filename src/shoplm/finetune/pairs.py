@@ -22,7 +22,7 @@ from shoplm.finetune.data import Anchor, TrainingData, TrainingPair, ValidationC
 from shoplm.schema import Item
 from shoplm.store.base import Store
 
-VALID_HISTORY = 50  # newest items a validation user's taste vector is built from
+VALID_HISTORY = 10  # newest items a validation user's taste vector is built from
 
 
 def recency_weights(n: int, half_life: float | None) -> list[float]:
@@ -39,12 +39,15 @@ def recommendation_data(
     half_life: float | None = 5.0,
     max_pairs: int | None = None,
     max_valid: int | None = 1000,
+    valid_corpus_size: int | None = None,
     seed: int = 42,
 ) -> TrainingData:
     """(last ``window`` items -> next item) pairs and newest-item validation cases.
 
     Users with fewer than three items give pairs only.  A pair's ``exclude`` is every item
     of that user's training sequence: in-batch, they are never treated as negatives.
+    Validation ranks the whole catalog, or its targets among a seeded sample of
+    ``valid_corpus_size`` items (cheaper to encode at every validation).
     """
     if window < 1:
         raise ValueError(f"window must be >= 1, got {window}")
@@ -62,7 +65,9 @@ def recommendation_data(
             history = seq[max(0, t - window) : t]
             pairs.append(
                 TrainingPair(
-                    anchor=Anchor(item_ids=history, weights=recency_weights(len(history), half_life)),
+                    anchor=Anchor(
+                        item_ids=history, weights=recency_weights(len(history), half_life)
+                    ),
                     positive=seq[t],
                     exclude=seen,
                 )
@@ -86,7 +91,7 @@ def recommendation_data(
         corpus=corpus,
         pairs=pairs,
         valid=valid,
-        valid_corpus=sorted(corpus),
+        valid_corpus=_valid_corpus(corpus, valid, valid_corpus_size, seed),
         notes={"window": window, "half_life": half_life, "validation": "newest item per user"},
     )
 
@@ -131,16 +136,12 @@ def search_data(
                     TrainingPair(anchor=Anchor(text=query.text), positive=item_id, exclude=judged)
                 )
     pairs = _sample(pairs, max_pairs, seed)
-    relevant = sorted({i for case in valid for i in case.gains})
-    others = sorted(set(corpus) - set(relevant))
-    room = max(0, valid_corpus_size - len(relevant))
-    sampled = random.Random(seed).sample(others, min(room, len(others)))
     return TrainingData(
         kind="search",
         corpus=corpus,
         pairs=pairs,
         valid=valid,
-        valid_corpus=sorted(set(relevant) | set(sampled)),
+        valid_corpus=_valid_corpus(corpus, valid, valid_corpus_size, seed),
         notes={
             "min_relevance": min_relevance,
             "valid_queries": len(valid),
@@ -166,6 +167,19 @@ def store_sequences(store: Store, platform: str) -> dict[str, list[str]]:
         seen[user].add(item_id)
         sequences.setdefault(user, []).append(item_id)
     return sequences
+
+
+def _valid_corpus(
+    corpus: Mapping[str, str], valid: list[ValidationCase], size: int | None, seed: int
+) -> list[str]:
+    """Every item, or the validation targets plus a seeded sample up to ``size`` items."""
+    if size is None or size >= len(corpus):
+        return sorted(corpus)
+    relevant = sorted({i for case in valid for i in case.gains})
+    others = sorted(set(corpus) - set(relevant))
+    room = max(0, size - len(relevant))
+    sampled = random.Random(seed).sample(others, min(room, len(others)))
+    return sorted(set(relevant) | set(sampled))
 
 
 def _sample(pairs: list[TrainingPair], limit: int | None, seed: int) -> list[TrainingPair]:

@@ -60,7 +60,7 @@ from shoplm.text.encoder import folder_model_id
 log = logging.getLogger("shoplm.finetune")
 Progress = Callable[[str], None]
 MODES = ("lora", "full")
-DEFAULT_LR = {"lora": 5e-4, "full": 3e-5}
+DEFAULT_LR = {"lora": 1e-3, "full": 5e-5}
 
 
 class FinetuneConfig(BaseModel):
@@ -82,6 +82,9 @@ class FinetuneConfig(BaseModel):
     lora_targets: list[str] = Field(default_factory=lambda: ["query", "key", "value"])
     validate_every: int | None = Field(default=None, ge=1, description="Steps; None: epochs.")
     patience: int = Field(default=2, ge=1)
+    keep_best: bool = Field(
+        default=True, description="Export the best-validating weights (else the last ones)."
+    )
     checkpoint_every: int = Field(default=100, ge=1)
     max_grad_norm: float = Field(default=1.0, gt=0)
     seed: int = 42
@@ -136,6 +139,7 @@ def train_encoder(
     _seed_all(config.seed)
 
     model = load_sentence_model(base, device)
+    base_seq_length = model.max_seq_length
     model.max_seq_length = config.max_seq_length
     if config.mode == "lora":
         add_lora(model, config.lora())
@@ -153,9 +157,9 @@ def train_encoder(
     resumed = saved is not None and all(saved["state"].get(k) == v for k, v in identity.items())
     if saved is not None and resumed:
         state = saved["state"]
-        state.pop("optimizer_groups", None)
+        groups = state.pop("optimizer_groups")
         load_trainable_state(model, saved["weights"])
-        ckpt.restore_optimizer(optimizer, saved["optimizer"], saved["state"]["optimizer_groups"])
+        ckpt.restore_optimizer(optimizer, saved["optimizer"], groups)
         ckpt.restore_rng(saved["rng"])
         best = dict(saved["best"])
         say(f"resuming at step {state['global_step']} of {total_steps}")
@@ -209,7 +213,8 @@ def train_encoder(
                 best = _after_validation(model, data, state, best, config, say)
                 if state["stopped"]:
                     break
-            if state["global_step"] % config.checkpoint_every == 0:
+                _save(out, state, model, best, optimizer)  # a validation is worth keeping
+            elif state["global_step"] % config.checkpoint_every == 0:
                 _save(out, state, model, best, optimizer)
         if stop_after is not None and state["global_step"] >= stop_after:
             break
@@ -233,7 +238,8 @@ def train_encoder(
     if not finished:
         return result
 
-    load_trainable_state(model, best)
+    if config.keep_best:
+        load_trainable_state(model, best)
     model.eval()
     name = model_folder_name(platform, config.mode)
     folder = out / name
@@ -245,6 +251,7 @@ def train_encoder(
         merge_into_folder(base, adapter, folder)
         lora = config.lora().to_dict()
     else:
+        model.max_seq_length = base_seq_length  # the training length is no serving setting
         save_model_folder(model, folder)
     manifest = {
         "format": FORMAT,
@@ -322,7 +329,11 @@ def _schedule(step: int, warmup: int, total: int) -> float:
 
 
 def _step(
-    model: Any, data: TrainingData, batch: Sequence[TrainingPair], config: FinetuneConfig, device: str
+    model: Any,
+    data: TrainingData,
+    batch: Sequence[TrainingPair],
+    config: FinetuneConfig,
+    device: str,
 ) -> Any:
     """The loss of one batch: every distinct text is encoded once."""
     import torch
@@ -398,7 +409,11 @@ def _after_validation(
     score = _validate(model, data)
     state["history"].append({"step": state["global_step"], "valid_ndcg@10": score})
     if score > state["best_score"]:
-        state["best_score"], state["best_step"], state["bad_validations"] = score, state["global_step"], 0
+        state["best_score"], state["best_step"], state["bad_validations"] = (
+            score,
+            state["global_step"],
+            0,
+        )
         best = trainable_state(model)
     else:
         state["bad_validations"] += 1
@@ -411,5 +426,7 @@ def _after_validation(
     return best
 
 
-def _save(out: Path, state: dict[str, Any], model: Any, best: dict[str, Any], optimizer: Any) -> None:
+def _save(
+    out: Path, state: dict[str, Any], model: Any, best: dict[str, Any], optimizer: Any
+) -> None:
     ckpt.save_checkpoint(out / "checkpoint", state, trainable_state(model), best, optimizer)

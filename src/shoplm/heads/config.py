@@ -13,27 +13,31 @@ from shoplm.config import DEFAULT_ENCODER
 
 MODES = ("lora", "probe")
 CLASS_WEIGHTS = ("none", "balanced", "auto")
-# Every linear layer inside the transformer blocks (not the unused pooler).
-LORA_TARGETS = (
-    r".*encoder\.layer\.\d+\.(attention\.self\.(query|key|value)"
-    r"|attention\.output\.dense|intermediate\.dense|output\.dense)"
-)
 
 
 @dataclass
 class LoraSettings:
-    """The adapter: rank, scale and dropout of ``peft.LoraConfig`` and where it goes."""
+    """The adapter: rank, scale and dropout of ``peft.LoraConfig`` and where it goes.
+
+    The adapter goes on every linear layer of the transformer blocks (query, key, value,
+    attention output, intermediate, output).  ``layers`` limits it to the top N blocks:
+    the blocks below are then frozen, so their outputs are computed once per text and
+    training runs (and back-propagates through) only the top N, which on a CPU is several
+    times faster.  None adapts every block.
+    """
 
     r: int = 8
     alpha: int = 16
     dropout: float = 0.1
-    target_modules: str = LORA_TARGETS
+    layers: int | None = None
 
     def __post_init__(self) -> None:
         if self.r < 1 or self.alpha < 1:
             raise ValueError(f"LoRA rank and alpha must be positive, got r={self.r}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"LoRA dropout must be in [0, 1), got {self.dropout}")
+        if self.layers is not None and self.layers < 1:
+            raise ValueError(f"LoRA layers must be at least 1 (or None for all), got {self.layers}")
 
 
 @dataclass

@@ -64,17 +64,17 @@ def embed(
     device: torch.device,
     progress: bool = False,
     cache: EmbeddingCache | None = None,
-    cache_model_id: str | None = None,
+    cache_key: str | None = None,
 ) -> np.ndarray:
     """Pooled, normalised vectors ``[n, dim]`` of ``net.embed``; cached ones are reused."""
     texts = list(texts)
     if not texts:
         return np.zeros((0, net.head.in_features), dtype=np.float32)
-    if cache is None or cache_model_id is None:
+    if cache is None or cache_key is None:
         return run_batches(net.embed, tokenizer, texts, max_length, batch_size, device, progress)
     keys = [text_hash(t) for t in texts]
     unique = dict(zip(keys, texts, strict=True))
-    found = cache.get_many(cache_model_id, unique)
+    found = cache.get_many(cache_key, unique)
     missing = [k for k in unique if k not in found]
     if missing:
         fresh = run_batches(
@@ -87,7 +87,7 @@ def embed(
             progress,
         )
         new = dict(zip(missing, fresh, strict=True))
-        cache.put_many(cache_model_id, new)
+        cache.put_many(cache_key, new)
         found.update(new)
     return np.stack([found[k] for k in keys]).astype(np.float32, copy=False)
 

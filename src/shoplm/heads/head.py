@@ -30,6 +30,8 @@ from shoplm.heads.model import (
     count_trainable,
     freeze,
     load_base,
+    lora_target_pattern,
+    n_blocks,
     pick_device,
 )
 from shoplm.heads.scoring import (
@@ -164,12 +166,13 @@ class TaskHead:
         cls, spec: TaskSpec, config: HeadConfig, device: torch.device, scale: TargetScale | None
     ) -> TaskHead:
         base = load_base(config.base_model)
+        frozen = 0
         if config.mode == "lora":
-            encoder = add_lora(base.encoder, config.lora)
+            encoder, frozen = add_lora(base.encoder, config.lora)
         else:
             encoder = base.encoder
             freeze(encoder)
-        net = HeadNet(encoder, base.dim, spec.n_outputs).to(device)
+        net = HeadNet(encoder, base.dim, spec.n_outputs, frozen).to(device)
         return cls(spec, config, base, net, scale)
 
     def _embed_pair(
@@ -281,6 +284,11 @@ class TaskHead:
             "base_model_id": self.base.model_id,
             "max_seq_length": self.config.max_seq_length,
             "lora": self.config.to_dict()["lora"] if self.config.mode == "lora" else None,
+            "lora_target_modules": (
+                lora_target_pattern(n_blocks(self.net.encoder), self.config.lora.layers)
+                if self.config.mode == "lora"
+                else None
+            ),
             "config": self.config.to_dict(),
             "target_scale": (
                 {"mean": self.scale.mean, "std": self.scale.std} if self.scale else None
@@ -305,13 +313,14 @@ class TaskHead:
                 f"{folder}: the head was trained on base model {manifest['base_model_id']!r} "
                 f"but {manifest['base_model']!r} is now {base.model_id!r}"
             )
+        frozen = 0
         if config.mode == "lora":
-            encoder = add_lora(base.encoder, LoraSettings(**manifest["lora"]))
+            encoder, frozen = add_lora(base.encoder, LoraSettings(**manifest["lora"]))
             _load_adapter(encoder, storage.read_tensors(folder, storage.ADAPTER_FILE), folder)
         else:
             encoder = base.encoder
         freeze(encoder)
-        net = HeadNet(encoder, base.dim, spec.n_outputs)
+        net = HeadNet(encoder, base.dim, spec.n_outputs, frozen)
         net.head.load_state_dict(storage.read_tensors(folder, storage.HEAD_FILE))
         net.to(pick_device(device))
         net.eval()

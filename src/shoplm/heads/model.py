@@ -3,6 +3,11 @@
 The pooled vector is L2-normalised, the same vector the rest of shoplm searches with, so a
 probe head and a LoRA head see the same kind of input.  LoRA wraps only the transformer
 (``peft``); the head is a plain ``nn.Linear`` beside it.
+
+When only the top blocks carry an adapter, training splits the transformer in two: the
+frozen bottom (``prefix``) runs once per text and its output is kept, the top
+(``forward_from_prefix``) runs every step.  Predicting always uses the model's own
+forward; a test checks the two paths agree.
 """
 
 from __future__ import annotations
@@ -17,6 +22,12 @@ from torch import nn
 from shoplm.config import DEFAULT_ENCODER
 from shoplm.heads.config import LoraSettings
 from shoplm.text.encoder import folder_model_id, resolve_model
+
+# The linear layers of one transformer block that get an adapter (BERT-style names).
+BLOCK_LINEARS = (
+    r"attention\.self\.(query|key|value)|attention\.output\.dense"
+    r"|intermediate\.dense|output\.dense"
+)
 
 
 @dataclass
@@ -57,13 +68,35 @@ def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tenso
     return nn.functional.normalize(pooled, p=2, dim=1)
 
 
-class HeadNet(nn.Module):
-    """Transformer (optionally LoRA-adapted) -> pooled vector -> linear head."""
+def inner_model(encoder: nn.Module) -> nn.Module:
+    """The transformer itself, inside a peft wrapper or not."""
+    get_base = getattr(encoder, "get_base_model", None)
+    return get_base() if callable(get_base) else encoder
 
-    def __init__(self, encoder: nn.Module, dim: int, n_outputs: int) -> None:
+
+def n_blocks(encoder: nn.Module) -> int:
+    return int(inner_model(encoder).config.num_hidden_layers)
+
+
+def can_split(encoder: nn.Module) -> bool:
+    """BERT-style models (embeddings + encoder.layer blocks) can run block by block."""
+    model = inner_model(encoder)
+    return hasattr(model, "embeddings") and hasattr(getattr(model, "encoder", None), "layer")
+
+
+class HeadNet(nn.Module):
+    """Transformer (optionally LoRA-adapted) -> pooled vector -> linear head.
+
+    ``frozen_blocks``: how many bottom blocks carry no adapter (their output may be cached).
+    """
+
+    def __init__(
+        self, encoder: nn.Module, dim: int, n_outputs: int, frozen_blocks: int = 0
+    ) -> None:
         super().__init__()
         self.encoder = encoder
         self.head = nn.Linear(dim, n_outputs)
+        self.frozen_blocks = frozen_blocks
 
     def embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask)
@@ -72,19 +105,63 @@ class HeadNet(nn.Module):
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         return self.head(self.embed(input_ids, attention_mask))
 
+    def prefix(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Token states after the frozen bottom blocks (no gradient: nothing there learns)."""
+        model = inner_model(self.encoder)
+        with torch.no_grad():
+            hidden = model.embeddings(input_ids=input_ids)
+            return self._blocks(hidden, attention_mask, 0, self.frozen_blocks)
 
-def add_lora(encoder: nn.Module, settings: LoraSettings) -> nn.Module:
-    """Wrap the transformer with a fresh LoRA adapter; the base weights are frozen by peft."""
+    def forward_from_prefix(
+        self, hidden: torch.Tensor, attention_mask: torch.Tensor
+    ) -> torch.Tensor:
+        """Head outputs from ``prefix`` states: the adapted top blocks, pooling, head."""
+        top = self._blocks(hidden, attention_mask, self.frozen_blocks, None)
+        return self.head(mean_pool(top, attention_mask))
+
+    def _blocks(
+        self, hidden: torch.Tensor, attention_mask: torch.Tensor, start: int, stop: int | None
+    ) -> torch.Tensor:
+        from transformers.masking_utils import create_bidirectional_mask
+
+        model = inner_model(self.encoder)
+        mask = create_bidirectional_mask(
+            config=model.config, inputs_embeds=hidden, attention_mask=attention_mask
+        )
+        for block in model.encoder.layer[start:stop]:
+            out = block(hidden, mask)
+            hidden = out[0] if isinstance(out, tuple) else out
+        return hidden
+
+
+def lora_target_pattern(blocks: int, layers: int | None) -> str:
+    """Regex of the adapted linear layers: every block, or only the top ``layers``."""
+    first = 0 if layers is None else max(0, blocks - layers)
+    indexes = "|".join(str(i) for i in range(first, blocks))
+    return rf".*encoder\.layer\.({indexes})\.({BLOCK_LINEARS})"
+
+
+def add_lora(encoder: nn.Module, settings: LoraSettings) -> tuple[nn.Module, int]:
+    """Wrap the transformer with a fresh LoRA adapter (peft freezes the base weights).
+
+    Returns the wrapped model and the number of frozen bottom blocks.
+    """
     from peft import LoraConfig, get_peft_model
 
+    blocks = n_blocks(encoder)
+    if settings.layers is not None and settings.layers < blocks and not can_split(encoder):
+        raise ValueError(
+            f"{type(encoder).__name__} cannot run block by block: use LoRA on every layer"
+        )
     config = LoraConfig(
         r=settings.r,
         lora_alpha=settings.alpha,
         lora_dropout=settings.dropout,
-        target_modules=settings.target_modules,
+        target_modules=lora_target_pattern(blocks, settings.layers),
         bias="none",
     )
-    return get_peft_model(encoder, config)
+    frozen = 0 if settings.layers is None else max(0, blocks - settings.layers)
+    return get_peft_model(encoder, config), frozen
 
 
 def freeze(module: nn.Module) -> None:

@@ -19,9 +19,11 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from shoplm.heads.batches import collate, training_batches
+from shoplm.heads.batches import collate, tokenize, training_batches
 from shoplm.heads.config import HeadConfig
 from shoplm.heads.features import run_batches
+from shoplm.heads.model import HeadNet
+from shoplm.heads.prefix import PrefixStates
 from shoplm.heads.scoring import TargetScale, fit_offsets, selection_score, task_metrics
 from shoplm.heads.spec import TaskKind, TaskSpec
 
@@ -126,7 +128,7 @@ def _schedule(optimizer: torch.optim.Optimizer, warmup: int, total: int) -> Any:
 
 
 def train_network(
-    net: nn.Module,
+    net: HeadNet,
     tokenizer: Any,
     spec: TaskSpec,
     train_ids: Sequence[list[int]],
@@ -159,7 +161,9 @@ def train_network(
     checkpoints = _eval_points(per_epoch, config.epochs, config.evals_per_epoch)
     loss_fn = loss_function(spec, None if weights is None else weights.to(device))
     target = targets_tensor(spec, y_train, scale)
-    lengths = [len(ids) for ids in train_ids]
+    forward_rows, valid_outputs, lengths = _inputs(
+        net, tokenizer, train_ids, valid_texts, config, device, show_progress, say
+    )
     best = _Best(net)
     history: list[dict[str, Any]] = []
     bar = tqdm(
@@ -173,8 +177,7 @@ def train_network(
     for epoch in range(config.epochs):
         for rows in training_batches(lengths, config.batch_size, rng):
             net.train()
-            batch = collate(tokenizer, [train_ids[i] for i in rows], device)
-            out = net(**batch)
+            out = forward_rows(rows)
             out = out if spec.kind is TaskKind.CLASSIFICATION else out.squeeze(-1)
             loss = loss_fn(out, target[rows].to(device))
             optimizer.zero_grad(set_to_none=True)
@@ -190,17 +193,7 @@ def train_network(
             if step not in checkpoints:
                 continue
             net.eval()
-            outputs = _squeeze(
-                spec,
-                run_batches(
-                    net,
-                    tokenizer,
-                    valid_texts,
-                    config.max_seq_length,
-                    config.batch_size * 2,
-                    device,
-                ),
-            )
+            outputs = _squeeze(spec, valid_outputs())
             score, scores, offsets = score_outputs(spec, outputs, y_valid, scale, config.calibrate)
             found = Trained(score, scores, step, step, offsets, False)
             improved = best.offer(score, found)
@@ -223,6 +216,45 @@ def train_network(
             break
     bar.close()
     return _finish(best, step, stopped, history)
+
+
+def _inputs(
+    net: HeadNet,
+    tokenizer: Any,
+    train_ids: Sequence[list[int]],
+    valid_texts: Sequence[str],
+    config: HeadConfig,
+    device: torch.device,
+    show_progress: bool,
+    say: Say,
+) -> tuple[Callable[[np.ndarray], torch.Tensor], Callable[[], np.ndarray], list[int]]:
+    """(outputs of training rows, outputs of all validation rows, training lengths).
+
+    With frozen bottom blocks their states are computed once here and reused every step.
+    """
+    batch = config.batch_size * 2
+    if not net.frozen_blocks:
+
+        def forward_rows(rows: np.ndarray) -> torch.Tensor:
+            return net(**collate(tokenizer, [train_ids[i] for i in rows], device))
+
+        def valid_outputs() -> np.ndarray:
+            return run_batches(net, tokenizer, valid_texts, config.max_seq_length, batch, device)
+
+        return forward_rows, valid_outputs, [len(ids) for ids in train_ids]
+
+    say(f"lora: running the {net.frozen_blocks} frozen blocks once over train and valid")
+    valid_ids = tokenize(tokenizer, valid_texts, config.max_seq_length)
+    train_states = PrefixStates.compute(net, tokenizer, train_ids, batch, device, show_progress)
+    valid_states = PrefixStates.compute(net, tokenizer, valid_ids, batch, device, show_progress)
+
+    def forward_cached(rows: np.ndarray) -> torch.Tensor:
+        return net.forward_from_prefix(*train_states.batch(rows, device))
+
+    def valid_cached() -> np.ndarray:
+        return valid_states.outputs(net, batch, device)
+
+    return forward_cached, valid_cached, train_states.lengths
 
 
 def train_probe(

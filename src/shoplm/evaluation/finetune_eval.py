@@ -1,0 +1,303 @@
+"""Frozen vs fine-tuned encoder, in one run, under the evaluation's own protocols.
+
+Recommendation: the content model (item vectors from the encoder) is scored by
+:func:`evaluate_recommend` under its leave-one-out protocol, once with the base encoder
+(``content-frozen``) and once per tuned encoder (``content-lora``, ``content-full``).  The
+encoder learns only from the training sequences the evaluation fits on, and holds out each
+user's newest training item (the validation item) for early stopping: the test item is
+never seen.
+
+Search: dense retrieval is scored by :func:`evaluate_search` on the held-out half of the
+queries (``dense-frozen``, ``dense-lora``...); the encoder learns from the training half
+(the same seeded 50/50 split), a tenth of which is kept for early stopping.
+
+Each tuned model is trained in its own process (so its peak memory is its own), merged into
+a plain model folder and evaluated through a throw-away engine whose ``encoder.model`` is
+that folder (the ``SHOPLM_ENCODER`` setting), with its vectors cached apart from the
+shared cache.  Trainable parameters, wall time and peak memory come with each mode.
+
+    python -m shoplm.evaluation.finetune_eval --data DIR --task recommend|search --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from shoplm.datasets import RecDataset, SearchDataset, load_dataset
+from shoplm.evaluation.recommend_eval import evaluate_recommend, held_out_split
+from shoplm.evaluation.runner import Progress
+from shoplm.evaluation.search_eval import evaluate_search, split_queries
+from shoplm.finetune.data import TrainingData
+from shoplm.finetune.job import run_in_child
+from shoplm.finetune.negatives import add_hard_negatives
+from shoplm.finetune.pairs import recommendation_data, search_data
+from shoplm.finetune.train import FinetuneConfig
+
+TASKS = ("recommend", "search")
+METHOD = {"recommend": "content", "search": "dense"}
+BASE_PARAMS = 22_713_216  # all-MiniLM-L6-v2; replaced by the count a job reports
+
+
+def evaluate_finetune(
+    data: str | Path,
+    task: str | None = None,
+    modes: Sequence[str] = ("lora",),
+    epochs: int = 1,
+    max_pairs: int | None = None,
+    batch_size: int = 32,
+    learning_rate: float | None = None,
+    lora_r: int = 8,
+    max_seq_length: int = 128,
+    validate_every: int | None = None,
+    patience: int = 2,
+    window: int = 1,
+    negatives: str | None = None,
+    max_valid: int | None = 500,
+    valid_corpus_size: int | None = None,
+    max_users: int | None = None,
+    max_queries: int | None = None,
+    tune: bool = True,
+    seed: int = 42,
+    workdir: str | Path | None = None,
+    show_progress: bool = False,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Score ``<method>-frozen`` and ``<method>-<mode>`` for each mode (see module docstring).
+
+    ``negatives`` defaults to ``bm25`` for search and ``none`` for recommendation.
+    """
+    say = progress or (lambda _msg: None)
+    started = time.perf_counter()
+    dataset = load_dataset(data)
+    task = task or ("search" if isinstance(dataset, SearchDataset) else "recommend")
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; choose from {TASKS}")
+    bad = [m for m in modes if m not in ("lora", "full")]
+    if bad:
+        raise ValueError(f"unknown fine-tuning mode(s) {bad}; choose lora and/or full")
+    say("building training pairs (training split only)")
+    training = _training_data(dataset, task, window, max_pairs, max_valid, valid_corpus_size, seed)
+    source = negatives or ("bm25" if task == "search" else "none")
+    mined = add_hard_negatives(training, source, seed=seed)
+    say(f"{len(training.pairs)} pairs, {len(training.valid)} validation cases, negatives {source}")
+
+    def score(label: str) -> dict[str, Any]:
+        say(f"evaluating {METHOD[task]}-{label}")
+        if task == "recommend":
+            return evaluate_recommend(
+                data, models=["content"], max_users=max_users, tune=tune, seed=seed,
+                show_progress=show_progress, progress=say,
+            )  # fmt: skip
+        return evaluate_search(
+            data, models=["dense"], max_queries=max_queries, seed=seed,
+            show_progress=show_progress, progress=say,
+        )  # fmt: skip
+
+    metrics: dict[str, dict[str, float]] = {}
+    costs: dict[str, dict[str, Any]] = {}
+    runs: dict[str, dict[str, Any]] = {}
+    began = time.perf_counter()
+    frozen = score("frozen")
+    metrics[f"{METHOD[task]}-frozen"] = frozen["metrics"][METHOD[task]]
+    costs["frozen"] = {
+        "trainable_params": 0,
+        "total_params": BASE_PARAMS,
+        "train_wall_seconds": 0.0,
+        "peak_rss_mb": None,
+        "eval_seconds": round(time.perf_counter() - began, 2),
+    }
+    with _workdir(workdir) as root:
+        for mode in modes:
+            config = FinetuneConfig(
+                mode=mode,  # type: ignore[arg-type]
+                epochs=epochs,
+                batch_size=batch_size,
+                learning_rate=learning_rate,
+                lora_r=lora_r,
+                lora_alpha=2 * lora_r,
+                max_seq_length=max_seq_length,
+                validate_every=validate_every,
+                patience=patience,
+                seed=seed,
+            )
+            say(f"fine-tuning ({mode}) in a child process")
+            report = run_in_child(training, config, root / mode, platform=training.kind)
+            costs["frozen"]["total_params"] = report["total_params"] - (
+                report["trainable_params"] if mode == "lora" else 0
+            )
+            began = time.perf_counter()
+            with _encoder_env(report["model_folder"], root / "embeddings"):
+                result = score(mode)
+            metrics[f"{METHOD[task]}-{mode}"] = result["metrics"][METHOD[task]]
+            costs[mode] = {
+                "trainable_params": report["trainable_params"],
+                "total_params": report["total_params"],
+                "train_wall_seconds": report["wall_seconds"],
+                "train_seconds": report["train_seconds"],
+                "pairs_per_second": report["pairs_per_second"],
+                "steps": report["steps"],
+                "peak_rss_mb": report["peak_rss_mb"],
+                "peak_gpu_mb": report["peak_gpu_mb"],
+                "device": report["device"],
+                "eval_seconds": round(time.perf_counter() - began, 2),
+            }
+            runs[mode] = {
+                "model_id": report["model_id"],
+                "valid_ndcg@10_base": report["metrics"]["valid_ndcg@10_base"],
+                "valid_ndcg@10_best": report["metrics"]["valid_ndcg@10_best"],
+                "best_step": report["metrics"]["best_step"],
+                "history": report["metrics"]["history"],
+                "config": report["config"],
+                "lora": report["lora"],
+            }
+    count_key = "n_users" if task == "recommend" else "n_queries"
+    return {
+        "task": task,
+        "dataset": frozen["dataset"],
+        "protocol": frozen["protocol"] + "; " + _finetune_protocol(task),
+        count_key: frozen[count_key],
+        "seconds": round(time.perf_counter() - started, 2),
+        "metrics": metrics,
+        "training": costs,
+        "finetune": {
+            "data_hash": training.data_hash(),
+            "pairs": len(training.pairs),
+            "valid_cases": len(training.valid),
+            "hard_negatives": mined,
+            "notes": training.notes,
+            "runs": runs,
+        },
+    }
+
+
+def _training_data(
+    dataset: Any,
+    task: str,
+    window: int,
+    max_pairs: int | None,
+    max_valid: int | None,
+    valid_corpus_size: int | None,
+    seed: int,
+) -> TrainingData:
+    if task == "recommend":
+        if not isinstance(dataset, RecDataset):
+            raise ValueError(f"task recommend needs a recommendation dataset, got {dataset.name}")
+        train, _, _, _ = held_out_split(dataset, dataset.protocol)
+        return recommendation_data(
+            dataset.items, train, window=window, max_pairs=max_pairs, max_valid=max_valid,
+            valid_corpus_size=valid_corpus_size, seed=seed,
+        )  # fmt: skip
+    if not isinstance(dataset, SearchDataset):
+        raise ValueError(f"task search needs a search dataset, got {dataset.name}")
+    train_half, _ = split_queries(dataset.queries, 0.5, seed)
+    share = 0.1 if max_valid is None else min(0.1, max_valid / max(len(train_half), 1))
+    return search_data(
+        dataset.items, train_half, max_pairs=max_pairs, seed=seed, valid_fraction=share,
+        valid_corpus_size=valid_corpus_size or 5000,
+    )  # fmt: skip
+
+
+def _finetune_protocol(task: str) -> str:
+    if task == "recommend":
+        return (
+            "fine-tuning: contrastive (in-batch negatives) on (previous items -> next item) "
+            "pairs of the training sequences only, each user's newest training item (the "
+            "validation item) held out for early stopping; test items never seen"
+        )
+    return (
+        "fine-tuning: contrastive (in-batch + BM25 hard negatives) on (query -> relevant "
+        "title) pairs of the training half of the queries only, a seeded share of it (at most "
+        "10%) held out for early stopping; the scored held-out half never seen"
+    )
+
+
+@contextlib.contextmanager
+def _encoder_env(model_folder: str, cache_dir: Path) -> Iterator[None]:
+    """Engines opened inside use ``model_folder`` as encoder and a separate vector cache."""
+    saved = {k: os.environ.get(k) for k in ("SHOPLM_ENCODER", "SHOPLM_CACHE_DIR")}
+    os.environ["SHOPLM_ENCODER"] = model_folder
+    os.environ["SHOPLM_CACHE_DIR"] = str(cache_dir)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@contextlib.contextmanager
+def _workdir(workdir: str | Path | None) -> Iterator[Path]:
+    if workdir is not None:
+        path = Path(workdir)
+        path.mkdir(parents=True, exist_ok=True)
+        yield path
+        return
+    path = Path(tempfile.mkdtemp(prefix="shoplm-finetune-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Frozen vs fine-tuned encoder in one run.")
+    parser.add_argument("--data", required=True, type=Path, help="dataset folder")
+    parser.add_argument("--task", choices=TASKS, default=None)
+    parser.add_argument("--modes", default="lora", help="comma-separated: lora,full")
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--max-pairs", type=int, default=None)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--lr", type=float, default=None)
+    parser.add_argument("--rank", type=int, default=8)
+    parser.add_argument("--max-seq-length", type=int, default=128)
+    parser.add_argument("--validate-every", type=int, default=None)
+    parser.add_argument("--patience", type=int, default=2)
+    parser.add_argument("--window", type=int, default=1)
+    parser.add_argument("--negatives", choices=("none", "bm25", "vector"), default=None)
+    parser.add_argument("--max-valid", type=int, default=500)
+    parser.add_argument("--valid-corpus-size", type=int, default=None)
+    parser.add_argument("--max-users", type=int, default=None)
+    parser.add_argument("--max-queries", type=int, default=None)
+    parser.add_argument("--no-tune", action="store_true", help="skip content-model tuning")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--workdir", type=Path, default=None, help="keep models here")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args(argv)
+
+    def say(message: str) -> None:
+        print(f"[shoplm] {message}", file=sys.stderr, flush=True)
+
+    result = evaluate_finetune(
+        args.data, task=args.task, modes=[m for m in args.modes.split(",") if m],
+        epochs=args.epochs, max_pairs=args.max_pairs, batch_size=args.batch_size,
+        learning_rate=args.lr, lora_r=args.rank, max_seq_length=args.max_seq_length,
+        validate_every=args.validate_every, patience=args.patience, window=args.window,
+        negatives=args.negatives, max_valid=args.max_valid,
+        valid_corpus_size=args.valid_corpus_size, max_users=args.max_users,
+        max_queries=args.max_queries, tune=not args.no_tune, seed=args.seed,
+        workdir=args.workdir, show_progress=True, progress=say,
+    )  # fmt: skip
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        for name, row in result["metrics"].items():
+            print(f"{name:16s} " + "  ".join(f"{k} {v:.4f}" for k, v in row.items()))
+        for mode, cost in result["training"].items():
+            print(f"{mode:8s} {cost}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,74 @@
+"""Fine-tune an engine home's encoder on its own catalog and events, then switch to it.
+
+After :func:`finetune_home` the home's ``config.json`` names the merged model folder as
+``encoder.model``, so the next ``fit`` encodes with it.  The embedding cache is keyed by the
+model id, and the tuned folder's id differs from the base's, so items are re-encoded once
+and vectors of the two models never mix.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from shoplm.finetune.job import run_in_child
+from shoplm.finetune.manifest import base_of
+from shoplm.finetune.negatives import add_hard_negatives
+from shoplm.finetune.pairs import recommendation_data, store_sequences
+from shoplm.finetune.train import FinetuneConfig, Progress, train_encoder
+
+if TYPE_CHECKING:
+    from shoplm.engine import Engine
+
+FINETUNE_DIR = "finetune"
+
+
+def finetune_dir(home: Path, platform: str, mode: str) -> Path:
+    """Where one platform's run keeps its checkpoint, adapter, merged model and manifest."""
+    return Path(home) / FINETUNE_DIR / platform / mode
+
+
+def finetune_home(
+    engine: Engine,
+    config: FinetuneConfig,
+    platform: str | None = None,
+    window: int = 1,
+    max_pairs: int | None = None,
+    max_valid: int | None = 1000,
+    negatives: str = "bm25",
+    use_it: bool = True,
+    in_child: bool = False,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Tune on the platform's (history -> next item) pairs; each user's newest item validates.
+
+    The base is the home's encoder, or the base it was tuned from when it already is a
+    tuned folder.  With ``use_it`` the home's settings switch to the tuned folder; engines
+    opened before (this one included) keep the encoder they loaded until reopened.
+    """
+    say = progress or (lambda _msg: None)
+    platform = engine.resolve_platform(platform)
+    items = list(engine.store.iter_items(platform))
+    if not items:
+        raise ValueError(f"platform {platform!r} has no items: ingest a catalog first")
+    sequences = store_sequences(engine.store, platform)
+    if not sequences:
+        raise ValueError(f"platform {platform!r} has no events: fine-tuning learns from them")
+    data = recommendation_data(
+        items, sequences, window=window, max_pairs=max_pairs, max_valid=max_valid, seed=config.seed
+    )
+    say(f"{len(data.pairs)} training pairs and {len(data.valid)} validation users")
+    encode = engine.encoder.encode_cached if negatives == "vector" else None
+    mined = add_hard_negatives(data, negatives, seed=config.seed, encode=encode)
+    base = base_of(engine.settings.encoder.model)
+    out = finetune_dir(engine.home, platform, config.mode)
+    if in_child:
+        result = run_in_child(data, config, out, base=base, platform=platform)
+    else:
+        result = train_encoder(data, config, out, base=base, platform=platform, progress=say)
+    result["hard_negatives"] = mined
+    if use_it:
+        engine.settings.encoder.model = result["model_folder"]
+        engine.settings.save(engine.home)
+        result["encoder_set"] = True
+    return result

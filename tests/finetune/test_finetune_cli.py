@@ -1,0 +1,55 @@
+"""`shoplm finetune` tunes on a tiny home, switches its encoder, and `fit` then uses it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from shoplm.cli import app
+from shoplm.config import DEFAULT_ENCODER, Settings
+from shoplm.engine import Engine
+
+ARGS = ["--max-seq-length", "16", "--batch-size", "2", "--negatives", "bm25", "--json"]
+
+
+def test_cli_finetune_on_a_tiny_home(
+    tmp_path: Path, tiny_items: list[dict], tiny_events: list[dict]
+) -> None:
+    home = tmp_path / "home"
+    with Engine.open(home) as engine:
+        engine.upsert_items(tiny_items)
+        engine.add_events(tiny_events)
+    runner = CliRunner()
+    done = runner.invoke(app, ["finetune", "--home", str(home), *ARGS])
+    assert done.exit_code == 0, done.output
+    result = json.loads(done.stdout)
+    assert result["finished"] and result["encoder_set"] and result["platform"] == "default"
+    assert result["base_model"] == DEFAULT_ENCODER and result["mode"] == "lora"
+    assert result["data"]["pairs"] == 8  # 8 users, each newest item kept for validation
+    assert result["hard_negatives"]["pairs_with_negatives"] == 8
+    folder = Path(result["model_folder"])
+    assert folder.is_relative_to(home.resolve() / "finetune" / "default" / "lora")
+    assert Settings.load(home).encoder.model == str(folder)
+
+    fitted = runner.invoke(app, ["fit", "--home", str(home), "--json"])
+    assert fitted.exit_code == 0, fitted.output
+    assert json.loads(fitted.stdout)["encoded"]["encoded"] == len(tiny_items)
+    with Engine.open(home) as engine:
+        assert engine.fitted().encoder_id == result["model_id"] != DEFAULT_ENCODER
+
+    # Run again: it tunes from the base (not from its own output) and resumes the finished run.
+    again = runner.invoke(app, ["finetune", "--home", str(home), *ARGS])
+    assert again.exit_code == 0, again.output
+    second = json.loads(again.stdout)
+    assert second["base_model"] == DEFAULT_ENCODER
+    assert second["resumed_at"] == result["steps"] and second["model_id"] == result["model_id"]
+
+
+def test_cli_finetune_errors_are_one_line(tmp_path: Path) -> None:
+    runner = CliRunner()
+    empty = runner.invoke(app, ["finetune", "--home", str(tmp_path / "h")])
+    assert empty.exit_code == 2 and "no items" in empty.output
+    bad = runner.invoke(app, ["finetune", "--home", str(tmp_path / "h"), "--mode", "half"])
+    assert bad.exit_code == 2 and "--mode" in bad.output

@@ -1,0 +1,54 @@
+"""One run scores content-frozen and content-lora under the recommendation protocol."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+
+from shoplm.evaluation.finetune_eval import evaluate_finetune
+
+# Full-ranking metrics cut at 20, so the catalog needs more than 20 items.
+TITLES = [
+    f"{colour} {thing}"
+    for colour in ("red", "blue", "black", "green")
+    for thing in ("stapler", "gel pens", "paper ream", "toner", "desk lamp", "mug")
+]
+
+
+def _write(path: Path, rows: list[dict]) -> None:
+    path.write_bytes(gzip.compress("".join(json.dumps(r) + "\n" for r in rows).encode()))
+
+
+def test_frozen_and_lora_in_one_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHOPLM_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("SHOPLM_ENCODER", raising=False)
+    data = tmp_path / "office"
+    data.mkdir()
+    _write(
+        data / "items.jsonl.gz",
+        [
+            {"item_id": n, "title": t, "description": "", "brand": "", "categories": "Office"}
+            for n, t in enumerate(TITLES)
+        ],
+    )
+    _write(
+        data / "sequences.jsonl.gz",
+        [{"user_id": u, "item_ids": [(u + 5 * k) % 24 for k in range(5)]} for u in range(8)],
+    )
+    result = evaluate_finetune(
+        data, task="recommend", modes=["lora"], max_seq_length=16, batch_size=4, tune=False,
+        workdir=tmp_path / "work",
+    )  # fmt: skip
+    assert set(result["metrics"]) == {"content-frozen", "content-lora"}
+    assert "NDCG@10" in result["metrics"]["content-lora"]
+    assert result["n_users"] == 8 and "leave-one-out" in result["protocol"]
+    lora = result["training"]["lora"]
+    assert 0 < lora["trainable_params"] < lora["total_params"] and lora["peak_rss_mb"] > 0
+    assert result["training"]["frozen"]["trainable_params"] == 0
+    # 8 users x (5 - 2 held out - 1) pairs: neither the test nor the validation item is used.
+    assert result["finetune"]["pairs"] == 16
+    run = result["finetune"]["runs"]["lora"]
+    assert run["model_id"].startswith("shoplm-recommend-lora@")

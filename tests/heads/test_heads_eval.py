@@ -1,0 +1,135 @@
+"""The heads evaluation: task building, the seeded split, caps, and one tiny end-to-end run."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from shoplm.datasets import QueryClassDataset, SearchDataset, SearchQuery, TextLabelDataset
+from shoplm.evaluation.heads_eval import (
+    build_task,
+    cap_rows,
+    evaluate_heads,
+    main,
+    split_rows,
+)
+from shoplm.heads import TaskKind
+from shoplm.schema import Item
+
+WORDS = {5: "great lovely", 4: "nice good", 3: "okay fine", 2: "poor bad", 1: "awful broken"}
+
+
+def _clothing_folder(folder: Path, n: int = 60) -> Path:
+    """A womens_clothing_reviews-shaped folder: gzip'd CSV with the source's columns."""
+    folder.mkdir(parents=True, exist_ok=True)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["row_id", "Clothing ID", "Title", "Review Text", "Rating"])
+    for i in range(n):
+        rating = i % 5 + 1
+        writer.writerow([i, 100 + i % 7, "", f"the dress is {WORDS[rating]}", rating])
+    (folder / "reviews.csv.gz").write_bytes(gzip.compress(buffer.getvalue().encode(), mtime=0))
+    return folder
+
+
+def test_split_is_seeded_stratified_and_disjoint() -> None:
+    labels = ["a"] * 50 + ["b"] * 30 + ["c"] * 20
+    split = split_rows(100, 7, strata=labels)
+    assert split == split_rows(100, 7, strata=labels)
+    assert split != split_rows(100, 8, strata=labels)
+    rows = split["train"] + split["valid"] + split["test"]
+    assert sorted(rows) == list(range(100))
+    assert [sum(labels[r] == c for r in split["train"]) for c in "abc"] == [35, 21, 14]
+    assert [sum(labels[r] == c for r in split["test"]) for c in "abc"] == [10, 6, 4]
+
+
+def test_grouped_split_keeps_each_group_in_one_part() -> None:
+    groups = [f"q{i // 4}" for i in range(80)]
+    split = split_rows(80, 1, groups=groups)
+    where = {groups[r]: name for name, rows in split.items() for r in rows}
+    for name, rows in split.items():
+        assert all(where[groups[r]] == name for r in rows)
+    assert len(split["train"]) == 4 * 14  # 70% of 20 groups
+
+
+def test_cap_rows_balances_classes_as_far_as_they_go() -> None:
+    labels = ["pos"] * 80 + ["neg"] * 15 + ["neu"] * 5
+    rows = cap_rows(range(100), 45, 3, labels)
+    counts = {c: sum(labels[r] == c for r in rows) for c in ("pos", "neg", "neu")}
+    assert counts == {"pos": 25, "neg": 15, "neu": 5}  # small classes give all; pos fills up
+    assert cap_rows(range(100), 45, 3, labels) == rows
+    assert len(cap_rows(range(100), 10, 3)) == 10 and cap_rows([3, 1], None, 0) == [1, 3]
+
+
+def test_build_task_from_each_supported_kind_of_dataset() -> None:
+    reviews = TextLabelDataset("r", ["good", "bad", "meh"], [5.0, 1.0, 3.0], [2, 0, 1])
+    sentiment = build_task("sentiment", reviews)
+    assert sentiment.examples.targets == ["positive", "negative", "neutral"]
+    assert build_task("rating", reviews).spec.kind is TaskKind.REGRESSION
+
+    queries = QueryClassDataset(
+        "wands_queries",
+        [(str(i), f"query {i}", "Chairs" if i % 2 else "Lamps") for i in range(8)]
+        + [("x", "lonely", "Rare"), ("y", "no class", "")],
+    )
+    categories = build_task("categorisation", queries, min_class_count=2)
+    assert categories.spec.labels == ("Chairs", "Lamps") and len(categories.examples) == 8
+
+    search = SearchDataset(
+        "homedepot_search",
+        [Item(item_id="1", title="cordless drill"), Item(item_id="2", title="garden hose")],
+        [SearchQuery("q1", "drill", {"1": 3.0, "2": 1.0})],
+    )
+    click = build_task("click", search)
+    assert click.examples.texts == ["drill [SEP] cordless drill", "drill [SEP] garden hose"]
+    assert click.examples.targets == [1, 0] and click.groups == ["q1", "q1"]
+    with pytest.raises(ValueError, match="does not fit dataset 'homedepot_search'"):
+        build_task("sentiment", search)
+
+
+def test_one_run_trains_probe_and_lora_on_the_same_split(tiny_base, tmp_path: Path) -> None:
+    data = _clothing_folder(tmp_path / "reviews")
+    result = evaluate_heads(
+        data,
+        task="sentiment",
+        base_model=tiny_base,
+        epochs=1,
+        batch_size=8,
+        lora_r=2,
+        lora_alpha=4,
+        lora_layers=1,
+        class_weights="none",
+        save_to=tmp_path / "heads",
+    )
+    assert result["head_task"] == "sentiment" and result["dataset"] == "womens_clothing_reviews"
+    assert set(result["metrics"]) == {"constant", "probe", "lora"}
+    for mode in ("probe", "lora"):
+        row = result["metrics"][mode]
+        assert {"accuracy", "macro_f1", "trainable_parameters", "wall_seconds"} <= set(row)
+        assert row["peak_rss_mb"] > 0 and 0.0 <= row["macro_f1"] <= 1.0
+        assert (tmp_path / "heads" / mode / "manifest.json").is_file()
+    assert (
+        result["metrics"]["lora"]["trainable_parameters"]
+        > (result["metrics"]["probe"]["trainable_parameters"])
+    )
+    split = result["split"]
+    assert split["sizes"] == {"train": 42, "valid": 5, "test": 13}
+    assert not set(split["rows"]["train"]) & set(split["rows"]["test"])
+    assert result["label_counts"]["test"] == {"negative": 5, "neutral": 3, "positive": 5}
+    # negative and positive tie as the training majority; the first label wins
+    assert result["metrics"]["constant"]["accuracy"] == round(5 / 13, 6)
+    json.dumps(result)  # the result is plain JSON
+
+
+def test_cli_prints_json(tiny_base, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    data = _clothing_folder(tmp_path / "reviews", n=40)
+    args = ["--task", "rating", "--data", str(data), "--modes", "probe", "--json"]
+    code = main([*args, "--base-model", tiny_base])
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["head_task"] == "rating" and "rmse" in out["metrics"]["probe"]
