@@ -532,6 +532,27 @@ def evaluate_rating_command(
         _emit_evaluation(result, as_json, report)
 
 
+_PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
+
+
+@evaluate_app.command("finetune", context_settings=_PASS_THROUGH, add_help_option=False)
+def evaluate_finetune_command(ctx: typer.Context) -> None:
+    """Frozen vs fine-tuned encoder in one run (content-lora, dense-lora...); see --help."""
+    from shoplm.evaluation.finetune_eval import main as finetune_main
+
+    with _friendly_errors():
+        raise typer.Exit(finetune_main(list(ctx.args)))
+
+
+@evaluate_app.command("heads", context_settings=_PASS_THROUGH, add_help_option=False)
+def evaluate_heads_command(ctx: typer.Context) -> None:
+    """Task heads (sentiment, category, click, rating): LoRA vs linear probe; see --help."""
+    from shoplm.evaluation.heads_eval import main as heads_main
+
+    with _friendly_errors():
+        raise typer.Exit(heads_main(list(ctx.args)))
+
+
 def _emit_evaluation(result: dict, as_json: bool, report: Path | None) -> None:
     from shoplm.evaluation.report import format_table, write_report
 

@@ -7,8 +7,9 @@ import json
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
-from shoplm.evaluation.finetune_eval import evaluate_finetune
+from shoplm.cli import app
 
 # Full-ranking metrics cut at 20, so the catalog needs more than 20 items.
 TITLES = [
@@ -22,7 +23,9 @@ def _write(path: Path, rows: list[dict]) -> None:
     path.write_bytes(gzip.compress("".join(json.dumps(r) + "\n" for r in rows).encode()))
 
 
-def test_frozen_and_lora_in_one_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_shoplm_evaluate_finetune_scores_frozen_and_lora_in_one_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("SHOPLM_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("SHOPLM_ENCODER", raising=False)
     data = tmp_path / "office"
@@ -38,10 +41,11 @@ def test_frozen_and_lora_in_one_run(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         data / "sequences.jsonl.gz",
         [{"user_id": u, "item_ids": [(u + 5 * k) % 24 for k in range(5)]} for u in range(8)],
     )
-    result = evaluate_finetune(
-        data, task="recommend", modes=["lora"], max_seq_length=16, batch_size=4, tune=False,
-        workdir=tmp_path / "work",
-    )  # fmt: skip
+    options = "--task recommend --modes lora --max-seq-length 16 --batch-size 4 --no-tune --json"
+    args = ["--data", str(data), "--workdir", str(tmp_path / "work"), *options.split()]
+    invoked = CliRunner().invoke(app, ["evaluate", "finetune", *args])
+    assert invoked.exit_code == 0, invoked.output
+    result = json.loads(invoked.stdout)
     assert set(result["metrics"]) == {"content-frozen", "content-lora"}
     assert "NDCG@10" in result["metrics"]["content-lora"]
     assert result["n_users"] == 8 and "leave-one-out" in result["protocol"]

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from shoplm.graph.build import build_graph
 from shoplm.graph.model import ItemGraph
-from shoplm.graph.recall import KGRecommender, core_nodes, walk_matrix
+from shoplm.graph.recall import KGRecommender, core_nodes, personalised_pagerank, walk_matrix
 from shoplm.interactions import Interactions
 from shoplm.recommend.base import FitContext, UserBatch
 from shoplm.recommend.registry import create, load_model
@@ -150,3 +151,19 @@ def test_walk_prunes_dead_ends_and_is_row_stochastic(
     assert set(core_nodes(graph, graph.adjacency()).tolist()) >= set(
         graph.nodes_of_type("item").tolist()
     )
+
+
+def test_sparse_first_steps_walk_the_same_mass_as_full_passes() -> None:
+    """The one-user shortcut (reading only the rows that hold mass) changes no score."""
+    rng = np.random.default_rng(7)
+    n = 400
+    dense = (rng.random((n, n)) < 0.01) * rng.random((n, n))
+    dense /= np.maximum(dense.sum(axis=1, keepdims=True), 1e-12)  # row-stochastic (or empty)
+    transition = sp.csr_matrix(dense.astype(np.float32))
+    seeds = np.zeros((n, 2), dtype=np.float32)
+    seeds[[3, 50, 51], 0] = [0.5, 0.25, 0.25]
+    seeds[7, 1] = 1.0
+    full = personalised_pagerank(transition.T.tocsr(), seeds, 0.3, 6)
+    shortcut = personalised_pagerank(transition.T.tocsr(), seeds, 0.3, 6, forward=transition)
+    assert np.abs(full).sum() > 0
+    np.testing.assert_allclose(shortcut, full, rtol=1e-5, atol=1e-7)

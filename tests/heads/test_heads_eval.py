@@ -9,13 +9,14 @@ import json
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from shoplm.cli import app
 from shoplm.datasets import QueryClassDataset, SearchDataset, SearchQuery, TextLabelDataset
 from shoplm.evaluation.heads_eval import (
     build_task,
     cap_rows,
     evaluate_heads,
-    main,
     split_rows,
 )
 from shoplm.heads import TaskKind
@@ -126,10 +127,10 @@ def test_one_run_trains_probe_and_lora_on_the_same_split(tiny_base, tmp_path: Pa
     json.dumps(result)  # the result is plain JSON
 
 
-def test_cli_prints_json(tiny_base, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_shoplm_evaluate_heads_prints_json(tiny_base, tmp_path: Path) -> None:
     data = _clothing_folder(tmp_path / "reviews", n=40)
     args = ["--task", "rating", "--data", str(data), "--modes", "probe", "--json"]
-    code = main([*args, "--base-model", tiny_base])
-    assert code == 0
-    out = json.loads(capsys.readouterr().out)
+    result = CliRunner().invoke(app, ["evaluate", "heads", *args, "--base-model", tiny_base])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
     assert out["head_task"] == "rating" and "rmse" in out["metrics"]["probe"]

@@ -252,7 +252,9 @@ def _workdir(workdir: str | Path | None) -> Iterator[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Frozen vs fine-tuned encoder in one run.")
+    parser = argparse.ArgumentParser(
+        prog="shoplm evaluate finetune", description="Frozen vs fine-tuned encoder in one run."
+    )
     parser.add_argument("--data", required=True, type=Path, help="dataset folder")
     parser.add_argument("--task", choices=TASKS, default=None)
     parser.add_argument("--modes", default="lora", help="comma-separated: lora,full")

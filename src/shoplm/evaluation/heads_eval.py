@@ -278,20 +278,20 @@ def evaluate_heads(
     task: str = "sentiment",
     modes: Sequence[str] = MODES,
     seed: int = 42,
-    max_train: int | None = 6000,
-    max_valid: int | None = 1500,
-    max_test: int | None = 4000,
+    max_train: int | None = 8000,
+    max_valid: int | None = 3000,
+    max_test: int | None = 2000,
     balance_train: bool = True,
     epochs: int = 2,
     max_seq_length: int = 128,
     batch_size: int = 32,
-    encoder_lr: float = 5e-4,
+    encoder_lr: float = 1e-3,
     head_lr: float = 5e-3,
-    lora_r: int = 8,
-    lora_alpha: int = 16,
-    lora_layers: int | None = None,
+    lora_r: int = 16,
+    lora_alpha: int = 32,
+    lora_layers: int | None = 2,
     class_weights: str = "auto",
-    lora_class_weights: str | None = None,
+    lora_class_weights: str | None = "none",
     category_level: int = 2,
     min_class_count: int = 5,
     relevance_threshold: float = 2.5,
@@ -304,6 +304,9 @@ def evaluate_heads(
     progress: Progress | None = None,
 ) -> dict:
     """Train every mode on one seeded split and score each on the same test rows.
+
+    The defaults are the setting chosen on validation for womens_clothing_reviews sentiment
+    on a 2-core CPU: 8000 training rows, LoRA rank 16 on the top 2 of 6 blocks, 2 epochs.
 
     ``class_weights`` applies to every mode unless ``lora_class_weights`` overrides it for
     LoRA ("auto" trains each variant and keeps the better on validation, which doubles
@@ -472,27 +475,29 @@ def _brief(scores: dict[str, Any]) -> str:
 # -------------------------------------------------------------------------- CLI
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m shoplm.evaluation.heads_eval",
+        prog="shoplm evaluate heads",
         description="Train the LoRA head and the linear probe on one split; score both.",
     )
     p.add_argument("--task", choices=TASKS, default="sentiment")
     p.add_argument("--data", required=True, type=Path, help="dataset folder (shared/data layout)")
     p.add_argument("--modes", default=",".join(MODES), help="comma-separated: probe,lora")
     p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--max-train", type=int, default=6000)
-    p.add_argument("--max-valid", type=int, default=1500)
-    p.add_argument("--max-test", type=int, default=4000)
+    p.add_argument("--max-train", type=int, default=8000)
+    p.add_argument("--max-valid", type=int, default=3000)
+    p.add_argument("--max-test", type=int, default=2000)
     p.add_argument("--no-balance", action="store_true", help="random (not class-even) train cap")
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--max-seq-length", type=int, default=128)
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--encoder-lr", type=float, default=5e-4)
+    p.add_argument("--encoder-lr", type=float, default=1e-3)
     p.add_argument("--head-lr", type=float, default=5e-3)
-    p.add_argument("--lora-r", type=int, default=8)
-    p.add_argument("--lora-alpha", type=int, default=16)
-    p.add_argument("--lora-layers", type=int, default=None, help="adapt only the top N blocks")
+    p.add_argument("--lora-r", type=int, default=16)
+    p.add_argument("--lora-alpha", type=int, default=32)
+    p.add_argument(
+        "--lora-layers", type=int, default=2, help="adapt only the top N blocks (0: all)"
+    )
     p.add_argument("--class-weights", choices=("none", "balanced", "auto"), default="auto")
-    p.add_argument("--lora-class-weights", choices=("none", "balanced", "auto"), default=None)
+    p.add_argument("--lora-class-weights", choices=("none", "balanced", "auto"), default="none")
     p.add_argument("--category-level", type=int, default=2)
     p.add_argument("--min-class-count", type=int, default=5)
     p.add_argument("--relevance-threshold", type=float, default=2.5)
@@ -527,7 +532,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         head_lr=args.head_lr,
         lora_r=args.lora_r,
         lora_alpha=args.lora_alpha,
-        lora_layers=args.lora_layers,
+        lora_layers=args.lora_layers or None,
         class_weights=args.class_weights,
         lora_class_weights=args.lora_class_weights,
         category_level=args.category_level,

@@ -104,13 +104,27 @@ def walk_matrix(
 
 
 def personalised_pagerank(
-    transposed: sp.csr_matrix, seeds: np.ndarray, alpha: float, steps: int
+    transposed: sp.csr_matrix,
+    seeds: np.ndarray,
+    alpha: float,
+    steps: int,
+    forward: sp.csr_matrix | None = None,
 ) -> np.ndarray:
     """Walk mass per node after ``steps`` steps; ``seeds`` is [n_nodes, n_users], columns sum
-    to 1 (or 0 for a user without history).  Mass leaving through dead ends restarts."""
+    to 1 (or 0 for a user without history).  Mass leaving through dead ends restarts.
+
+    ``forward`` (the transition itself, ``transposed.T`` in CSR) lets a step whose mass sits
+    on few nodes read only those nodes' rows instead of the whole graph: a user's history
+    items touch a sliver of the edges, so a one-user request skips the first full passes.
+    """
     mass = seeds.copy()
     for _ in range(steps):
-        mass = (1.0 - alpha) * (transposed @ mass)
+        seeded = np.flatnonzero(mass.any(axis=1)) if forward is not None else None
+        if seeded is not None and len(seeded) * 20 < len(mass):
+            moved = np.asarray(forward[seeded].T @ mass[seeded], dtype=np.float32)
+        else:
+            moved = transposed @ mass
+        mass = (1.0 - alpha) * moved
         mass += (1.0 - mass.sum(axis=0, keepdims=True)) * seeds
     return mass
 
@@ -174,6 +188,7 @@ class KGRecommender(Recommender):
         self.degree_power = degree_power
         self.half_life = half_life
         self.transposed = sp.csr_matrix((0, 0), dtype=np.float32)
+        self._forward: sp.csr_matrix | None = None  # transposed.T, built on first score
         self.item_nodes = np.zeros(0, dtype=np.int64)  # per item row: core index, -1 if absent
         self.item_scale = np.zeros(0, dtype=np.float32)
         self.graph: ItemGraph | None = None  # kept after fit for explanations; not saved
@@ -190,6 +205,7 @@ class KGRecommender(Recommender):
         self.n_items = data.n_items
         transition, core, links = walk_matrix(graph, self.weights)
         self.transposed = transition.T.tocsr()
+        self._forward = None
         position = np.full(graph.n_nodes, -1, dtype=np.int64)
         position[core] = np.arange(len(core))
         nodes = graph.item_nodes(data.item_ids)
@@ -199,20 +215,19 @@ class KGRecommender(Recommender):
 
     def score(self, batch: UserBatch) -> np.ndarray:
         n_core = self.transposed.shape[0]
-        history = history_matrix(batch, self.n_items, self.half_life)
+        history = history_matrix(batch, self.n_items, self.half_life).tocoo()
         present = self.item_nodes >= 0
-        to_core = sp.csr_matrix(
-            (
-                np.ones(int(present.sum()), dtype=np.float32),
-                (np.flatnonzero(present), self.item_nodes[present]),
-            ),
-            shape=(self.n_items, n_core),
-        )
-        seeds = (history @ to_core).toarray().T  # [n_core, batch]
+        # Seeds straight from the history's item rows: no item -> node matrix per request.
+        nodes = self.item_nodes[history.col]
+        on_graph = nodes >= 0
+        seeds = np.zeros((n_core, len(batch)), dtype=np.float32)
+        np.add.at(seeds, (nodes[on_graph], history.row[on_graph]), history.data[on_graph])
         totals = seeds.sum(axis=0, keepdims=True)
         seeds = np.divide(seeds, totals, out=np.zeros_like(seeds), where=totals > 0)
+        if self._forward is None:
+            self._forward = self.transposed.T.tocsr()
         mass = personalised_pagerank(
-            self.transposed, seeds.astype(np.float32), self.alpha, self.steps
+            self.transposed, seeds.astype(np.float32), self.alpha, self.steps, self._forward
         )
         scores = np.zeros((len(batch), self.n_items), dtype=np.float32)
         scores[:, present] = mass[self.item_nodes[present]].T
@@ -233,5 +248,6 @@ class KGRecommender(Recommender):
         self.transposed = sp.csr_matrix(
             (arrays["data"], arrays["indices"], arrays["indptr"]), shape=(n_core, n_core)
         )
+        self._forward = None
         self.item_nodes = np.asarray(arrays["item_nodes"], dtype=np.int64)
         self.item_scale = np.asarray(arrays["item_scale"], dtype=np.float32)

@@ -384,15 +384,17 @@ class Hybrid(Recommender):
             )
             profile = np.asarray(profile.toarray(), dtype=np.float32)
             profile /= np.maximum(np.linalg.norm(profile, axis=1, keepdims=True), 1e-12)
-            token_cos = np.asarray(self.tokens @ profile.T, dtype=np.float32).T
-            token_cos = np.take_along_axis(token_cos, candidates, axis=1)
+            # Only the candidates' rows: a request reads a few hundred items, not the catalog.
+            rows = self.tokens[candidates.ravel()].tocoo()
+            owner = rows.row // width  # the user each candidate row belongs to
+            products = rows.data * profile[owner, rows.col]
+            token_cos = np.bincount(rows.row, weights=products, minlength=n_users * width)
+            token_cos = token_cos.reshape(n_users, width).astype(np.float32)
         text_last = np.zeros((n_users, width), dtype=np.float32)
         if self.text.shape[1]:
             known = last >= 0
-            sims = self.text[np.maximum(last, 0)] @ self.text.T
-            text_last = np.where(
-                known[:, None], np.take_along_axis(sims, candidates, axis=1), 0.0
-            ).astype(np.float32)
+            sims = np.einsum("bmd,bd->bm", self.text[candidates], self.text[np.maximum(last, 0)])
+            text_last = np.where(known[:, None], sims, 0.0).astype(np.float32)
         length = np.broadcast_to(
             np.log1p(np.array([len(h) for h in histories], dtype=np.float32))[:, None],
             (n_users, width),
