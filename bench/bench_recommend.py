@@ -12,6 +12,8 @@ seeded sample of users, per model: median, p95 and max in milliseconds.  One com
 ``--params-from RESULT.json`` fits with the parameters an evaluation chose on validation
 (its ``model_params``), ``--tune`` chooses them here first (tuning time reported apart);
 ``--home DIR`` keeps the fitted home for a second run (``--reuse`` skips ingest and fit).
+Latency is timed the way ``shoplm serve`` runs: ``--threads`` (default 1, the server's
+``compute_threads``) caps the BLAS and torch threads of each request.
 """
 
 from __future__ import annotations
@@ -57,12 +59,18 @@ def build(
         return engine.fit(models=models, tune=tuned)
 
 
-def time_recommend(home: Path, models: list[str], n_users: int, k: int, seed: int) -> dict:
+def time_recommend(
+    home: Path, models: list[str], n_users: int, k: int, seed: int, threads: int
+) -> dict:
     """Per model: latency of one ``Engine.recommend`` call, over a seeded user sample."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
     from shoplm.engine import Engine
 
     out = {}
-    with Engine.open(home, show_progress=False) as engine:
+    torch.set_num_threads(threads)
+    with Engine.open(home, show_progress=False) as engine, threadpool_limits(threads):
         fitted = engine.fitted()
         users = random.Random(seed).sample(fitted.user_ids, min(n_users, len(fitted.user_ids)))
         for model in models:
@@ -89,6 +97,7 @@ def main() -> None:
     parser.add_argument("--models", default=DEFAULT_MODELS)
     parser.add_argument("--users", type=int, default=200, help="users timed per model")
     parser.add_argument("--k", type=int, default=10)
+    parser.add_argument("--threads", type=int, default=1, help="BLAS/torch threads per request")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--tune", action="store_true", help="choose parameters on validation")
     parser.add_argument(
@@ -109,7 +118,9 @@ def main() -> None:
             params = json.loads(args.params_from.read_text()).get("model_params", {})
         fit = None if args.reuse else build(home, args.data, subset, models, args.tune, params)
         setup = time.perf_counter() - began
-        latency = time_recommend(home, [*models, "blend"], args.users, args.k, args.seed)
+        latency = time_recommend(
+            home, [*models, "blend"], args.users, args.k, args.seed, args.threads
+        )
     result = {
         "bench": "recommend",
         "data": f"{args.data.name}" + (f"/{subset}" if subset else ""),
@@ -118,6 +129,7 @@ def main() -> None:
         "tuning_seconds": fit.get("tuning_seconds", 0.0) if fit else None,
         "model_params": fit.get("model_params") if fit else None,
         "setup_seconds": round(setup, 2),
+        "threads_per_request": args.threads,
         "recommend_latency": latency,
     }
     if args.json:

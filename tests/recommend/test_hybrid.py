@@ -113,6 +113,23 @@ def test_same_seed_same_scores(
     assert np.array_equal(again.score(all_users), fitted.score(all_users))
 
 
+def test_sources_scored_in_parallel_give_the_same_scores(
+    fitted: Hybrid, all_users: UserBatch
+) -> None:
+    """One request's sources run on a thread pool; the answer must not depend on it."""
+    threads = fitted.params["source_threads"]
+    try:
+        fitted.params["source_threads"] = 1
+        one_by_one = fitted.score(all_users)
+        fitted.params["source_threads"] = 3
+        pooled = [fitted.score(all_users) for _ in range(3)]
+    finally:
+        fitted.params["source_threads"] = threads
+    for scores in pooled:
+        assert np.array_equal(scores, one_by_one)
+    assert set(fitted._source_cost) == set(fitted.models)  # the pool recorded each cost
+
+
 def test_sources_that_cannot_fit_are_skipped(two_groups: Interactions) -> None:
     model = Hybrid(**{**FAST, "sources": {"content": {}, "popularity": {}}})
     model.fit(two_groups, FitContext())  # no text vectors: content is skipped
@@ -126,6 +143,8 @@ def test_bad_settings_are_named() -> None:
         Hybrid(sources={"hybrid": {}})
     with pytest.raises(ValueError, match="must be positive"):
         Hybrid(per_source=0)
+    with pytest.raises(ValueError, match="source_threads must be positive"):
+        Hybrid(source_threads=0)
 
 
 def test_unique_rows_keeps_first_appearance_order() -> None:

@@ -29,8 +29,10 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Self
 
@@ -104,6 +106,7 @@ class Hybrid(Recommender):
         lr: float = 3e-3,
         max_train_users: int = 10000,
         threads: int = 1,
+        source_threads: int = 2,
     ) -> None:
         chosen = self.default_sources() if sources is None else sources
         sources = {k: dict(v) for k, v in chosen.items()}
@@ -111,8 +114,10 @@ class Hybrid(Recommender):
             raise ValueError("the hybrid needs at least one source model")
         if any(name.startswith("hybrid") for name in sources):
             raise ValueError("a hybrid cannot be its own source, nor another hybrid's")
-        if per_source < 1 or hidden < 2 or epochs < 1 or max_train_users < 1:
-            raise ValueError("per_source, hidden, epochs and max_train_users must be positive")
+        if min(per_source, epochs, max_train_users, source_threads) < 1 or hidden < 2:
+            raise ValueError(
+                "per_source, hidden, epochs, max_train_users and source_threads must be positive"
+            )
         super().__init__(
             sources=sources,
             per_source=per_source,
@@ -121,8 +126,10 @@ class Hybrid(Recommender):
             lr=lr,
             max_train_users=max_train_users,
             threads=threads,
+            source_threads=source_threads,
         )
         self.models: dict[str, Recommender] = {}
+        self._source_cost: dict[str, float] = {}  # seconds per score() call, smoothed
         self.ranker = _Ranker(1, hidden)
         self.feature_mean = np.zeros(0, dtype=np.float32)
         self.feature_std = np.ones(0, dtype=np.float32)
@@ -318,10 +325,8 @@ class Hybrid(Recommender):
         per = min(self.params["per_source"], n_items)
         z_scores, tops = {}, {}
         fallback = np.zeros((n_users, n_items), dtype=np.float32)
-        for name in self.params["sources"]:
-            if name not in models:
-                continue
-            raw = np.asarray(models[name].score(batch), dtype=np.float32)
+        for name, raw in self._source_scores(models, batch).items():
+            raw = np.asarray(raw, dtype=np.float32)
             z = standardise(raw)
             fallback += z / len(models)
             z[seen_rows.astype(np.int64), seen_cols] = -np.inf
@@ -347,6 +352,32 @@ class Hybrid(Recommender):
         x = np.stack(features, axis=-1).astype(np.float32)
         x[~valid] = 0.0
         return candidates, valid, x, fallback
+
+    def _source_scores(
+        self, models: Mapping[str, Recommender], batch: UserBatch
+    ) -> dict[str, np.ndarray]:
+        """Each present source's scores for the batch, in source order.
+
+        With ``source_threads`` > 1 the sources run on a shared thread pool, the slowest
+        (by their smoothed past cost) submitted first so the pool's threads finish together.
+        """
+        names = [name for name in self.params["sources"] if name in models]
+        workers = self.params.get("source_threads", 1)
+        if workers <= 1 or len(names) < 2:
+            return {name: models[name].score(batch) for name in names}
+        pool = _source_pool(workers)
+        by_cost = sorted(names, key=lambda name: -self._source_cost.get(name, 0.0))
+        futures = {
+            name: pool.submit(self._timed_score, name, models[name], batch) for name in by_cost
+        }
+        return {name: futures[name].result() for name in names}
+
+    def _timed_score(self, name: str, model: Recommender, batch: UserBatch) -> np.ndarray:
+        began = time.perf_counter()
+        scores = model.score(batch)
+        cost = (time.perf_counter() - began) / max(len(batch), 1)
+        self._source_cost[name] = 0.8 * self._source_cost.get(name, cost) + 0.2 * cost
+        return scores
 
     def _item_user_features(
         self, candidates: np.ndarray, histories: list[np.ndarray]
@@ -485,6 +516,18 @@ class Hybrid(Recommender):
             for name in manifest.get("fitted_sources", [])
         }
         return model
+
+
+_POOLS: dict[int, ThreadPoolExecutor] = {}
+_POOLS_LOCK = threading.Lock()
+
+
+def _source_pool(workers: int) -> ThreadPoolExecutor:
+    """One process-wide pool per size: threads are made once, not per request."""
+    with _POOLS_LOCK:
+        if workers not in _POOLS:
+            _POOLS[workers] = ThreadPoolExecutor(workers, thread_name_prefix="hybrid-source")
+        return _POOLS[workers]
 
 
 def _unique_rows(pooled: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
