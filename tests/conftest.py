@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import glob
 import os
+import pwd
+import shutil
+import subprocess
+import tempfile
+import urllib.parse
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -55,3 +65,124 @@ def tiny_events() -> list[dict]:
                 }
             )
     return events
+
+
+# -- PostgreSQL ---------------------------------------------------------------------------------
+# The PostgreSQL backend is tested against $SHOPLM_TEST_POSTGRES_URL when set, else against a
+# private throwaway cluster started here (Debian's postgresql + pgvector).  A missing server is
+# a failure, never a skip: `bash .ci/install-postgres` installs both.
+INSTALL_POSTGRES = "run `bash .ci/install-postgres` (Debian's postgresql and pgvector)"
+PRIVATE_DATABASE = "shoplm_test"
+
+
+def _postgres_bin() -> Path:
+    found = sorted(Path(p).parent for p in glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if not found:
+        pytest.fail(
+            f"PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb): {INSTALL_POSTGRES}"
+        )
+    return max(found, key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0)
+
+
+def _as_postgres_user(args: list[str]) -> list[str]:
+    """PostgreSQL refuses to run as root: as root, run its tools as the postgres user."""
+    if os.geteuid() != 0:
+        return args
+    return ["runuser", "-u", "postgres", "--", *args]
+
+
+@contextlib.contextmanager
+def _private_cluster() -> Iterator[str]:
+    """initdb + pg_ctl in a temp dir, reachable only on a unix socket there; removed after."""
+    bin_dir = _postgres_bin()
+    root = Path(tempfile.mkdtemp(prefix="shoplm-pg-"))
+    if os.geteuid() == 0:
+        try:
+            account = pwd.getpwnam("postgres")
+        except KeyError:
+            pytest.fail(f"running as root, but there is no postgres user: {INSTALL_POSTGRES}")
+        os.chown(root, account.pw_uid, account.pw_gid)
+    data, log = root / "data", root / "server.log"
+    settings = (
+        f"-c listen_addresses='' -c unix_socket_directories='{root}' -p 5432 "
+        "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+    )
+
+    def tool(name: str, *args: str, check: bool = True) -> None:
+        command = _as_postgres_user([str(bin_dir / name), "-D", str(data), *args])
+        subprocess.run(command, check=check, capture_output=True, text=True, cwd=root)
+
+    try:
+        tool("initdb", "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-locale", "--no-sync")
+        tool("pg_ctl", "-l", str(log), "-w", "-t", "60", "-o", settings, "start")
+    except subprocess.CalledProcessError as error:
+        server_log = log.read_text() if log.exists() else ""
+        shutil.rmtree(root, ignore_errors=True)
+        pytest.fail(f"could not start a private PostgreSQL: {error.stderr}{server_log}")
+    try:
+        yield f"postgresql://postgres@/{{database}}?host={root}&port=5432"
+    finally:
+        tool("pg_ctl", "-m", "immediate", "stop", check=False)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _with_search_path(url: str, schema: str) -> str:
+    """``url`` whose sessions create and find tables in ``schema`` (pgvector stays in public)."""
+    parts = urllib.parse.urlsplit(url)
+    query = urllib.parse.parse_qsl(parts.query)
+    query.append(("options", f"-csearch_path={schema},public"))
+    encoded = urllib.parse.urlencode(query, quote_via=urllib.parse.quote)
+    return urllib.parse.urlunsplit(parts._replace(query=encoded))
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """URL of a database with pgvector enabled: $SHOPLM_TEST_POSTGRES_URL, or a private one."""
+    try:
+        import psycopg
+    except ImportError:
+        pytest.fail("psycopg is missing: pip install -e '.[test]' (it pins psycopg and pgvector)")
+    given = os.environ.get("SHOPLM_TEST_POSTGRES_URL")
+    with contextlib.ExitStack() as stack:
+        if given:
+            url = given
+        else:
+            template = stack.enter_context(_private_cluster())
+            with psycopg.connect(template.format(database="postgres"), autocommit=True) as conn:
+                conn.execute(f"CREATE DATABASE {PRIVATE_DATABASE}")
+            url = template.format(database=PRIVATE_DATABASE)
+        try:
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        except psycopg.Error as error:
+            pytest.fail(
+                f"cannot enable pgvector in the test database (connect, then CREATE EXTENSION "
+                f"vector): {error}\nFor the private test cluster: {INSTALL_POSTGRES}"
+            )
+        yield url
+
+
+@pytest.fixture(scope="session")
+def postgres_schema(postgres_server: str) -> Iterator[Callable[[], str]]:
+    """Makes fresh schemas (each a clean, private store) and drops them all at the end."""
+    import psycopg
+
+    made: list[str] = []
+
+    def fresh() -> str:
+        name = f"shoplm_t_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(postgres_server, autocommit=True) as conn:
+            conn.execute(f"CREATE SCHEMA {name}")
+        made.append(name)
+        return _with_search_path(postgres_server, name)
+
+    yield fresh
+    with psycopg.connect(postgres_server, autocommit=True) as conn:
+        for name in made:
+            conn.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
+
+
+@pytest.fixture()
+def postgres_url(postgres_schema: Callable[[], str]) -> str:
+    """A database URL whose tables nobody else sees: one fresh schema per test."""
+    return postgres_schema()

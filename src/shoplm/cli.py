@@ -553,6 +553,15 @@ def evaluate_heads_command(ctx: typer.Context) -> None:
         raise typer.Exit(heads_main(list(ctx.args)))
 
 
+@evaluate_app.command("transfer", context_settings=_PASS_THROUGH, add_help_option=False)
+def evaluate_transfer_command(ctx: typer.Context) -> None:
+    """Shared adapter from a source platform vs the target alone, 10% / 100%; see --help."""
+    from shoplm.evaluation.transfer_eval import main as transfer_main
+
+    with _friendly_errors():
+        raise typer.Exit(transfer_main(list(ctx.args)))
+
+
 def _emit_evaluation(result: dict, as_json: bool, report: Path | None) -> None:
     from shoplm.evaluation.report import format_table, write_report
 

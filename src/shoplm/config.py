@@ -1,7 +1,8 @@
 """One typed settings object with good defaults.
 
 Read in this order, later wins: defaults, ``<home>/config.json``, ``SHOPLM_*``
-environment variables, explicit arguments.  Saved back to the home by ``shoplm init``.
+environment variables (``SHOPLM_ENCODER``, ``SHOPLM_STORE_URL``, ``SHOPLM_NO_PROGRESS``),
+explicit arguments.  Saved back to the home by ``shoplm init``.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -37,6 +38,11 @@ class EncoderSettings(_Section):
     batch_size: int = Field(default=64, ge=1, le=4096)
     max_seq_length: int = Field(default=128, ge=8, le=512)
     device: str | None = Field(default=None, description="None picks cuda when present.")
+    backend: Literal["torch", "onnx", "onnx-int8"] = Field(
+        default="torch",
+        description="'torch' (sentence-transformers), or ONNX Runtime on CPU: 'onnx' (same "
+        "vectors, faster) or 'onnx-int8' (int8 weights, fastest, vectors differ slightly).",
+    )
 
 
 class IndexSettings(_Section):
@@ -71,12 +77,52 @@ class RecommendSettings(_Section):
     )
 
 
+class ComputeSettings(_Section):
+    """Where fit's heavy batch work runs: in this process, or on a Ray cluster.
+
+    With ``backend="ray"`` the catalog is encoded with Ray Data and the SASRec models train
+    data-parallel with Ray Train (``pip install 'shoplm[ray]'``); results match the
+    in-process path, so switching is a matter of speed, never of answers.
+    """
+
+    backend: Literal["local", "ray"] = "local"
+    ray_address: str | None = Field(
+        default=None,
+        description="Address of a running Ray cluster ('auto', 'ray://head:10001', ...); "
+        "None starts Ray on this machine; a Ray already initialised in the process is used.",
+    )
+    num_workers: int = Field(default=2, ge=1, description="Ray actors/training workers.")
+    cpus_per_worker: float = Field(default=1.0, gt=0)
+    use_gpu: bool = Field(default=False, description="One GPU per worker when True.")
+    batch_size: int = Field(
+        default=256, ge=1, description="Texts per Ray Data batch sent to an encoding actor."
+    )
+    storage_path: str | None = Field(
+        default=None,
+        description="Where Ray Train keeps checkpoints: a folder every node sees (NFS) or "
+        "a URI such as s3://bucket/path on a multi-node cluster; None = a temporary folder "
+        "on this machine, removed after training (fine for one machine).",
+    )
+
+
+class StoreSettings(_Section):
+    """Where items, events (and, for PostgreSQL, text embeddings) are kept."""
+
+    url: str | None = Field(
+        default=None,
+        description="None: the home's store.sqlite file.  A file path or sqlite:///path, or "
+        "postgresql://user@host:port/database for a database several workers share.",
+    )
+
+
 class Settings(_Section):
     """All of shoplm's settings for one engine home."""
 
     encoder: EncoderSettings = Field(default_factory=EncoderSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
     index: IndexSettings = Field(default_factory=IndexSettings)
     recommend: RecommendSettings = Field(default_factory=RecommendSettings)
+    compute: ComputeSettings = Field(default_factory=ComputeSettings)
     seed: int = 42
     show_progress: bool = True
 
@@ -91,6 +137,9 @@ class Settings(_Section):
         env_model = os.environ.get("SHOPLM_ENCODER")
         if env_model:
             data = _merge(cls, data, {"encoder": {"model": env_model}})
+        env_store = os.environ.get("SHOPLM_STORE_URL")
+        if env_store:
+            data = _merge(cls, data, {"store": {"url": env_store}})
         if not progress_wanted():
             data["show_progress"] = False
         data = _merge(cls, data, overrides)

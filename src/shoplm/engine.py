@@ -30,8 +30,13 @@ from shoplm.schema import DEFAULT_PLATFORM, EVENT_WEIGHTS, Event, Hit, Item
 from shoplm.search.filters import SearchFilters
 from shoplm.search.model import SearchModel
 from shoplm.search.pipeline import DEFAULT_METHOD, QueryInsight, SearchPipeline
-from shoplm.store import AppendResult, SQLiteStore, UpsertResult
-from shoplm.text.cache import EmbeddingCache
+from shoplm.store import (
+    AppendResult,
+    UpsertResult,
+    is_postgres_url,
+    open_embedding_cache,
+    open_store,
+)
 from shoplm.text.encoder import TextEncoder
 from shoplm.text.tokenize import tokenize
 
@@ -66,8 +71,10 @@ class Engine:
     def __init__(self, home: Path, settings: Settings, embedding_cache: Path | None = None):
         self.home = home
         self.settings = settings
-        self.store = SQLiteStore(home / "store.sqlite")
-        self._embedding_cache_path = embedding_cache or home / "embeddings.sqlite"
+        self.store = open_store(settings.store.url or "store.sqlite", base=home)
+        # With the store in PostgreSQL, embeddings live there too (pgvector), shared by workers.
+        pg_url = settings.store.url if is_postgres_url(settings.store.url) else None
+        self._embedding_cache_path = embedding_cache or pg_url or home / "embeddings.sqlite"
         self._encoder: TextEncoder | None = None
         self._fitted: dict[str, FittedPlatform] = {}
         self._search_pipelines: dict[str, SearchPipeline] = {}
@@ -99,7 +106,7 @@ class Engine:
         if self._encoder is None:
             self._encoder = TextEncoder(
                 self.settings.encoder,
-                cache=EmbeddingCache(self._embedding_cache_path),
+                cache=open_embedding_cache(self._embedding_cache_path),
                 show_progress=self.settings.show_progress,
             )
         return self._encoder
@@ -180,8 +187,14 @@ class Engine:
         if not items:
             raise ValueError(f"platform {platform!r} has no items: ingest a catalog first")
         log.info("fit %s: encoding %d items", platform, len(items))
-        embeddings = self.encoder.encode_cached([item.text() for item in items])
-        encoded = getattr(self.encoder, "last_stats", None)
+        texts = [item.text() for item in items]
+        if self.settings.compute.backend == "ray":  # same vectors, encoded on a Ray cluster
+            from shoplm.distributed.ray_encode import encode_cached_ray
+
+            embeddings, encoded = encode_cached_ray(self.encoder, texts, self.settings.compute)
+        else:
+            embeddings = self.encoder.encode_cached(texts)
+            encoded = getattr(self.encoder, "last_stats", None)
         vector_index = VectorIndex.build(
             embeddings,
             exact_below=self.settings.index.exact_below,
@@ -199,6 +212,10 @@ class Engine:
             show_progress=self.settings.show_progress,
         )
         context.options["graph"] = self._fit_graph(platform, items)
+        if self.settings.compute.backend == "ray":  # SASRec epochs on Ray Train workers
+            from shoplm.distributed.ray_train import SEQUENCE_TRAINER_OPTION, RaySequenceTrainer
+
+            context.options[SEQUENCE_TRAINER_OPTION] = RaySequenceTrainer(self.settings.compute)
         settings = self.settings.recommend
         trained = fit_models(
             models or settings.models,

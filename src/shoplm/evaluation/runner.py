@@ -31,9 +31,14 @@ def embedding_cache_path() -> Path:
     return root / "embeddings.sqlite"
 
 
-def open_temp_engine(workdir: str, show_progress: bool) -> Engine:
+def open_temp_engine(workdir: str, show_progress: bool, encoder: dict | None = None) -> Engine:
+    """A throw-away engine on the machine's embedding cache; ``encoder`` overrides settings."""
+    overrides = {"encoder": encoder} if encoder else {}
     return Engine.open(
-        Path(workdir) / "home", embedding_cache=embedding_cache_path(), show_progress=show_progress
+        Path(workdir) / "home",
+        embedding_cache=embedding_cache_path(),
+        show_progress=show_progress,
+        **overrides,
     )
 
 

@@ -72,10 +72,12 @@ def evaluate_search(
     max_train_queries: int | None = None,
     show_progress: bool = False,
     progress: Progress | None = None,
+    encoder: dict | None = None,
 ) -> dict:
     """Score each search method on held-out judged queries (see the module docstring).
 
     A query-classification dataset is scored with :func:`evaluate_query_classification`.
+    ``encoder`` overrides encoder settings, e.g. ``{"backend": "onnx-int8"}``.
     """
     say = progress or (lambda _msg: None)
     started = time.perf_counter()
@@ -108,7 +110,7 @@ def evaluate_search(
     learned = [m for m in models if m in LEARNED_METHODS]
 
     with tempfile.TemporaryDirectory(prefix="shoplm-eval-") as workdir:
-        engine = open_temp_engine(workdir, show_progress)
+        engine = open_temp_engine(workdir, show_progress, encoder)
         try:
             items = [
                 item

@@ -96,7 +96,17 @@ class TextEncoder:
 
     @functools.cached_property
     def model_id(self) -> str:
-        """Stable across processes and machines; names the model in caches and manifests."""
+        """Stable across processes and machines; names the model in caches and manifests.
+
+        The onnx backends add their name: int8 vectors differ, so their cache rows stay apart.
+        """
+        if self.settings.backend != "torch":
+            return f"{self.source_model_id}+{self.settings.backend}"
+        return self.source_model_id
+
+    @functools.cached_property
+    def source_model_id(self) -> str:
+        """The model folder's own id, whatever backend runs it (keys the ONNX export)."""
         if self.settings.model == DEFAULT_ENCODER:
             return DEFAULT_ENCODER
         return folder_model_id(self.path)
@@ -178,6 +188,17 @@ class TextEncoder:
         return self._model
 
     def _load(self) -> Any:
+        if self.settings.backend != "torch":
+            from shoplm.text.onnx_backend import OnnxEncoder, default_root
+
+            root = self.cache.path.parent / "onnx" if self.cache is not None else default_root()
+            return OnnxEncoder.load(
+                self.path,
+                self.source_model_id,
+                int8=self.settings.backend == "onnx-int8",
+                max_seq_length=self.settings.max_seq_length,
+                root=root,
+            )
         # Set before the import: huggingface_hub reads them once, when first imported.
         os.environ["HF_HUB_OFFLINE"] = "1"
         os.environ["TRANSFORMERS_OFFLINE"] = "1"
