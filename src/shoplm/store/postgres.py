@@ -18,11 +18,18 @@ import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
-import numpy as np
 import psycopg
 
-from shoplm.schema import Event, EventType, Item
+from shoplm.schema import Event, Item
 from shoplm.store.base import AppendResult, EventColumns, UpsertResult
+from shoplm.store.rows import (
+    EVENT_COLUMN_FIELDS,
+    EVENT_FIELDS,
+    ITEM_COLUMNS,
+    event_columns_from_rows,
+    event_from_row,
+    item_from_row,
+)
 from shoplm.store.sqlite import SchemaTooNewError
 
 # Each entry upgrades the schema by one version.  Never edit a released entry: append.
@@ -76,12 +83,8 @@ _ITEM_PAGE = 2000  # rows per page when streaming items
 _SMALL_BATCH = 64  # events up to which an append is one executemany rather than a COPY
 
 _EVENT_FIELDS = "event_key, platform, user_id, item_id, type, value, query, session_id, timestamp"
-_ITEM_COLUMNS = (
-    "platform, item_id, title, description, brand, category, price, attributes, "
-    "created_at, updated_at"
-)
 _UPSERT_ITEM = (
-    f"INSERT INTO items ({_ITEM_COLUMNS}, content_hash) "
+    f"INSERT INTO items ({ITEM_COLUMNS}, content_hash) "
     "VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) "
     "ON CONFLICT (platform, item_id) DO UPDATE SET title=excluded.title, "
     "description=excluded.description, brand=excluded.brand, category=excluded.category, "
@@ -314,38 +317,22 @@ class PostgresStore:
             )
             return max(cursor.rowcount, 0)
 
-    @staticmethod
-    def _item_from_row(row: tuple) -> Item:
-        # Rows were validated on the way in: rebuilding without validation keeps reads cheap.
-        return Item.model_construct(
-            platform=row[0],
-            item_id=row[1],
-            title=row[2],
-            description=row[3],
-            brand=row[4],
-            category=row[5],
-            price=row[6],
-            attributes=json.loads(row[7]),
-            created_at=row[8],
-            updated_at=row[9],
-        )
-
     def get_item(self, platform: str, item_id: str) -> Item | None:
         row = self._conn.execute(
-            f"SELECT {_ITEM_COLUMNS} FROM items WHERE platform=%s AND item_id=%s",
+            f"SELECT {ITEM_COLUMNS} FROM items WHERE platform=%s AND item_id=%s",
             (platform, item_id),
         ).fetchone()
-        return self._item_from_row(row) if row else None
+        return item_from_row(row) if row else None
 
     def get_items(self, platform: str, item_ids: Iterable[str]) -> dict[str, Item]:
         ids = list(dict.fromkeys(item_ids))
         if not ids:
             return {}
         rows = self._conn.execute(
-            f"SELECT {_ITEM_COLUMNS} FROM items WHERE platform=%s AND item_id = ANY(%s)",
+            f"SELECT {ITEM_COLUMNS} FROM items WHERE platform=%s AND item_id = ANY(%s)",
             (platform, ids),
         ).fetchall()
-        return {row[1]: self._item_from_row(row) for row in rows}
+        return {row[1]: item_from_row(row) for row in rows}
 
     def iter_items(self, platform: str | None = None) -> Iterator[Item]:
         """All items in a stable order (platform, insertion), streamed page by page.
@@ -355,7 +342,7 @@ class PostgresStore:
         """
         where = "" if platform is None else "platform=%s AND "
         sql = (
-            f"SELECT {_ITEM_COLUMNS}, seq FROM items "
+            f"SELECT {ITEM_COLUMNS}, seq FROM items "
             f"WHERE {where}(platform, seq) > (%s::text, %s::bigint) "
             f"ORDER BY platform, seq LIMIT {_ITEM_PAGE}"
         )
@@ -364,7 +351,7 @@ class PostgresStore:
             params = last if platform is None else (platform, *last)
             rows = self._conn.execute(sql, params).fetchall()
             for row in rows:
-                yield self._item_from_row(row)
+                yield item_from_row(row)
             if len(rows) < _ITEM_PAGE:
                 return
             last = (rows[-1][0], rows[-1][-1])
@@ -462,44 +449,19 @@ class PostgresStore:
 
     def event_columns(self, platform: str) -> EventColumns:
         rows = self._conn.execute(
-            "SELECT user_id, COALESCE(item_id, ''), type, value, timestamp, "
-            "COALESCE(session_id, '') FROM events WHERE platform=%s ORDER BY timestamp, seq",
+            f"SELECT {EVENT_COLUMN_FIELDS} FROM events WHERE platform=%s ORDER BY timestamp, seq",
             (platform,),
         ).fetchall()
-        if not rows:
-            empty = np.array([], dtype=object)
-            return EventColumns(empty, empty, empty, np.array([]), np.array([]), empty)
-        users, items, types, values, stamps, sessions = zip(*rows, strict=True)
-        return EventColumns(
-            user_ids=np.array(users, dtype=object),
-            item_ids=np.array(items, dtype=object),
-            types=np.array(types, dtype=object),
-            values=np.array([np.nan if v is None else v for v in values], dtype=np.float64),
-            timestamps=np.array(stamps, dtype=np.float64),
-            session_ids=np.array(sessions, dtype=object),
-        )
+        return event_columns_from_rows(rows)
 
     def user_events(self, platform: str, user_id: str, limit: int = 200) -> list[Event]:
         """The user's most recent events, oldest first."""
         rows = self._conn.execute(
-            "SELECT user_id, item_id, platform, type, value, query, session_id, timestamp "
-            "FROM events WHERE platform=%s AND user_id=%s ORDER BY timestamp DESC, seq DESC "
-            "LIMIT %s",
+            f"SELECT {EVENT_FIELDS} FROM events WHERE platform=%s AND user_id=%s "
+            "ORDER BY timestamp DESC, seq DESC LIMIT %s",
             (platform, user_id, limit),
         ).fetchall()
-        return [
-            Event.model_construct(  # validated on the way in
-                user_id=r[0],
-                item_id=r[1],
-                platform=r[2],
-                type=EventType(r[3]),
-                value=r[4],
-                query=r[5],
-                session_id=r[6],
-                timestamp=r[7],
-            )
-            for r in reversed(rows)
-        ]
+        return [event_from_row(r) for r in reversed(rows)]
 
     def count_events(self, platform: str | None = None) -> int:
         if platform is None:

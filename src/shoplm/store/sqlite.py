@@ -15,10 +15,16 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import numpy as np
-
-from shoplm.schema import Event, EventType, Item
+from shoplm.schema import Event, Item
 from shoplm.store.base import AppendResult, EventColumns, UpsertResult
+from shoplm.store.rows import (
+    EVENT_COLUMN_FIELDS,
+    EVENT_FIELDS,
+    ITEM_COLUMNS,
+    event_columns_from_rows,
+    event_from_row,
+    item_from_row,
+)
 
 # Each entry upgrades the schema by one version.  Never edit a released entry: append.
 MIGRATIONS: list[str] = [
@@ -232,34 +238,12 @@ class SQLiteStore:
             )
             return cursor.rowcount
 
-    @staticmethod
-    def _item_from_row(row: tuple) -> Item:
-        # Rows were validated on the way in: rebuilding without validation keeps reads
-        # (a dozen items per recommendation) cheap.
-        return Item.model_construct(
-            platform=row[0],
-            item_id=row[1],
-            title=row[2],
-            description=row[3],
-            brand=row[4],
-            category=row[5],
-            price=row[6],
-            attributes=json.loads(row[7]),
-            created_at=row[8],
-            updated_at=row[9],
-        )
-
-    _ITEM_COLUMNS = (
-        "platform, item_id, title, description, brand, category, price, attributes, "
-        "created_at, updated_at"
-    )
-
     def get_item(self, platform: str, item_id: str) -> Item | None:
         row = self._conn.execute(
-            f"SELECT {self._ITEM_COLUMNS} FROM items WHERE platform=? AND item_id=?",
+            f"SELECT {ITEM_COLUMNS} FROM items WHERE platform=? AND item_id=?",
             (platform, item_id),
         ).fetchone()
-        return self._item_from_row(row) if row else None
+        return item_from_row(row) if row else None
 
     def get_items(self, platform: str, item_ids: Iterable[str]) -> dict[str, Item]:
         ids = list(dict.fromkeys(item_ids))
@@ -268,23 +252,23 @@ class SQLiteStore:
             chunk = ids[start : start + 500]
             marks = ",".join("?" * len(chunk))
             rows = self._conn.execute(
-                f"SELECT {self._ITEM_COLUMNS} FROM items WHERE platform=? AND item_id IN ({marks})",
+                f"SELECT {ITEM_COLUMNS} FROM items WHERE platform=? AND item_id IN ({marks})",
                 (platform, *chunk),
             ).fetchall()
             for row in rows:
-                found[row[1]] = self._item_from_row(row)
+                found[row[1]] = item_from_row(row)
         return found
 
     def iter_items(self, platform: str | None = None) -> Iterator[Item]:
         """All items in a stable order (platform, insertion), streamed."""
-        sql = f"SELECT {self._ITEM_COLUMNS} FROM items"
+        sql = f"SELECT {ITEM_COLUMNS} FROM items"
         params: tuple = ()
         if platform is not None:
             sql += " WHERE platform=?"
             params = (platform,)
         sql += " ORDER BY platform, rowid"
         for row in self._conn.execute(sql, params):
-            yield self._item_from_row(row)
+            yield item_from_row(row)
 
     def item_ids(self, platform: str) -> list[str]:
         rows = self._conn.execute(
@@ -330,44 +314,19 @@ class SQLiteStore:
 
     def event_columns(self, platform: str) -> EventColumns:
         rows = self._conn.execute(
-            "SELECT user_id, COALESCE(item_id, ''), type, value, timestamp, "
-            "COALESCE(session_id, '') FROM events WHERE platform=? ORDER BY timestamp, seq",
+            f"SELECT {EVENT_COLUMN_FIELDS} FROM events WHERE platform=? ORDER BY timestamp, seq",
             (platform,),
         ).fetchall()
-        if not rows:
-            empty = np.array([], dtype=object)
-            return EventColumns(empty, empty, empty, np.array([]), np.array([]), empty)
-        users, items, types, values, stamps, sessions = zip(*rows, strict=True)
-        return EventColumns(
-            user_ids=np.array(users, dtype=object),
-            item_ids=np.array(items, dtype=object),
-            types=np.array(types, dtype=object),
-            values=np.array([np.nan if v is None else v for v in values], dtype=np.float64),
-            timestamps=np.array(stamps, dtype=np.float64),
-            session_ids=np.array(sessions, dtype=object),
-        )
+        return event_columns_from_rows(rows)
 
     def user_events(self, platform: str, user_id: str, limit: int = 200) -> list[Event]:
         """The user's most recent events, oldest first."""
         rows = self._conn.execute(
-            "SELECT user_id, item_id, platform, type, value, query, session_id, timestamp "
-            "FROM events WHERE platform=? AND user_id=? ORDER BY timestamp DESC, seq DESC "
-            "LIMIT ?",
+            f"SELECT {EVENT_FIELDS} FROM events WHERE platform=? AND user_id=? "
+            "ORDER BY timestamp DESC, seq DESC LIMIT ?",
             (platform, user_id, limit),
         ).fetchall()
-        return [
-            Event.model_construct(  # validated on the way in
-                user_id=r[0],
-                item_id=r[1],
-                platform=r[2],
-                type=EventType(r[3]),
-                value=r[4],
-                query=r[5],
-                session_id=r[6],
-                timestamp=r[7],
-            )
-            for r in reversed(rows)
-        ]
+        return [event_from_row(r) for r in reversed(rows)]
 
     def count_events(self, platform: str | None = None) -> int:
         if platform is None:
