@@ -63,14 +63,12 @@ def time_recommend(
     home: Path, models: list[str], n_users: int, k: int, seed: int, threads: int
 ) -> dict:
     """Per model: latency of one ``Engine.recommend`` call, over a seeded user sample."""
-    import torch
-    from threadpoolctl import threadpool_limits
-
     from shoplm.engine import Engine
+    from shoplm.server.app import limit_compute_threads
 
     out = {}
-    torch.set_num_threads(threads)
-    with Engine.open(home, show_progress=False) as engine, threadpool_limits(threads):
+    limit_compute_threads(threads)  # the server's own cap, so the figures are the server's
+    with Engine.open(home, show_progress=False) as engine:
         fitted = engine.fitted()
         users = random.Random(seed).sample(fitted.user_ids, min(n_users, len(fitted.user_ids)))
         for model in models:

@@ -16,6 +16,7 @@ import pytest
 
 from shoplm.interactions import Interactions
 from shoplm.recommend.base import FitContext, UserBatch
+from shoplm.schema import Item
 from shoplm.store.base import EventColumns
 
 _GROUP_SIZE = 6
@@ -31,6 +32,18 @@ class Groups:
 
     def item_group(self, item_row: int) -> int:
         return item_row // self.group_size
+
+    def items(self) -> list[Item]:
+        """The catalog: each group its own brand and category (what kg and features read)."""
+        return [
+            Item(
+                item_id=item_id,
+                title=f"item {i}",
+                brand="Alpha" if i < self.group_size else "Beta",
+                category="Left > A" if i < self.group_size else "Right > B",
+            )
+            for i, item_id in enumerate(self.item_ids())
+        ]
 
     def same_group(self, item_row: int) -> list[int]:
         """The other items of ``item_row``'s group."""

@@ -12,7 +12,6 @@ from shoplm.recommend.base import FitContext, UserBatch
 from shoplm.recommend.hybrid import Hybrid, _unique_rows
 from shoplm.recommend.itemknn import ItemKNN
 from shoplm.recommend.registry import load_model
-from shoplm.schema import Item
 
 FAST = {
     "sources": {"itemknn": {"neighbours": 10}, "content": {}, "popularity": {}},
@@ -24,23 +23,11 @@ FAST = {
 }
 
 
-def group_items(n_items: int, group_size: int) -> list[Item]:
-    return [
-        Item(
-            item_id=f"i{i:02d}",
-            title=f"item {i}",
-            brand="Alpha" if i < group_size else "Beta",
-            category="Left > A" if i < group_size else "Right > B",
-        )
-        for i in range(n_items)
-    ]
-
-
 @pytest.fixture(scope="module")
 def fitted(two_groups: Interactions, group_embeddings: np.ndarray, groups) -> Hybrid:
     model = Hybrid(**FAST)
     context = FitContext(
-        items=group_items(groups.n_items, groups.group_size),
+        items=groups.items(),
         item_embeddings=group_embeddings,
         seed=5,
     )
@@ -105,7 +92,7 @@ def test_same_seed_same_scores(
     again.fit(
         two_groups,
         FitContext(
-            items=group_items(groups.n_items, groups.group_size),
+            items=groups.items(),
             item_embeddings=group_embeddings,
             seed=5,
         ),

@@ -15,27 +15,14 @@ from shoplm.recommend.base import FitContext, UserBatch
 from shoplm.recommend.hybrid import DEFAULT_SOURCES, Hybrid, HybridNoKG
 from shoplm.recommend.itemknn import ItemKNN
 from shoplm.recommend.registry import create, load_model
-from shoplm.schema import Item
 
 SMALL = {"per_source": 4, "hidden": 8, "epochs": 40, "lr": 0.03, "threads": 1}
 SOURCES = {"itemknn": {"neighbours": 10}, "popularity": {}, "kg": {}}
 
 
-def group_items(n_items: int, group_size: int) -> list[Item]:
-    return [
-        Item(
-            item_id=f"i{i:02d}",
-            title=f"item {i}",
-            brand="Alpha" if i < group_size else "Beta",
-            category="Left > A" if i < group_size else "Right > B",
-        )
-        for i in range(n_items)
-    ]
-
-
 @pytest.fixture(scope="module")
 def graph_context(groups, group_embeddings: np.ndarray) -> FitContext:
-    items = group_items(groups.n_items, groups.group_size)
+    items = groups.items()
     return FitContext(
         items=items,
         item_embeddings=group_embeddings,

@@ -188,7 +188,7 @@ class KGRecommender(Recommender):
         self.degree_power = degree_power
         self.half_life = half_life
         self.transposed = sp.csr_matrix((0, 0), dtype=np.float32)
-        self._forward: sp.csr_matrix | None = None  # transposed.T, built on first score
+        self.forward = sp.csr_matrix((0, 0), dtype=np.float32)  # the transition: transposed.T
         self.item_nodes = np.zeros(0, dtype=np.int64)  # per item row: core index, -1 if absent
         self.item_scale = np.zeros(0, dtype=np.float32)
         self.graph: ItemGraph | None = None  # kept after fit for explanations; not saved
@@ -204,8 +204,8 @@ class KGRecommender(Recommender):
         self.graph = graph
         self.n_items = data.n_items
         transition, core, links = walk_matrix(graph, self.weights)
+        self.forward = transition
         self.transposed = transition.T.tocsr()
-        self._forward = None
         position = np.full(graph.n_nodes, -1, dtype=np.int64)
         position[core] = np.arange(len(core))
         nodes = graph.item_nodes(data.item_ids)
@@ -224,10 +224,8 @@ class KGRecommender(Recommender):
         np.add.at(seeds, (nodes[on_graph], history.row[on_graph]), history.data[on_graph])
         totals = seeds.sum(axis=0, keepdims=True)
         seeds = np.divide(seeds, totals, out=np.zeros_like(seeds), where=totals > 0)
-        if self._forward is None:
-            self._forward = self.transposed.T.tocsr()
         mass = personalised_pagerank(
-            self.transposed, seeds.astype(np.float32), self.alpha, self.steps, self._forward
+            self.transposed, seeds.astype(np.float32), self.alpha, self.steps, self.forward
         )
         scores = np.zeros((len(batch), self.n_items), dtype=np.float32)
         scores[:, present] = mass[self.item_nodes[present]].T
@@ -248,6 +246,6 @@ class KGRecommender(Recommender):
         self.transposed = sp.csr_matrix(
             (arrays["data"], arrays["indices"], arrays["indptr"]), shape=(n_core, n_core)
         )
-        self._forward = None
+        self.forward = self.transposed.T.tocsr()  # derived at load, not on the first request
         self.item_nodes = np.asarray(arrays["item_nodes"], dtype=np.int64)
         self.item_scale = np.asarray(arrays["item_scale"], dtype=np.float32)

@@ -362,7 +362,7 @@ class Hybrid(Recommender):
         (by their smoothed past cost) submitted first so the pool's threads finish together.
         """
         names = [name for name in self.params["sources"] if name in models]
-        workers = self.params.get("source_threads", 1)
+        workers = self.params["source_threads"]
         if workers <= 1 or len(names) < 2:
             return {name: models[name].score(batch) for name in names}
         pool = _source_pool(workers)

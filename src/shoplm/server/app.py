@@ -52,7 +52,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.compute_threads is not None:
-            _limit_threads(settings.compute_threads)
+            limit_compute_threads(settings.compute_threads)
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.request_threads
         realtime.start()
         if settings.warm_up:
@@ -97,8 +97,8 @@ def create_app(
     return app
 
 
-def _limit_threads(threads: int) -> None:
-    """Process-wide: a server process does nothing but serve."""
+def limit_compute_threads(threads: int) -> None:
+    """Torch and BLAS threads for the whole process (a server process does nothing but serve)."""
     import torch
     from threadpoolctl import threadpool_limits
 
