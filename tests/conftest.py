@@ -76,7 +76,7 @@ PRIVATE_DATABASE = "shoplm_test"
 
 
 def _postgres_bin() -> Path:
-    found = sorted(Path(p).parent for p in glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    found = [Path(p).parent for p in glob.glob("/usr/lib/postgresql/*/bin/initdb")]
     if not found:
         pytest.fail(
             f"PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb): {INSTALL_POSTGRES}"
@@ -186,3 +186,33 @@ def postgres_schema(postgres_server: str) -> Iterator[Callable[[], str]]:
 def postgres_url(postgres_schema: Callable[[], str]) -> str:
     """A database URL whose tables nobody else sees: one fresh schema per test."""
     return postgres_schema()
+
+
+# -- Sequences ----------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def interactions_from_histories() -> Callable[..., object]:
+    """Builds ``Interactions`` from per-user item-row histories (the sequence models' tests).
+
+    Users are ``u00, u01...`` in history order, items ``i0, i1...``; every history item
+    counts once in the matrix; no timestamps.
+    """
+    import numpy as np
+    import scipy.sparse as sp
+
+    from shoplm.interactions import Interactions
+
+    def build(histories: list[np.ndarray], n_items: int) -> Interactions:
+        rows = np.repeat(np.arange(len(histories)), [len(h) for h in histories])
+        matrix = sp.csr_matrix(
+            (np.ones(len(rows), np.float32), (rows, np.concatenate(histories))),
+            shape=(len(histories), n_items),
+        )
+        return Interactions(
+            item_ids=[f"i{i}" for i in range(n_items)],
+            user_ids=[f"u{u:02d}" for u in range(len(histories))],
+            matrix=matrix,
+            histories=histories,
+            last_timestamps=np.full(n_items, np.nan),
+        )
+
+    return build

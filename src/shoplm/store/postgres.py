@@ -12,7 +12,6 @@ engine never needs to know which backend it runs on.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -25,10 +24,13 @@ from shoplm.store.base import AppendResult, EventColumns, UpsertResult
 from shoplm.store.rows import (
     EVENT_COLUMN_FIELDS,
     EVENT_FIELDS,
+    EVENT_INSERT_FIELDS,
     ITEM_COLUMNS,
     event_columns_from_rows,
     event_from_row,
+    event_row,
     item_from_row,
+    item_row,
 )
 from shoplm.store.sqlite import SchemaTooNewError
 
@@ -82,7 +84,6 @@ _LOCK_ITEMS = 7_419_002
 _ITEM_PAGE = 2000  # rows per page when streaming items
 _SMALL_BATCH = 64  # events up to which an append is one executemany rather than a COPY
 
-_EVENT_FIELDS = "event_key, platform, user_id, item_id, type, value, query, session_id, timestamp"
 _UPSERT_ITEM = (
     f"INSERT INTO items ({ITEM_COLUMNS}, content_hash) "
     "VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) "
@@ -91,6 +92,19 @@ _UPSERT_ITEM = (
     "price=excluded.price, attributes=excluded.attributes, created_at=excluded.created_at, "
     "updated_at=excluded.updated_at, content_hash=excluded.content_hash"
 )
+
+
+def lock_schema(conn: psycopg.Connection, key: int) -> None:
+    """Take advisory lock ``key`` for this schema until the transaction ends."""
+    conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(current_schema()))", (key,))
+
+
+def connect(url: str, what: str) -> psycopg.Connection:
+    """An autocommit connection; a refused one is a ConnectionError naming ``what``."""
+    try:
+        return psycopg.connect(url, autocommit=True)
+    except psycopg.OperationalError as error:
+        raise ConnectionError(f"cannot connect to {what}: {error}") from error
 
 
 def _refuse_nul(fields: dict[str, object], what: str) -> None:
@@ -138,12 +152,7 @@ class PostgresStore:
             self._forget(conn)
             conn = None
         if conn is None:
-            try:
-                conn = psycopg.connect(self.url, autocommit=True)
-            except psycopg.OperationalError as error:
-                raise ConnectionError(
-                    f"cannot connect to the store database {self._safe_url()}: {error}"
-                ) from error
+            conn = connect(self.url, f"the store database {self._safe_url()}")
             with self._connections_lock:
                 self._connections.add(conn)
             self._local.conn = conn
@@ -169,9 +178,7 @@ class PostgresStore:
             )
         with self.transaction():
             conn = self._conn
-            conn.execute(
-                "SELECT pg_advisory_xact_lock(%s, hashtext(current_schema()))", (_LOCK_MIGRATE,)
-            )
+            lock_schema(conn, _LOCK_MIGRATE)
             conn.execute(
                 f"CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE} ("
                 "version INTEGER PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)"
@@ -283,21 +290,7 @@ class PostgresStore:
                     unchanged += 1
                     continue
                 created = item.created_at or (previous[1] if previous else None) or now
-                writes.append(
-                    (
-                        item.platform,
-                        item.item_id,
-                        item.title,
-                        item.description,
-                        item.brand,
-                        item.category,
-                        item.price,
-                        json.dumps(item.attributes, sort_keys=True),
-                        created,
-                        item.updated_at or now,
-                        digest,
-                    )
-                )
+                writes.append(item_row(item, created, item.updated_at or now, digest))
                 stored[key] = (digest, created)  # a repeat later in the batch compares to this
                 if previous is None:
                     inserted += 1
@@ -363,11 +356,14 @@ class PostgresStore:
         return [r[0] for r in rows]
 
     def count_items(self, platform: str | None = None) -> int:
+        return self._count("items", platform)
+
+    def _count(self, table: str, platform: str | None) -> int:
         if platform is None:
-            row = self._conn.execute("SELECT COUNT(*) FROM items").fetchone()
+            row = self._conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()
         else:
             row = self._conn.execute(
-                "SELECT COUNT(*) FROM items WHERE platform=%s", (platform,)
+                f"SELECT COUNT(*) FROM {table} WHERE platform=%s", (platform,)
             ).fetchone()
         return int(row[0])
 
@@ -386,19 +382,7 @@ class PostgresStore:
         for number, e in enumerate(events, start=1):
             if "\x00" in f"{e.platform}{e.user_id}{e.item_id}{e.query}{e.session_id}{e.event_id}":
                 _refuse_nul(dict(e), f"event {number} (user {e.user_id!r})")
-            rows.append(
-                (
-                    e.dedup_key(),
-                    e.platform,
-                    e.user_id,
-                    e.item_id,
-                    e.type.value,
-                    e.value,
-                    e.query,
-                    e.session_id,
-                    e.timestamp,
-                )
-            )
+            rows.append(event_row(e))
         if not rows:
             return AppendResult(0, 0)
         with self.transaction():
@@ -416,7 +400,7 @@ class PostgresStore:
                 keyed = sorted(zip(seqs, rows, strict=True), key=lambda pair: (pair[1][0], pair[0]))
                 with conn.cursor() as cur:
                     cur.executemany(
-                        f"INSERT INTO events (seq, {_EVENT_FIELDS}) OVERRIDING SYSTEM VALUE "
+                        f"INSERT INTO events (seq, {EVENT_INSERT_FIELDS}) OVERRIDING SYSTEM VALUE "
                         "VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) ON CONFLICT (event_key) DO NOTHING",
                         [(seq, *row) for seq, row in keyed],
                     )
@@ -436,13 +420,13 @@ class PostgresStore:
         conn.execute("DELETE FROM shoplm_events_in")  # left by an earlier call in this txn
         with (
             conn.cursor() as cur,
-            cur.copy(f"COPY shoplm_events_in (seq, {_EVENT_FIELDS}) FROM STDIN") as copy,
+            cur.copy(f"COPY shoplm_events_in (seq, {EVENT_INSERT_FIELDS}) FROM STDIN") as copy,
         ):
             for seq, row in zip(seqs, rows, strict=True):
                 copy.write_row((seq, *row))
         cursor = conn.execute(
-            f"INSERT INTO events (seq, {_EVENT_FIELDS}) OVERRIDING SYSTEM VALUE "
-            f"SELECT seq, {_EVENT_FIELDS} FROM shoplm_events_in "
+            f"INSERT INTO events (seq, {EVENT_INSERT_FIELDS}) OVERRIDING SYSTEM VALUE "
+            f"SELECT seq, {EVENT_INSERT_FIELDS} FROM shoplm_events_in "
             'ORDER BY event_key COLLATE "C", seq ON CONFLICT (event_key) DO NOTHING'
         )
         return cursor.rowcount
@@ -464,10 +448,4 @@ class PostgresStore:
         return [event_from_row(r) for r in reversed(rows)]
 
     def count_events(self, platform: str | None = None) -> int:
-        if platform is None:
-            row = self._conn.execute("SELECT COUNT(*) FROM events").fetchone()
-        else:
-            row = self._conn.execute(
-                "SELECT COUNT(*) FROM events WHERE platform=%s", (platform,)
-            ).fetchone()
-        return int(row[0])
+        return self._count("events", platform)

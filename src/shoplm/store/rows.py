@@ -1,7 +1,7 @@
-"""Rows of the SQL backends turned back into items, events and event columns.
+"""Rows of the SQL backends: items and events turned into rows, and rows turned back.
 
 SQLite and PostgreSQL keep the same columns, so one definition of the column lists and of
-the row -> object conversions serves both.  Rows were validated on the way in: rebuilding
+the object <-> row conversions serves both.  Rows were validated on the way in: rebuilding
 without validation (``model_construct``) keeps reads (a dozen items per recommendation) cheap.
 """
 
@@ -19,12 +19,48 @@ ITEM_COLUMNS = (
     "platform, item_id, title, description, brand, category, price, attributes, "
     "created_at, updated_at"
 )
+# What ``append_events`` inserts, in the order ``event_row`` builds.
+EVENT_INSERT_FIELDS = (
+    "event_key, platform, user_id, item_id, type, value, query, session_id, timestamp"
+)
 # What ``event_columns`` selects, in the order ``event_columns_from_rows`` reads.
 EVENT_COLUMN_FIELDS = (
     "user_id, COALESCE(item_id, ''), type, value, timestamp, COALESCE(session_id, '')"
 )
 # What ``user_events`` selects, in the order ``event_from_row`` reads.
 EVENT_FIELDS = "user_id, item_id, platform, type, value, query, session_id, timestamp"
+
+
+def item_row(item: Item, created_at: float, updated_at: float, content_hash: str) -> tuple:
+    """The row an upsert writes: ``ITEM_COLUMNS`` then ``content_hash``."""
+    return (
+        item.platform,
+        item.item_id,
+        item.title,
+        item.description,
+        item.brand,
+        item.category,
+        item.price,
+        json.dumps(item.attributes, sort_keys=True),
+        created_at,
+        updated_at,
+        content_hash,
+    )
+
+
+def event_row(event: Event) -> tuple:
+    """The row an append writes, in ``EVENT_INSERT_FIELDS`` order."""
+    return (
+        event.dedup_key(),
+        event.platform,
+        event.user_id,
+        event.item_id,
+        event.type.value,
+        event.value,
+        event.query,
+        event.session_id,
+        event.timestamp,
+    )
 
 
 def item_from_row(row: Sequence) -> Item:

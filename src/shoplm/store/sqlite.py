@@ -7,7 +7,6 @@ by an older shoplm keeps working.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 import time
@@ -20,10 +19,13 @@ from shoplm.store.base import AppendResult, EventColumns, UpsertResult
 from shoplm.store.rows import (
     EVENT_COLUMN_FIELDS,
     EVENT_FIELDS,
+    EVENT_INSERT_FIELDS,
     ITEM_COLUMNS,
     event_columns_from_rows,
     event_from_row,
+    event_row,
     item_from_row,
+    item_row,
 )
 
 # Each entry upgrades the schema by one version.  Never edit a released entry: append.
@@ -210,19 +212,7 @@ class SQLiteStore:
                     "category=excluded.category, price=excluded.price, "
                     "attributes=excluded.attributes, created_at=excluded.created_at, "
                     "updated_at=excluded.updated_at, content_hash=excluded.content_hash",
-                    (
-                        item.platform,
-                        item.item_id,
-                        item.title,
-                        item.description,
-                        item.brand,
-                        item.category,
-                        item.price,
-                        json.dumps(item.attributes, sort_keys=True),
-                        created,
-                        item.updated_at or now,
-                        digest,
-                    ),
+                    item_row(item, created, item.updated_at or now, digest),
                 )
                 if row is None:
                     inserted += 1
@@ -277,10 +267,13 @@ class SQLiteStore:
         return [r[0] for r in rows]
 
     def count_items(self, platform: str | None = None) -> int:
+        return self._count("items", platform)
+
+    def _count(self, table: str, platform: str | None) -> int:
         if platform is None:
-            return self._conn.execute("SELECT COUNT(*) FROM items").fetchone()[0]
+            return self._conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
         return self._conn.execute(
-            "SELECT COUNT(*) FROM items WHERE platform=?", (platform,)
+            f"SELECT COUNT(*) FROM {table} WHERE platform=?", (platform,)
         ).fetchone()[0]
 
     # -- events ----------------------------------------------------------------------------
@@ -292,22 +285,8 @@ class SQLiteStore:
             self._ensure_platforms(event.platform for event in batch)
             before = conn.total_changes
             conn.executemany(
-                "INSERT OR IGNORE INTO events (event_key, platform, user_id, item_id, type, "
-                "value, query, session_id, timestamp) VALUES (?,?,?,?,?,?,?,?,?)",
-                [
-                    (
-                        e.dedup_key(),
-                        e.platform,
-                        e.user_id,
-                        e.item_id,
-                        e.type.value,
-                        e.value,
-                        e.query,
-                        e.session_id,
-                        e.timestamp,
-                    )
-                    for e in batch
-                ],
+                f"INSERT OR IGNORE INTO events ({EVENT_INSERT_FIELDS}) VALUES (?,?,?,?,?,?,?,?,?)",
+                [event_row(e) for e in batch],
             )
             added = conn.total_changes - before
         return AppendResult(added=added, duplicates=len(batch) - added)
@@ -329,8 +308,4 @@ class SQLiteStore:
         return [event_from_row(r) for r in reversed(rows)]
 
     def count_events(self, platform: str | None = None) -> int:
-        if platform is None:
-            return self._conn.execute("SELECT COUNT(*) FROM events").fetchone()[0]
-        return self._conn.execute(
-            "SELECT COUNT(*) FROM events WHERE platform=?", (platform,)
-        ).fetchone()[0]
+        return self._count("events", platform)

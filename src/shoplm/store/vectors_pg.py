@@ -18,11 +18,13 @@ import numpy as np
 import psycopg
 from pgvector.psycopg import register_vector
 
+from shoplm.store.postgres import connect, lock_schema
+
 REGISTRY_TABLE = "shoplm_vector_models"
 _LOCK_VECTORS = 7_419_003  # advisory lock: creating the registry, a model table or an index
 _CHUNK = 10_000  # keys per ANY(...) query
 _MAX_EF_SEARCH = 1000  # pgvector's upper bound for hnsw.ef_search
-_DTYPE = np.dtype("<f4")
+_FIND_MODEL = f"SELECT table_name, dim FROM {REGISTRY_TABLE} WHERE model_id=%s"
 
 
 class VectorExtensionError(RuntimeError):
@@ -30,25 +32,23 @@ class VectorExtensionError(RuntimeError):
 
 
 class PostgresEmbeddingCache:
-    """Embeddings by (model_id, text hash) in PostgreSQL, one ``vector(dim)`` table per model."""
+    """Embeddings by (model_id, text hash) in PostgreSQL, one ``vector(dim)`` table per model.
+
+    The same methods as ``shoplm.text.cache.EmbeddingCache`` (get_many, put_many, count,
+    close, ``with``), so the encoder takes either.
+    """
 
     def __init__(self, url: str) -> None:
         self.url = url
         self._lock = threading.Lock()
         self._tables: dict[str, tuple[str, int]] = {}
         self._indexed: set[str] = set()
-        try:
-            conn = psycopg.connect(url, autocommit=True)
-        except psycopg.OperationalError as error:
-            raise ConnectionError(f"cannot connect to the embedding database: {error}") from error
+        conn = connect(url, "the embedding database")
         try:
             _ensure_extension(conn)
             register_vector(conn)
             with conn.transaction():
-                conn.execute(
-                    "SELECT pg_advisory_xact_lock(%s, hashtext(current_schema()))",
-                    (_LOCK_VECTORS,),
-                )
+                lock_schema(conn, _LOCK_VECTORS)
                 conn.execute(
                     f"CREATE TABLE IF NOT EXISTS {REGISTRY_TABLE} (model_id TEXT PRIMARY KEY, "
                     "table_name TEXT NOT NULL UNIQUE, dim INTEGER NOT NULL)"
@@ -76,16 +76,11 @@ class PostgresEmbeddingCache:
         known = self._tables.get(model_id)
         if known is not None:
             return known
-        row = self.conn.execute(
-            f"SELECT table_name, dim FROM {REGISTRY_TABLE} WHERE model_id=%s", (model_id,)
-        ).fetchone()
+        row = self.conn.execute(_FIND_MODEL, (model_id,)).fetchone()
         if row is None and create_dim is not None:
             table = "shoplm_vectors_" + hashlib.sha1(model_id.encode()).hexdigest()[:16]
             with self.conn.transaction():
-                self.conn.execute(
-                    "SELECT pg_advisory_xact_lock(%s, hashtext(current_schema()))",
-                    (_LOCK_VECTORS,),
-                )
+                lock_schema(self.conn, _LOCK_VECTORS)
                 self.conn.execute(
                     f"CREATE TABLE IF NOT EXISTS {table} (text_hash TEXT PRIMARY KEY, "
                     f"vector vector({int(create_dim)}) NOT NULL)"
@@ -94,9 +89,8 @@ class PostgresEmbeddingCache:
                     f"INSERT INTO {REGISTRY_TABLE} VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
                     (model_id, table, int(create_dim)),
                 )
-                row = self.conn.execute(
-                    f"SELECT table_name, dim FROM {REGISTRY_TABLE} WHERE model_id=%s", (model_id,)
-                ).fetchone()
+                # Another process may have registered the model first: its row wins.
+                row = self.conn.execute(_FIND_MODEL, (model_id,)).fetchone()
         if row is None:
             return None
         self._tables[model_id] = (row[0], int(row[1]))
@@ -125,7 +119,7 @@ class PostgresEmbeddingCache:
         """Store (or replace) vectors in one transaction; a model keeps one dimension."""
         rows = []
         for key, vector in vectors.items():
-            array = np.asarray(vector, dtype=_DTYPE)
+            array = np.asarray(vector, dtype=np.float32)
             if array.ndim != 1 or not np.isfinite(array).all() or array.shape[0] == 0:
                 raise ValueError(
                     f"embedding for text hash {key} must be a finite 1-d vector, "
@@ -136,7 +130,7 @@ class PostgresEmbeddingCache:
                     f"embedding for text hash {key} has {array.shape[0]} dimensions; "
                     f"the others in this batch have {rows[0][1].shape[0]}"
                 )
-            rows.append((key, array.astype(np.float32)))
+            rows.append((key, array))
         if not rows:
             return
         dim = rows[0][1].shape[0]
@@ -208,9 +202,7 @@ class PostgresEmbeddingCache:
         if table in self._indexed:
             return
         with self.conn.transaction():
-            self.conn.execute(
-                "SELECT pg_advisory_xact_lock(%s, hashtext(current_schema()))", (_LOCK_VECTORS,)
-            )
+            lock_schema(self.conn, _LOCK_VECTORS)
             self.conn.execute(
                 f"CREATE INDEX IF NOT EXISTS {table}_hnsw ON {table} "
                 "USING hnsw (vector vector_cosine_ops)"
