@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 
 from shoplm.config import ComputeSettings
 from shoplm.distributed.ray_train import SEQUENCE_TRAINER_OPTION, RaySequenceTrainer
@@ -32,31 +32,19 @@ TINY = {
 }
 
 
-def walks(n_users: int = 72, length: int = 6) -> Interactions:
+def walks(n_users: int = 72, length: int = 6) -> list[np.ndarray]:
     """Users walk the catalog in order (item i is followed by i + 1); early items are
     more popular, so popularity is a real baseline, not a random one."""
     rng = np.random.default_rng(0)
     weights = np.linspace(2.0, 1.0, N_ITEMS)
     starts = rng.choice(N_ITEMS, size=n_users, p=weights / weights.sum())
-    histories = [
-        np.array([(s + k) % N_ITEMS for k in range(length)], dtype=np.int64) for s in starts
-    ]
-    rows = np.repeat(np.arange(n_users), length)
-    matrix = sp.csr_matrix(
-        (np.ones(len(rows), np.float32), (rows, np.concatenate(histories))),
-        shape=(n_users, N_ITEMS),
-    )
-    return Interactions(
-        item_ids=[f"i{i}" for i in range(N_ITEMS)],
-        user_ids=[f"u{u:02d}" for u in range(n_users)],
-        matrix=matrix,
-        histories=histories,
-        last_timestamps=np.full(N_ITEMS, np.nan),
-    )
+    return [np.array([(s + k) % N_ITEMS for k in range(length)], dtype=np.int64) for s in starts]
 
 
-def test_two_workers_train_a_model_that_beats_popularity(ray_local: Any) -> None:
-    held = hold_out_last(walks())
+def test_two_workers_train_a_model_that_beats_popularity(
+    ray_local: Any, interactions_from_histories: Callable[..., Interactions]
+) -> None:
+    held = hold_out_last(interactions_from_histories(walks(), N_ITEMS))
     batch = held.batch()
     context = FitContext(seed=5)
     context.options[SEQUENCE_TRAINER_OPTION] = RaySequenceTrainer(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -32,23 +33,11 @@ TINY = {
 }
 
 
-def cyclic(n_users: int = 48, length: int = 5) -> Interactions:
+def cyclic_histories(n_users: int = 48, length: int = 5) -> list[np.ndarray]:
     """Every user walks the catalog in order: item i is always followed by item i + 1."""
-    histories = [
+    return [
         np.array([(u + k) % N_ITEMS for k in range(length)], dtype=np.int64) for u in range(n_users)
     ]
-    rows = np.repeat(np.arange(n_users), length)
-    matrix = sp.csr_matrix(
-        (np.ones(len(rows), np.float32), (rows, np.concatenate(histories))),
-        shape=(n_users, N_ITEMS),
-    )
-    return Interactions(
-        item_ids=[f"i{i}" for i in range(N_ITEMS)],
-        user_ids=[f"u{u:02d}" for u in range(n_users)],
-        matrix=matrix,
-        histories=histories,
-        last_timestamps=np.full(N_ITEMS, np.nan),
-    )
 
 
 def items() -> list[Item]:
@@ -64,8 +53,8 @@ def one(history: list[int]) -> UserBatch:
 
 
 @pytest.fixture(scope="module")
-def data() -> Interactions:
-    return cyclic()
+def data(interactions_from_histories: Callable[..., Interactions]) -> Interactions:
+    return interactions_from_histories(cyclic_histories(), N_ITEMS)
 
 
 @pytest.fixture(scope="module")
@@ -193,23 +182,13 @@ def test_item_tower_can_leave_out_the_id_part_of_chosen_rows() -> None:
     assert not torch.allclose(full[[1, 3]], text_only[[1, 3]])
 
 
-def test_validation_chooses_whether_rare_items_keep_their_id_vectors() -> None:
+def test_validation_chooses_whether_rare_items_keep_their_id_vectors(
+    interactions_from_histories: Callable[..., Interactions],
+) -> None:
     """Two items taken by one user each are rare: the text-only table is an option."""
-    base = cyclic()
     rare_histories = [np.array([0, 1, N_ITEMS + k], dtype=np.int64) for k in range(2)]
-    histories = [*base.histories, *rare_histories]
-    rows = np.repeat(np.arange(len(histories)), [len(h) for h in histories])
     n_items = N_ITEMS + 2
-    data = Interactions(
-        item_ids=[f"i{i}" for i in range(n_items)],
-        user_ids=[f"u{u:02d}" for u in range(len(histories))],
-        matrix=sp.csr_matrix(
-            (np.ones(len(rows), np.float32), (rows, np.concatenate(histories))),
-            shape=(len(histories), n_items),
-        ),
-        histories=histories,
-        last_timestamps=np.full(n_items, np.nan),
-    )
+    data = interactions_from_histories([*cyclic_histories(), *rare_histories], n_items)
     catalog = [*items(), *(Item(item_id=f"i{i}", title=f"rare {i}") for i in (8, 9))]
     text = np.random.default_rng(0).normal(size=(n_items, 12)).astype(np.float32)
     model = SASRecText(**{**TINY, "max_epochs": 3})

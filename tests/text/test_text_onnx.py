@@ -1,4 +1,5 @@
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -97,6 +98,8 @@ def test_each_backend_has_its_own_cache_key(onnx_encoder, int8_encoder, cache):
 def test_encode_query_uses_the_onnx_session(onnx_encoder, torch_vectors):
     query = onnx_encoder.encode_query(TEXTS[2])
     assert float(query @ torch_vectors[2]) > 1 - 1e-4
+    # torch would give the same vector: check which model answered
+    assert isinstance(onnx_encoder._loaded(), onnx_backend.OnnxEncoder)
 
 
 def test_export_is_cached_beside_the_embedding_cache_and_reused(
@@ -119,6 +122,21 @@ def test_export_is_cached_beside_the_embedding_cache_and_reused(
     fresh = TextEncoder(EncoderSettings(backend="onnx-int8"), cache=cache)
     assert fresh.encode(TEXTS[:2]).shape == (2, 384)
     assert (folder / onnx_backend.FP32_FILE).stat().st_mtime_ns == stamp
+
+
+def test_a_cache_without_a_folder_keeps_the_export_in_the_default_root(tmp_path, monkeypatch):
+    """The pgvector embedding cache has no file: the export goes to $SHOPLM_CACHE_DIR/onnx."""
+    monkeypatch.setenv("SHOPLM_CACHE_DIR", str(tmp_path))
+    seen = {}
+
+    def fake_load(cls, *args, **kwargs):
+        seen.update(kwargs)
+        return "session"
+
+    monkeypatch.setattr(onnx_backend.OnnxEncoder, "load", classmethod(fake_load))
+    encoder = TextEncoder(EncoderSettings(backend="onnx"), cache=SimpleNamespace(url="pg"))
+    assert encoder._loaded() == "session"
+    assert seen["root"] == tmp_path / "onnx"
 
 
 def test_bad_backend_is_a_clear_validation_error(tmp_path):

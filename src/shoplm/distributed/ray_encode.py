@@ -18,7 +18,7 @@ import numpy as np
 from shoplm.config import ComputeSettings, EncoderSettings
 from shoplm.distributed.session import ensure_ray
 from shoplm.text.cache import text_hash
-from shoplm.text.encoder import TextEncoder
+from shoplm.text.encoder import TextEncoder, _checked
 
 ROW = "row"
 TEXT = "text"
@@ -130,13 +130,3 @@ def _encode_into(
         found.update(new)
 
     encode_ray([texts[key] for key in keys], encoder.settings, compute, on_batch=store)
-
-
-def _checked(texts: Sequence[str]) -> list[str]:
-    if isinstance(texts, str):
-        raise TypeError("encode takes a sequence of texts, not one string")
-    out = list(texts)
-    for i, text in enumerate(out):
-        if not isinstance(text, str):
-            raise TypeError(f"text #{i} must be a string, got {type(text).__name__}")
-    return out

@@ -191,7 +191,9 @@ class TextEncoder:
         if self.settings.backend != "torch":
             from shoplm.text.onnx_backend import OnnxEncoder, default_root
 
-            root = self.cache.path.parent / "onnx" if self.cache is not None else default_root()
+            # Beside a SQLite embedding cache; a pgvector cache has no folder: the default one.
+            cache_file = getattr(self.cache, "path", None)
+            root = Path(cache_file).parent / "onnx" if cache_file is not None else default_root()
             return OnnxEncoder.load(
                 self.path,
                 self.source_model_id,

@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm.auto import tqdm
 
-BACKENDS = ("onnx", "onnx-int8")
 EXPORT_VERSION = 1  # bump when the exported graph changes, so older exports are not reused
 OPSET = 17
 FP32_FILE = "model.onnx"
@@ -297,8 +297,6 @@ class OnnxEncoder:
         batch = [t.lower() if self.do_lower_case else t for t in texts]
         encodings = self.tokenizer.encode_batch(batch)
         order = np.argsort([-len(e.ids) for e in encodings], kind="stable")
-        from tqdm.auto import tqdm
-
         with tqdm(
             total=len(texts), desc="encoding", unit="text", disable=not show_progress_bar
         ) as bar:
