@@ -96,26 +96,17 @@ def resize(
 
 
 def fitted_platform(titles: list[str], vectors: np.ndarray):
-    from shoplm.fitted import CatalogArrays, FittedPlatform
+    """Both indexes built from titles alone (the suite's bare fitted platform)."""
+    from suite_stages import fitted_platform as bare_platform  # bench/ is the script's folder
+
     from shoplm.index.lexical import LexicalIndex
     from shoplm.index.vector import VectorIndex
 
-    n = len(titles)
-    catalog = CatalogArrays(
-        item_ids=[str(i) for i in range(n)],
-        brands=np.array([""] * n, dtype=object),
-        categories=np.array([""] * n, dtype=object),
-        prices=np.full(n, np.nan),
-    )
-    return FittedPlatform(
-        platform="default",
-        catalog=catalog,
-        user_ids=[],
+    return bare_platform(
+        vectors,
+        VectorIndex.build(vectors),
+        LexicalIndex.build([{"title": t} for t in titles]),
         encoder_id="bench",
-        embeddings=vectors,
-        vector_index=VectorIndex.build(vectors),
-        lexical_index=LexicalIndex.build([{"title": t} for t in titles]),
-        models={},
     )
 
 

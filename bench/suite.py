@@ -100,14 +100,8 @@ def _log(message: str) -> None:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """All stages; returns the report (also written to ``args.out``)."""
     os.environ.setdefault("SHOPLM_NO_PROGRESS", "1")
-    from suite_data import real_titles
-    from suite_stages import (
-        catalog_for_titles,
-        catalog_stages,
-        encode_stages,
-        recommend_stages,
-        train_stages,
-    )
+    from suite_data import make_catalog, real_titles
+    from suite_stages import catalog_stages, encode_stages, recommend_stages, train_stages
 
     from shoplm.config import IndexSettings
     from shoplm.recommend.als import ALS
@@ -131,7 +125,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if args.titles.is_file():
             titles, source = real_titles(str(args.titles), args.encode_n), args.titles.parent.name
         else:
-            titles, source = catalog_for_titles(args.encode_n, args.seed), "generated"
+            titles, source = make_catalog(args.encode_n, args.seed).titles, "generated"
         queries = list(dict.fromkeys(" ".join(t.split()[:3]) for t in titles))[:100]
         _log(f"encoding {len(titles)} {source} titles")
         records += encode_stages(titles, source, queries)

@@ -42,8 +42,6 @@ class Catalog:
     brands: list[str]
     categories: list[str]
     vectors: np.ndarray  # float32 [n, DIM], unit rows: SYNTHETIC, not encoded text
-    category_of: np.ndarray  # int64 [n]
-    centroids: np.ndarray  # float32 [N_CATEGORIES, DIM]
 
     def __len__(self) -> int:
         return len(self.titles)
@@ -130,8 +128,6 @@ def make_catalog(n: int, seed: int = 42) -> Catalog:
         brands=[brands[b] for b in brand_of.tolist()],
         categories=[categories[c] for c in category_of.tolist()],
         vectors=vectors,
-        category_of=category_of,
-        centroids=centroids,
     )
 
 

@@ -26,6 +26,8 @@ rows; ``Engine.search`` adds store lookups and reasons on top (see bench_search_
 from __future__ import annotations
 
 import os
+import statistics
+import time
 import warnings
 import zlib
 from collections.abc import Callable
@@ -91,7 +93,7 @@ def encode_stages(titles: list[str], source: str, queries: list[str]) -> list[di
         )
     )
     for measured in (shop, raw):
-        measured.info["per_second"] = round(len(titles) / measured.times[0], 1)
+        measured.info["per_second"] = round(len(titles) / statistics.median(measured.times), 1)
     out = [
         record(
             "encode_titles",
@@ -169,22 +171,34 @@ def raw_bm25(texts: list[str]):
     return retriever
 
 
-def fitted_platform(catalog: Catalog, vector_index, lexical_index):
+def fitted_platform(
+    vectors: np.ndarray,
+    vector_index,
+    lexical_index,
+    brands: list[str] | None = None,
+    categories: list[str] | None = None,
+    encoder_id: str = "synthetic",
+):
+    """What ``SearchPipeline`` reads, around given indexes: no store, users or models.
+
+    Item ids are the row numbers; brands and categories default to empty.  Shared with
+    bench_search_latency.
+    """
     from shoplm.fitted import CatalogArrays, FittedPlatform
 
-    n = len(catalog)
+    n = len(vectors)
     arrays = CatalogArrays(
         item_ids=[str(i) for i in range(n)],
-        brands=np.array([b.lower() for b in catalog.brands], dtype=object),
-        categories=np.array(catalog.categories, dtype=object),
+        brands=np.array([b.lower() for b in brands] if brands else [""] * n, dtype=object),
+        categories=np.array(categories if categories else [""] * n, dtype=object),
         prices=np.full(n, np.nan),
     )
     return FittedPlatform(
         platform="bench",
         catalog=arrays,
         user_ids=[],
-        encoder_id="synthetic",
-        embeddings=catalog.vectors,
+        encoder_id=encoder_id,
+        embeddings=vectors,
         vector_index=vector_index,
         lexical_index=lexical_index,
         models={},
@@ -201,14 +215,12 @@ def catalog_stages(
     raw_build_max: int | None = None,
 ) -> list[dict]:
     """Index builds and search latency over a generated catalog of ``n`` items."""
-    import time
-
     import bm25s
     import faiss
 
     from shoplm.index.lexical import LexicalIndex
     from shoplm.index.vector import EF_CONSTRUCTION, VectorIndex
-    from shoplm.search.pipeline import RERANK_DEPTH, SearchPipeline
+    from shoplm.search.pipeline import SearchPipeline
 
     log(f"catalog {n}: generating")
     catalog = make_catalog(n, seed)
@@ -256,13 +268,13 @@ def catalog_stages(
     out.append(record("lexical_build", n, shop, raw, "bm25s tokenize+index"))
 
     faiss.omp_set_num_threads(1)  # one query per core, as a server runs them
-    fitted = fitted_platform(catalog, vindex, lindex)
+    fitted = fitted_platform(catalog.vectors, vindex, lindex, catalog.brands, catalog.categories)
     began = time.perf_counter()
     pipeline = SearchPipeline(fitted, SyntheticQueryEncoder(queries))
     init_s = time.perf_counter() - began
     positions = {q: i for i, q in enumerate(queries.texts)}
     depth = min(pipeline.depth, n)
-    rerank_depth = min(RERANK_DEPTH, n)
+    rerank_depth = min(pipeline.rerank_depth, n)
 
     def faiss_search(q: str, k: int) -> object:
         return findex.search(queries.vectors[positions[q]][None, :], k)
@@ -312,6 +324,9 @@ def interactions(matrix: sp.csr_matrix):
 
 def _shoplm_recommend(model, histories: list[np.ndarray]) -> Callable[[int], np.ndarray]:
     """What ``Engine.recommend`` does for one user, minus the store read and the hits."""
+    # Engine.recommend's own top-k.  It is private, but the public top_k_from_scores is the
+    # evaluator's batched path (float32 copy, -1 padding): timing it would time other code.
+    # The suite's test runs this stage, so a rename fails there.
     from shoplm.engine import _top_rows
     from shoplm.recommend.base import UserBatch
 
@@ -419,8 +434,3 @@ def train_stages(n_events: int, n_items: int, als_params: dict, seed: int, log) 
     raw, _ = durations(raw_knn, repeats)
     out.append(record("train_itemknn", n_events, shop, raw, "implicit CosineRecommender", **notes))
     return out
-
-
-def catalog_for_titles(n: int, seed: int) -> list[str]:
-    """Generated titles, when no real dataset is at hand for the encoding stage."""
-    return make_catalog(n, seed).titles
