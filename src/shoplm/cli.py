@@ -35,6 +35,7 @@ HomeOption = Annotated[
     typer.Option("--home", help="Engine home folder [default: $SHOPLM_HOME or ./shoplm-home]."),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+ReportOption = Annotated[Path | None, typer.Option(help="Write an HTML report here.")]
 PlatformOption = Annotated[
     str | None, typer.Option("--platform", help="Shop/scenario; needed only with several.")
 ]
@@ -228,7 +229,6 @@ def finetune(
             batch_size=batch_size,
             learning_rate=lr,
             lora_r=rank,
-            lora_alpha=2 * rank,
             max_seq_length=max_seq_length,
             validate_every=validate_every,
             seed=engine.settings.seed,
@@ -423,7 +423,7 @@ def evaluate_recommend_command(
     tune: Annotated[
         bool, typer.Option(help="Choose ALS/item-kNN/BPR/content parameters on validation.")
     ] = True,
-    report: Annotated[Path | None, typer.Option(help="Write an HTML report here.")] = None,
+    report: ReportOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Full-ranking HR/NDCG/Recall/MRR@K of each recommender on a held-out split.
@@ -475,7 +475,7 @@ def evaluate_search_command(
     train_fraction: Annotated[
         float, typer.Option(help="Share of queries (by id) the learned methods train on.")
     ] = 0.5,
-    report: Annotated[Path | None, typer.Option(help="Write an HTML report here.")] = None,
+    report: ReportOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Graded nDCG@10, Recall@100, MRR@10 and latency of each search method.
@@ -511,7 +511,7 @@ def evaluate_rating_command(
     ] = "random",
     seed: Annotated[int, typer.Option(help="Seed of the split and the models.")] = 42,
     tune: Annotated[bool, typer.Option(help="Choose parameters on validation.")] = True,
-    report: Annotated[Path | None, typer.Option(help="Write an HTML report here.")] = None,
+    report: ReportOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """RMSE/MAE of rating prediction (explicit feedback), with a few-ratings item slice.
@@ -532,34 +532,38 @@ def evaluate_rating_command(
         _emit_evaluation(result, as_json, report)
 
 
-_PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
+def _pass_through(name: str, module: str, help_text: str) -> None:
+    """Register ``shoplm evaluate <name>``: every argument, --help too, goes to module.main."""
+
+    def command(ctx: typer.Context) -> None:
+        from importlib import import_module
+
+        with _friendly_errors():
+            raise typer.Exit(import_module(module).main(list(ctx.args)))
+
+    evaluate_app.command(
+        name,
+        help=help_text,
+        context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+        add_help_option=False,
+    )(command)
 
 
-@evaluate_app.command("finetune", context_settings=_PASS_THROUGH, add_help_option=False)
-def evaluate_finetune_command(ctx: typer.Context) -> None:
-    """Frozen vs fine-tuned encoder in one run (content-lora, dense-lora...); see --help."""
-    from shoplm.evaluation.finetune_eval import main as finetune_main
-
-    with _friendly_errors():
-        raise typer.Exit(finetune_main(list(ctx.args)))
-
-
-@evaluate_app.command("heads", context_settings=_PASS_THROUGH, add_help_option=False)
-def evaluate_heads_command(ctx: typer.Context) -> None:
-    """Task heads (sentiment, category, click, rating): LoRA vs linear probe; see --help."""
-    from shoplm.evaluation.heads_eval import main as heads_main
-
-    with _friendly_errors():
-        raise typer.Exit(heads_main(list(ctx.args)))
-
-
-@evaluate_app.command("transfer", context_settings=_PASS_THROUGH, add_help_option=False)
-def evaluate_transfer_command(ctx: typer.Context) -> None:
-    """Shared adapter from a source platform vs the target alone, 10% / 100%; see --help."""
-    from shoplm.evaluation.transfer_eval import main as transfer_main
-
-    with _friendly_errors():
-        raise typer.Exit(transfer_main(list(ctx.args)))
+_pass_through(
+    "finetune",
+    "shoplm.evaluation.finetune_eval",
+    "Frozen vs fine-tuned encoder in one run (content-lora, dense-lora...); see --help.",
+)
+_pass_through(
+    "heads",
+    "shoplm.evaluation.heads_eval",
+    "Task heads (sentiment, category, click, rating): LoRA vs linear probe; see --help.",
+)
+_pass_through(
+    "transfer",
+    "shoplm.evaluation.transfer_eval",
+    "Shared adapter from a source platform vs the target alone, 10% / 100%; see --help.",
+)
 
 
 def _emit_evaluation(result: dict, as_json: bool, report: Path | None) -> None:

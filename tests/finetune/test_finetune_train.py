@@ -125,3 +125,11 @@ def test_no_pairs_is_a_clear_error(tmp_path: Path, tiny_data: TrainingData) -> N
     tiny_data.pairs = []
     with pytest.raises(ValueError, match="no training pairs"):
         train_encoder(tiny_data, FinetuneConfig(), tmp_path)
+
+
+def test_lora_alpha_defaults_to_twice_the_rank_and_is_recorded() -> None:
+    config = FinetuneConfig(lora_r=4)
+    assert config.lora_alpha == 8 and config.lora().alpha == 8
+    assert config.model_dump()["lora_alpha"] == 8  # the manifest and resume check see it
+    assert FinetuneConfig.model_validate(config.model_dump()) == config
+    assert FinetuneConfig(lora_r=4, lora_alpha=4).lora().alpha == 4  # an explicit one stays

@@ -35,7 +35,7 @@ from typing import Any
 
 from shoplm.datasets import RecDataset, SearchDataset, load_dataset
 from shoplm.evaluation.recommend_eval import evaluate_recommend, held_out_split
-from shoplm.evaluation.runner import Progress
+from shoplm.evaluation.runner import Progress, say_on_stderr
 from shoplm.evaluation.search_eval import evaluate_search, split_queries
 from shoplm.finetune.data import TrainingData
 from shoplm.finetune.job import run_in_child
@@ -95,11 +95,11 @@ def evaluate_finetune(
         say(f"evaluating {METHOD[task]}-{label}")
         if task == "recommend":
             return evaluate_recommend(
-                data, models=["content"], max_users=max_users, tune=tune, seed=seed,
+                dataset, models=["content"], max_users=max_users, tune=tune, seed=seed,
                 show_progress=show_progress, progress=say,
             )  # fmt: skip
         return evaluate_search(
-            data, models=["dense"], max_queries=max_queries, seed=seed,
+            dataset, models=["dense"], max_queries=max_queries, seed=seed,
             show_progress=show_progress, progress=say,
         )  # fmt: skip
 
@@ -124,7 +124,6 @@ def evaluate_finetune(
                 batch_size=batch_size,
                 learning_rate=learning_rate,
                 lora_r=lora_r,
-                lora_alpha=2 * lora_r,
                 max_seq_length=max_seq_length,
                 validate_every=validate_every,
                 patience=patience,
@@ -278,9 +277,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
 
-    def say(message: str) -> None:
-        print(f"[shoplm] {message}", file=sys.stderr, flush=True)
-
     result = evaluate_finetune(
         args.data, task=args.task, modes=[m for m in args.modes.split(",") if m],
         epochs=args.epochs, max_pairs=args.max_pairs, batch_size=args.batch_size,
@@ -289,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
         negatives=args.negatives, max_valid=args.max_valid,
         valid_corpus_size=args.valid_corpus_size, max_users=args.max_users,
         max_queries=args.max_queries, tune=not args.no_tune, seed=args.seed,
-        workdir=args.workdir, show_progress=True, progress=say,
+        workdir=args.workdir, show_progress=True, progress=say_on_stderr,
     )  # fmt: skip
     if args.json:
         print(json.dumps(result, indent=2))

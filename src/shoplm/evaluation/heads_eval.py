@@ -366,13 +366,15 @@ def evaluate_heads(
     for mode in modes:
         say(f"training {mode} ...")
         cache = _vector_cache() if cache_vectors and mode == "probe" else None
-        with ResourceMeter(pick_device(device)) as meter:
-            head = TaskHead.train(
-                spec, parts["train"], parts["valid"], configs[mode], show_progress, say, cache
-            )
-            scores = head.evaluate(parts["test"], show_progress)
-        if cache is not None:
-            cache.close()
+        try:
+            with ResourceMeter(pick_device(device)) as meter:
+                head = TaskHead.train(
+                    spec, parts["train"], parts["valid"], configs[mode], show_progress, say, cache
+                )
+                scores = head.evaluate(parts["test"], show_progress)
+        finally:  # a failed run must not leave the machine's vector cache open
+            if cache is not None:
+                cache.close()
         usage = meter.report()
         metrics[mode] = {
             **{k: round(v, 6) for k, v in scores.items()},
@@ -511,10 +513,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    from shoplm.evaluation.runner import say_on_stderr  # imports the Engine: only here
 
-    def say(message: str) -> None:
-        print(f"[shoplm] {message}", file=sys.stderr, flush=True)
+    args = _parser().parse_args(argv)
 
     result = evaluate_heads(
         args.data,
@@ -544,7 +545,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         threads=args.threads,
         cache_vectors=args.cache_vectors,
         show_progress=progress_wanted(),
-        progress=say,
+        progress=say_on_stderr,
     )
     if args.json:
         print(json.dumps(result, indent=2))

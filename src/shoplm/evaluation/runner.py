@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import random
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -22,6 +23,11 @@ from shoplm.engine import Engine
 from shoplm.schema import Event, EventType
 
 Progress = Callable[[str], None]
+
+
+def say_on_stderr(message: str) -> None:
+    """The progress printer of the evaluation commands (stdout stays for results)."""
+    print(f"[shoplm] {message}", file=sys.stderr, flush=True)
 
 
 def embedding_cache_path() -> Path:

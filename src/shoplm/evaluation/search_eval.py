@@ -60,7 +60,7 @@ CLASS_METHODS = ("class-name", "class-name+examples")
 
 
 def evaluate_search(
-    data: str | Path,
+    data: str | Path | SearchDataset | QueryClassDataset,
     models: Sequence[str] | None = None,
     min_judged: int = 5,
     max_queries: int | None = None,
@@ -78,10 +78,12 @@ def evaluate_search(
 
     A query-classification dataset is scored with :func:`evaluate_query_classification`.
     ``encoder`` overrides encoder settings, e.g. ``{"backend": "onnx-int8"}``.
+    ``data`` is a dataset folder, or a dataset already loaded (callers that score it twice).
     """
     say = progress or (lambda _msg: None)
     started = time.perf_counter()
-    dataset = load_dataset(data)
+    loaded = (SearchDataset, QueryClassDataset)
+    dataset = data if isinstance(data, loaded) else load_dataset(data)
     if isinstance(dataset, QueryClassDataset):
         return evaluate_query_classification(
             dataset, seed=seed, train_fraction=train_fraction, show_progress=show_progress

@@ -43,12 +43,12 @@ from shoplm.evaluation.finetune_eval import _encoder_env, _workdir
 from shoplm.evaluation.metrics import item_coverage, ranking_metrics
 from shoplm.evaluation.ranking import top_k_from_scores
 from shoplm.evaluation.recommend_eval import evaluate_recommend, held_out_split
-from shoplm.evaluation.runner import Progress, seeded_sample
+from shoplm.evaluation.runner import Progress, say_on_stderr, seeded_sample
 from shoplm.finetune.data import TrainingData
-from shoplm.finetune.job import run_in_child
+from shoplm.finetune.job import train
 from shoplm.finetune.manifest import MANIFEST_FILE, write_json
 from shoplm.finetune.pairs import recommendation_data
-from shoplm.finetune.train import FinetuneConfig, train_encoder
+from shoplm.finetune.train import FinetuneConfig
 from shoplm.interactions import Interactions
 from shoplm.recommend.base import FitContext, UserBatch
 from shoplm.recommend.training import fit_models
@@ -127,7 +127,6 @@ def evaluate_transfer(
         batch_size=batch_size,
         learning_rate=learning_rate,
         lora_r=lora_r,
-        lora_alpha=2 * lora_r,
         max_seq_length=max_seq_length,
         patience=patience,
         seed=seed,
@@ -163,7 +162,7 @@ def evaluate_transfer(
         shared_data = pairs(source_data, _source_sequences(source_data), max_source_pairs)
         say(f"{len(shared_data.pairs)} source pairs; training the shared adapter")
         runs: dict[str, dict[str, Any]] = {}
-        runs["shared"] = _train(
+        runs["shared"] = train(
             shared_data, config, runs_root / "shared", base, source_data.name, isolate, say
         )
         shared_base = runs["shared"]["model_folder"]
@@ -188,7 +187,7 @@ def evaluate_transfer(
                 target_pairs[key] = pairs(target_data, {u: target_train[u] for u in users}, None)
             data = target_pairs[key]
             say(f"{label}: {len(data.pairs)} target pairs from {len(users)} users")
-            runs[name] = _train(
+            runs[name] = train(
                 data, config, runs_root / _slug(name), run_base, target_data.name, isolate, say
             )
             with _encoder_env(runs[name]["model_folder"], cache):
@@ -390,20 +389,6 @@ def _interactions(sequences: dict[str, list[str]], item_ids: list[str]) -> Inter
     return Interactions.from_events(columns, item_ids)
 
 
-def _train(
-    data: TrainingData,
-    config: FinetuneConfig,
-    out: Path,
-    base: str,
-    platform: str,
-    isolate: bool,
-    say: Progress,
-) -> dict[str, Any]:
-    if isolate:
-        return run_in_child(data, config, out, base=base, platform=platform)
-    return train_encoder(data, config, out, base=base, platform=platform, progress=say)
-
-
 def _cost(run: dict[str, Any]) -> dict[str, Any]:
     return {
         "trainable_params": run["trainable_params"],
@@ -502,9 +487,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
 
-    def say(message: str) -> None:
-        print(f"[shoplm] {message}", file=sys.stderr, flush=True)
-
     result = evaluate_transfer(
         args.source, args.target, fraction=args.fraction,
         max_source_pairs=args.max_source_pairs, max_target_users=args.max_target_users,
@@ -512,7 +494,7 @@ def main(argv: list[str] | None = None) -> int:
         lora_r=args.rank, max_seq_length=args.max_seq_length, patience=args.patience,
         max_valid=args.max_valid, valid_corpus_size=args.valid_corpus_size,
         tune=not args.no_tune, seed=args.seed, workdir=args.workdir,
-        isolate=not args.in_process, show_progress=True, progress=say,
+        isolate=not args.in_process, show_progress=True, progress=say_on_stderr,
     )  # fmt: skip
     if args.workdir is not None:
         write_json(args.workdir / "transfer-result.json", result)

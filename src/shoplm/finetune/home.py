@@ -11,11 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from shoplm.finetune.job import run_in_child
+from shoplm.finetune.job import train
 from shoplm.finetune.manifest import base_of
 from shoplm.finetune.negatives import add_hard_negatives
 from shoplm.finetune.pairs import recommendation_data, store_sequences
-from shoplm.finetune.train import FinetuneConfig, Progress, train_encoder
+from shoplm.finetune.train import FinetuneConfig, Progress
 
 if TYPE_CHECKING:
     from shoplm.engine import Engine
@@ -62,10 +62,7 @@ def finetune_home(
     mined = add_hard_negatives(data, negatives, seed=config.seed, encode=encode)
     base = base_of(engine.settings.encoder.model)
     out = finetune_dir(engine.home, platform, config.mode)
-    if in_child:
-        result = run_in_child(data, config, out, base=base, platform=platform)
-    else:
-        result = train_encoder(data, config, out, base=base, platform=platform, progress=say)
+    result = train(data, config, out, base=base, platform=platform, in_child=in_child, progress=say)
     result["hard_negatives"] = mined
     if use_it:
         engine.settings.encoder.model = result["model_folder"]

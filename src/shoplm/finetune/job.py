@@ -20,7 +20,7 @@ from typing import Any
 from shoplm.config import DEFAULT_ENCODER
 from shoplm.finetune.data import TrainingData
 from shoplm.finetune.manifest import write_json
-from shoplm.finetune.train import FinetuneConfig, train_encoder
+from shoplm.finetune.train import FinetuneConfig, Progress, train_encoder
 
 DATA_FILE = "training-data.json.gz"
 
@@ -49,6 +49,21 @@ def run_in_child(
     if finished.returncode != 0 or not report.is_file():
         raise RuntimeError(f"fine-tuning job failed (exit {finished.returncode}); see its output")
     return json.loads(report.read_text())
+
+
+def train(
+    data: TrainingData,
+    config: FinetuneConfig,
+    out: Path,
+    base: str = DEFAULT_ENCODER,
+    platform: str = "default",
+    in_child: bool = False,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """:func:`train_encoder` here, or in a child process when ``in_child`` (own peak memory)."""
+    if in_child:
+        return run_in_child(data, config, out, base=base, platform=platform)
+    return train_encoder(data, config, out, base=base, platform=platform, progress=progress)
 
 
 def main(argv: list[str] | None = None) -> int:

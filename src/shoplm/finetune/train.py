@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from tqdm.auto import tqdm
 
 from shoplm.config import DEFAULT_ENCODER, progress_wanted
@@ -77,7 +77,7 @@ class FinetuneConfig(BaseModel):
     scale: float = Field(default=20.0, gt=0, description="Cosine -> logit multiplier.")
     max_seq_length: int = Field(default=128, ge=8, le=512)
     lora_r: int = Field(default=8, ge=1)
-    lora_alpha: int = Field(default=16, ge=1)
+    lora_alpha: int | None = Field(default=None, ge=1, description="None: 2 x lora_r.")
     lora_dropout: float = Field(default=0.1, ge=0, lt=1)
     lora_targets: list[str] = Field(default_factory=lambda: ["query", "key", "value"])
     validate_every: int | None = Field(default=None, ge=1, description="Steps; None: epochs.")
@@ -89,6 +89,13 @@ class FinetuneConfig(BaseModel):
     max_grad_norm: float = Field(default=1.0, gt=0)
     seed: int = 42
     device: str | None = None
+
+    @model_validator(mode="after")
+    def _default_alpha(self) -> FinetuneConfig:
+        # Filled in (not computed on use) so the manifest and resume check see the number.
+        if self.lora_alpha is None:
+            self.lora_alpha = 2 * self.lora_r
+        return self
 
     @property
     def lr(self) -> float:

@@ -134,10 +134,14 @@ class HeadNet(nn.Module):
         return hidden
 
 
+def frozen_below(blocks: int, layers: int | None) -> int:
+    """How many bottom blocks get no adapter when only the top ``layers`` do."""
+    return 0 if layers is None else max(0, blocks - layers)
+
+
 def lora_target_pattern(blocks: int, layers: int | None) -> str:
     """Regex of the adapted linear layers: every block, or only the top ``layers``."""
-    first = 0 if layers is None else max(0, blocks - layers)
-    indexes = "|".join(str(i) for i in range(first, blocks))
+    indexes = "|".join(str(i) for i in range(frozen_below(blocks, layers), blocks))
     return rf".*encoder\.layer\.({indexes})\.({BLOCK_LINEARS})"
 
 
@@ -160,8 +164,7 @@ def add_lora(encoder: nn.Module, settings: LoraSettings) -> tuple[nn.Module, int
         target_modules=lora_target_pattern(blocks, settings.layers),
         bias="none",
     )
-    frozen = 0 if settings.layers is None else max(0, blocks - settings.layers)
-    return get_peft_model(encoder, config), frozen
+    return get_peft_model(encoder, config), frozen_below(blocks, settings.layers)
 
 
 def freeze(module: nn.Module) -> None:

@@ -30,7 +30,7 @@ class PrefixStates:
     def __init__(self, buffer: torch.Tensor, lengths: Sequence[int]) -> None:
         self.buffer = buffer
         self.lengths = [int(n) for n in lengths]
-        self.starts = np.concatenate([[0], np.cumsum(self.lengths)[:-1]]).astype(np.int64)
+        self.starts = _starts(self.lengths)
 
     def __len__(self) -> int:
         return len(self.lengths)
@@ -50,7 +50,7 @@ class PrefixStates:
         show_progress: bool = False,
     ) -> PrefixStates:
         lengths = [len(r) for r in ids]
-        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+        starts = _starts(lengths)
         buffer: torch.Tensor | None = None
         bar = tqdm(
             total=len(ids),
@@ -62,7 +62,7 @@ class PrefixStates:
         was_training = net.training
         net.eval()
         with torch.inference_mode():
-            for rows in inference_batches([len(r) for r in ids], batch_size):
+            for rows in inference_batches(lengths, batch_size):
                 batch = collate(tokenizer, [ids[i] for i in rows], device)
                 hidden = net.prefix(**batch).to("cpu", torch.float16)
                 if buffer is None:
@@ -100,3 +100,8 @@ class PrefixStates:
                 for k, row in enumerate(rows):
                     out[row] = result[k].numpy()
         return np.stack(out).astype(np.float32, copy=False)
+
+
+def _starts(lengths: Sequence[int]) -> np.ndarray:
+    """Where each text's states begin in the flat buffer."""
+    return np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
