@@ -324,17 +324,15 @@ def interactions(matrix: sp.csr_matrix):
 
 def _shoplm_recommend(model, histories: list[np.ndarray]) -> Callable[[int], np.ndarray]:
     """What ``Engine.recommend`` does for one user, minus the store read and the hits."""
-    # Engine.recommend's own top-k.  It is private, but the public top_k_from_scores is the
-    # evaluator's batched path (float32 copy, -1 padding): timing it would time other code.
-    # The suite's test runs this stage, so a rename fails there.
-    from shoplm.engine import _top_rows
+    # Engine.recommend's own top-k (top_k_from_scores is the evaluator's batched path).
+    from shoplm.engine import top_rows
     from shoplm.recommend.base import UserBatch
 
     def recommend(user: int) -> np.ndarray:
         history = histories[user]
         scores = model.score(UserBatch(np.array([user]), [history]))[0].astype(np.float64)
         scores[history] = -np.inf
-        return _top_rows(scores, K)
+        return top_rows(scores, K)
 
     return recommend
 

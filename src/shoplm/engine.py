@@ -405,7 +405,7 @@ class Engine:
         scores = scores[0].astype(np.float64)
         if self.settings.recommend.exclude_seen if exclude_seen is None else exclude_seen:
             scores[history] = -np.inf
-        top = _top_rows(scores, k)
+        top = top_rows(scores, k)
         return self._hits(fitted, top, scores, {n: p[0] for n, p in parts.items()}, history)
 
     def similar(
@@ -420,7 +420,7 @@ class Engine:
         row = fitted.item_index[item_id]
         scores = fitted.models[model].similar_items(row).astype(np.float64)
         scores[row] = -np.inf
-        top = _top_rows(scores, k)
+        top = top_rows(scores, k)
         source = fitted.catalog.item_ids[row]
         hits = self._hits(fitted, top, scores, {model: scores}, np.array([row]))
         for hit in hits:
@@ -616,7 +616,7 @@ class Engine:
         return out
 
 
-def _top_rows(scores: np.ndarray, k: int) -> np.ndarray:
+def top_rows(scores: np.ndarray, k: int) -> np.ndarray:
     """Indices of the k best finite scores, best first (ties: lower row first)."""
     finite = np.isfinite(scores)
     k = min(k, int(finite.sum()))
