@@ -1,14 +1,15 @@
 """Encoding throughput: torch (sentence-transformers) vs ONNX Runtime fp32 vs ONNX int8.
 
 Every backend encodes the same N real product titles (a seeded sample of the dataset's item
-texts, what a fit encodes) through ``TextEncoder.encode`` with the default settings (batch
-64, max 128 tokens), after a warm-up batch; the time is the median of ``--repeats`` full
-passes.  Reported per backend: titles/s, the ratio to torch, the cosine agreement of its
-vectors with torch's (mean and min over the titles), one-query encode latency, and the load
-time (the first load of an onnx backend includes the export, cached on disk afterwards).
+texts, what a fit encodes) through ``TextEncoder.encode`` with the default settings (each
+backend's own batch size unless ``--batch-size``, max 128 tokens), after a warm-up batch;
+the time is the median of ``--repeats`` full passes.  Reported per backend: titles/s, the
+ratio to torch, the cosine agreement of its vectors with torch's (mean and min over the
+titles), one-query encode latency, and the load time (the first load of an onnx backend
+includes the export, cached on disk afterwards).
 
-Two cores: the process pins itself to CPUs 0-1 when the machine has more, and torch and
-ONNX Runtime both use that many threads.
+Two cores: the process pins itself to CPUs 0-1 when the machine has more; torch splits each
+batch across that many threads, ONNX Runtime runs that many batches at once.
 
     .venv/bin/python bench/bench_encode.py --data ../shared/data/homedepot_search --json
 """
@@ -45,12 +46,14 @@ def load_texts(data: Path, n: int, seed: int) -> list[str]:
     return random.Random(seed).sample(texts, min(n, len(texts)))
 
 
-def bench_backend(backend: str, texts: list[str], queries: list[str], repeats: int) -> dict:
+def bench_backend(
+    backend: str, texts: list[str], queries: list[str], repeats: int, batch_size: int | None
+) -> dict:
     from shoplm.config import EncoderSettings
     from shoplm.text.encoder import TextEncoder
 
     started = time.perf_counter()
-    encoder = TextEncoder(EncoderSettings(backend=backend))
+    encoder = TextEncoder(EncoderSettings(backend=backend, batch_size=batch_size))
     encoder.encode(texts[:64], progress=False)  # warm-up: load (and export) the model
     load_s = time.perf_counter() - started
     seconds = []
@@ -67,6 +70,7 @@ def bench_backend(backend: str, texts: list[str], queries: list[str], repeats: i
     median = statistics.median(seconds)
     return {
         "model_id": encoder.model_id,
+        "batch_size": encoder.batch_size,
         "titles_per_s": round(len(texts) / median, 1),
         "seconds": [round(s, 3) for s in seconds],
         "query_ms_median": round(statistics.median(query_ms), 2),
@@ -83,6 +87,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     parser.add_argument("--queries", type=int, default=100, help="one-text encodes timed")
     parser.add_argument("--backends", default=",".join(BACKENDS))
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--batch-size", type=int, default=None, help="default: each backend's")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
 
@@ -101,13 +106,12 @@ def main(argv: Sequence[str] | None = None) -> dict:
         "repeats": args.repeats,
         "cores": cores,
         "threads": len(cores),
-        "batch_size": 64,
         "backends": {},
     }
     reference = None
     for backend in backends:
         print(f"[bench] {backend}", file=sys.stderr, flush=True)
-        row = bench_backend(backend, texts, queries, args.repeats)
+        row = bench_backend(backend, texts, queries, args.repeats, args.batch_size)
         vectors = row.pop("vectors")
         if reference is None and backend == "torch":
             reference = vectors

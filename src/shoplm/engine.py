@@ -92,7 +92,10 @@ class Engine:
         return cls(path, settings, embedding_cache)
 
     def close(self) -> None:
+        """Close the store and, when the encoder was loaded, its embedding cache."""
         self.store.close()
+        if self._encoder is not None and self._encoder.cache is not None:
+            self._encoder.cache.close()
 
     def __enter__(self) -> Engine:
         return self

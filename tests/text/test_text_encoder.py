@@ -3,7 +3,13 @@ import pytest
 
 from shoplm.config import EncoderSettings
 from shoplm.text.cache import EmbeddingCache
-from shoplm.text.encoder import EncoderNotFoundError, TextEncoder, folder_model_id
+from shoplm.text.encoder import (
+    ONNX_BATCH,
+    TORCH_BATCH,
+    EncoderNotFoundError,
+    TextEncoder,
+    folder_model_id,
+)
 
 TEXTS = [
     "red silicone phone case",
@@ -93,3 +99,9 @@ def test_local_folder_model_gets_its_own_id(tmp_path, encoder):
     local = TextEncoder(EncoderSettings(model=str(folder)))
     assert local.model_id.startswith("minilm-copy@") and local.model_id != encoder.model_id
     np.testing.assert_allclose(local.encode(TEXTS[:1]), encoder.encode(TEXTS[:1]), atol=1e-5)
+
+
+def test_batch_size_is_the_backends_own_unless_configured():
+    assert TextEncoder(EncoderSettings()).batch_size == TORCH_BATCH
+    assert TextEncoder(EncoderSettings(backend="onnx-int8")).batch_size == ONNX_BATCH
+    assert TextEncoder(EncoderSettings(backend="onnx", batch_size=8)).batch_size == 8

@@ -61,12 +61,15 @@ def test_onnx_fp32_matches_torch(onnx_encoder, torch_vectors):
 def test_onnx_batches_by_length_without_changing_vectors(onnx_encoder):
     """Sorting by length and padding per batch must not leak into the vectors."""
     one_by_one = np.stack([onnx_encoder.encode([t])[0] for t in TEXTS])
+    session = onnx_encoder._loaded()
     onnx_encoder.settings.batch_size = 2  # mixed lengths in several batches
     try:
-        batched = onnx_encoder.encode(TEXTS)
+        for workers in (1, 3):  # one after another, and several batches at once
+            session.workers = workers
+            batched = onnx_encoder.encode(TEXTS)
+            np.testing.assert_allclose(batched, one_by_one, atol=1e-5)
     finally:
-        onnx_encoder.settings.batch_size = EncoderSettings().batch_size
-    np.testing.assert_allclose(batched, one_by_one, atol=1e-5)
+        onnx_encoder.settings.batch_size = None
 
 
 def test_onnx_int8_is_close_to_torch(int8_encoder, torch_vectors):
@@ -83,7 +86,8 @@ def test_onnx_int8_is_close_to_torch(int8_encoder, torch_vectors):
 def test_each_backend_has_its_own_cache_key(onnx_encoder, int8_encoder, cache):
     torch_encoder = TextEncoder(EncoderSettings(), cache=cache)
     ids = {torch_encoder.model_id, onnx_encoder.model_id, int8_encoder.model_id}
-    assert ids == {DEFAULT_ENCODER, f"{DEFAULT_ENCODER}+onnx", f"{DEFAULT_ENCODER}+onnx-int8"}
+    int8_id = f"{DEFAULT_ENCODER}+onnx-int8-{onnx_backend.INT8_SCHEME}"
+    assert ids == {DEFAULT_ENCODER, f"{DEFAULT_ENCODER}+onnx", int8_id}
     assert onnx_encoder.source_model_id == int8_encoder.source_model_id == DEFAULT_ENCODER
     first = int8_encoder.encode_cached(TEXTS[:3])
     assert int8_encoder.last_stats == {"cached": 0, "encoded": 3}

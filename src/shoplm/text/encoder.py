@@ -20,9 +20,12 @@ from tqdm.auto import tqdm
 
 from shoplm.config import DEFAULT_ENCODER, EncoderSettings
 from shoplm.text.cache import EmbeddingCache, text_hash
+from shoplm.text.onnx_backend import INT8_SCHEME
 
 QUERY_CACHE_SIZE = 4096
 PROGRESS_ABOVE = 256  # texts; fewer finish too quickly to deserve a progress bar
+TORCH_BATCH = 64  # texts per forward pass when the settings name none
+ONNX_BATCH = 32  # Home Depot titles, 2 cores: 16-32 encode faster than 64 on ONNX Runtime
 CACHE_CHUNK = 2048  # texts encoded between two writes to the embedding cache
 _SKIP_IN_ID = {"README.md", ".gitattributes", ".gitignore"}
 
@@ -98,8 +101,11 @@ class TextEncoder:
     def model_id(self) -> str:
         """Stable across processes and machines; names the model in caches and manifests.
 
-        The onnx backends add their name: int8 vectors differ, so their cache rows stay apart.
+        The onnx backends add their name (and int8 its quantisation scheme): their vectors
+        differ, so their cache rows stay apart.
         """
+        if self.settings.backend == "onnx-int8":
+            return f"{self.source_model_id}+onnx-int8-{INT8_SCHEME}"
         if self.settings.backend != "torch":
             return f"{self.source_model_id}+{self.settings.backend}"
         return self.source_model_id
@@ -110,6 +116,14 @@ class TextEncoder:
         if self.settings.model == DEFAULT_ENCODER:
             return DEFAULT_ENCODER
         return folder_model_id(self.path)
+
+    @property
+    def batch_size(self) -> int:
+        """The configured batch, else the backend's own: ONNX Runtime runs several small
+        batches at once (one per core), torch splits one larger batch across the cores."""
+        if self.settings.batch_size is not None:
+            return self.settings.batch_size
+        return TORCH_BATCH if self.settings.backend == "torch" else ONNX_BATCH
 
     @property
     def dim(self) -> int:
@@ -128,7 +142,7 @@ class TextEncoder:
             return np.zeros((0, self.dim), dtype=np.float32)
         vectors = model.encode(
             texts,
-            batch_size=self.settings.batch_size,
+            batch_size=self.batch_size,
             show_progress_bar=progress and self.show_progress and len(texts) > PROGRESS_ABOVE,
             convert_to_numpy=True,
             normalize_embeddings=True,
