@@ -81,13 +81,13 @@ def encode_stages(titles: list[str], source: str, queries: list[str]) -> list[di
     model = SentenceTransformer(str(resolve_model(settings.model)), device="cpu")
     model.max_seq_length = settings.max_seq_length
     encoder.encode(titles[:8], progress=False)  # load and warm both before timing
-    model.encode(titles[:8], batch_size=settings.batch_size)
+    model.encode(titles[:8], batch_size=encoder.batch_size)
 
     shop, _ = durations(lambda: encoder.encode(titles, progress=False))
     raw, _ = durations(
         lambda: model.encode(
             titles,
-            batch_size=settings.batch_size,
+            batch_size=encoder.batch_size,
             convert_to_numpy=True,
             normalize_embeddings=True,
         )
@@ -101,7 +101,7 @@ def encode_stages(titles: list[str], source: str, queries: list[str]) -> list[di
             shop,
             raw,
             "sentence-transformers",
-            data=f"{source} titles, batch {settings.batch_size}, cpu",
+            data=f"{source} titles, batch {encoder.batch_size}, cpu",
         )
     ]
     shop_q = latencies(encoder.encode_query, queries)  # distinct texts: no query-cache hits

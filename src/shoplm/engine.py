@@ -37,6 +37,7 @@ from shoplm.store import (
     open_embedding_cache,
     open_store,
 )
+from shoplm.text.cache import EmbeddingCache
 from shoplm.text.encoder import TextEncoder
 from shoplm.text.tokenize import tokenize
 
@@ -76,6 +77,7 @@ class Engine:
         pg_url = settings.store.url if is_postgres_url(settings.store.url) else None
         self._embedding_cache_path = embedding_cache or pg_url or home / "embeddings.sqlite"
         self._encoder: TextEncoder | None = None
+        self._embedding_cache: EmbeddingCache | None = None
         self._fitted: dict[str, FittedPlatform] = {}
         self._search_pipelines: dict[str, SearchPipeline] = {}
 
@@ -92,10 +94,10 @@ class Engine:
         return cls(path, settings, embedding_cache)
 
     def close(self) -> None:
-        """Close the store and, when the encoder was loaded, its embedding cache."""
+        """Close the store and the embedding cache, if this engine opened one."""
         self.store.close()
-        if self._encoder is not None and self._encoder.cache is not None:
-            self._encoder.cache.close()
+        if self._embedding_cache is not None:
+            self._embedding_cache.close()
 
     def __enter__(self) -> Engine:
         return self
@@ -107,9 +109,10 @@ class Engine:
     def encoder(self) -> TextEncoder:
         """Loaded on first use: opening an engine to ingest must not pay for the model."""
         if self._encoder is None:
+            self._embedding_cache = open_embedding_cache(self._embedding_cache_path)
             self._encoder = TextEncoder(
                 self.settings.encoder,
-                cache=open_embedding_cache(self._embedding_cache_path),
+                cache=self._embedding_cache,
                 show_progress=self.settings.show_progress,
             )
         return self._encoder
