@@ -8,8 +8,8 @@ ratio to torch, the cosine agreement of its vectors with torch's (mean and min o
 titles), one-query encode latency, and the load time (the first load of an onnx backend
 includes the export, cached on disk afterwards).
 
-Two cores: the process pins itself to CPUs 0-1 when the machine has more; torch splits each
-batch across that many threads, ONNX Runtime runs that many batches at once.
+Two cores: the process pins itself to CPUs 0-1 when the machine has more, and torch and
+ONNX Runtime both use that many threads.
 
     .venv/bin/python bench/bench_encode.py --data ../shared/data/homedepot_search --json
 """

@@ -119,8 +119,7 @@ class TextEncoder:
 
     @property
     def batch_size(self) -> int:
-        """The configured batch, else the backend's own: ONNX Runtime runs several small
-        batches at once (one per core), torch splits one larger batch across the cores."""
+        """The configured batch, else the backend's own (each measured fastest on 2 cores)."""
         if self.settings.batch_size is not None:
             return self.settings.batch_size
         return TORCH_BATCH if self.settings.backend == "torch" else ONNX_BATCH

@@ -4,10 +4,7 @@ Why: on a few CPU cores, encoding a catalog with PyTorch is the slowest step of 
 model's transformer is exported once to ONNX with the sentence-transformers pooling and the
 L2 normalisation inside the graph, optionally quantised to int8 weights (dynamic
 quantisation), and run by an ONNX Runtime session.  Texts are tokenised with the model's own
-fast tokenizer and batched by length, so short titles are not padded to the longest one;
-the batches run concurrently on one session, one core each (ONNX Runtime releases the GIL
-and a session may be run from several threads), which on small batches keeps the cores
-busier than splitting each batch's matrix products across them.
+fast tokenizer and batched by length, so short titles are not padded to the longest one.
 
 The export is cached on disk next to the embedding cache, in ``onnx/<model id>/``, keyed by
 the source model's id (which hashes its weights): a fine-tuned folder gets its own export,
@@ -27,7 +24,6 @@ import tempfile
 import time
 import warnings
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
@@ -264,10 +260,8 @@ class OnnxEncoder:
         self.tokenizer = Tokenizer.from_file(str(self.export / TOKENIZER_FILE))
         self.tokenizer.no_padding()
         self.tokenizer.enable_truncation(self.max_seq_length)
-        # ``threads`` batches run at once, each on one core (see the module docstring).
-        self.workers = max(1, threads or len(os.sched_getaffinity(0)))
         options = ort.SessionOptions()
-        options.intra_op_num_threads = 1
+        options.intra_op_num_threads = threads or len(os.sched_getaffinity(0))
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         model = self.export / (INT8_FILE if int8 else FP32_FILE)
@@ -307,20 +301,10 @@ class OnnxEncoder:
         with tqdm(
             total=len(texts), desc="encoding", unit="text", disable=not show_progress_bar
         ) as bar:
-            batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-            if self.workers == 1 or len(batches) == 1:
-                for rows in batches:
-                    out[rows] = self._run([encodings[i] for i in rows])
-                    bar.update(len(rows))
-                return out
-            with ThreadPoolExecutor(self.workers, thread_name_prefix="onnx-encode") as pool:
-                running = {
-                    pool.submit(self._run, [encodings[i] for i in rows]): rows for rows in batches
-                }
-                for done in as_completed(running):
-                    rows = running[done]
-                    out[rows] = done.result()
-                    bar.update(len(rows))
+            for start in range(0, len(order), batch_size):
+                rows = order[start : start + batch_size]
+                out[rows] = self._run([encodings[i] for i in rows])
+                bar.update(len(rows))
         return out
 
     def _run(self, encodings: Sequence[Any]) -> np.ndarray:
