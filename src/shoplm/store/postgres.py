@@ -20,14 +20,11 @@ from contextlib import contextmanager
 import psycopg
 
 from shoplm.schema import Event, Item
-from shoplm.store.base import AppendResult, EventColumns, UpsertResult
+from shoplm.store.base import AppendResult, UpsertResult
+from shoplm.store.reads import SharedReads
 from shoplm.store.rows import (
-    EVENT_COLUMN_FIELDS,
-    EVENT_FIELDS,
     EVENT_INSERT_FIELDS,
     ITEM_COLUMNS,
-    event_columns_from_rows,
-    event_from_row,
     event_row,
     item_from_row,
     item_row,
@@ -118,8 +115,10 @@ def _refuse_nul(fields: dict[str, object], what: str) -> None:
             _refuse_nul({f"{name}.{k}": f"{k}{v}" for k, v in value.items()}, what)
 
 
-class PostgresStore:
+class PostgresStore(SharedReads):
     """Store backed by a PostgreSQL database (psycopg 3), shared safely between processes."""
+
+    PARAM = "%s"
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -242,10 +241,6 @@ class PostgresStore:
                 [(name, now) for name in sorted(set(names))],  # sorted: no lock-order deadlock
             )
 
-    def platforms(self) -> list[str]:
-        rows = self._conn.execute("SELECT name FROM platforms ORDER BY name").fetchall()
-        return [r[0] for r in rows]
-
     # -- items ---------------------------------------------------------------------------
     def _lock_items(self, platforms: list[str]) -> None:
         """Serialise item writes per platform across processes until the transaction ends."""
@@ -310,13 +305,6 @@ class PostgresStore:
             )
             return max(cursor.rowcount, 0)
 
-    def get_item(self, platform: str, item_id: str) -> Item | None:
-        row = self._conn.execute(
-            f"SELECT {ITEM_COLUMNS} FROM items WHERE platform=%s AND item_id=%s",
-            (platform, item_id),
-        ).fetchone()
-        return item_from_row(row) if row else None
-
     def get_items(self, platform: str, item_ids: Iterable[str]) -> dict[str, Item]:
         ids = list(dict.fromkeys(item_ids))
         if not ids:
@@ -354,18 +342,6 @@ class PostgresStore:
             "SELECT item_id FROM items WHERE platform=%s ORDER BY seq", (platform,)
         ).fetchall()
         return [r[0] for r in rows]
-
-    def count_items(self, platform: str | None = None) -> int:
-        return self._count("items", platform)
-
-    def _count(self, table: str, platform: str | None) -> int:
-        if platform is None:
-            row = self._conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()
-        else:
-            row = self._conn.execute(
-                f"SELECT COUNT(*) FROM {table} WHERE platform=%s", (platform,)
-            ).fetchone()
-        return int(row[0])
 
     # -- events ----------------------------------------------------------------------------
     def append_events(self, events: Iterable[Event]) -> AppendResult:
@@ -431,21 +407,3 @@ class PostgresStore:
         )
         return cursor.rowcount
 
-    def event_columns(self, platform: str) -> EventColumns:
-        rows = self._conn.execute(
-            f"SELECT {EVENT_COLUMN_FIELDS} FROM events WHERE platform=%s ORDER BY timestamp, seq",
-            (platform,),
-        ).fetchall()
-        return event_columns_from_rows(rows)
-
-    def user_events(self, platform: str, user_id: str, limit: int = 200) -> list[Event]:
-        """The user's most recent events, oldest first."""
-        rows = self._conn.execute(
-            f"SELECT {EVENT_FIELDS} FROM events WHERE platform=%s AND user_id=%s "
-            "ORDER BY timestamp DESC, seq DESC LIMIT %s",
-            (platform, user_id, limit),
-        ).fetchall()
-        return [event_from_row(r) for r in reversed(rows)]
-
-    def count_events(self, platform: str | None = None) -> int:
-        return self._count("events", platform)

@@ -15,14 +15,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from shoplm.schema import Event, Item
-from shoplm.store.base import AppendResult, EventColumns, UpsertResult
+from shoplm.store.base import AppendResult, UpsertResult
+from shoplm.store.reads import SharedReads
 from shoplm.store.rows import (
-    EVENT_COLUMN_FIELDS,
-    EVENT_FIELDS,
     EVENT_INSERT_FIELDS,
     ITEM_COLUMNS,
-    event_columns_from_rows,
-    event_from_row,
     event_row,
     item_from_row,
     item_row,
@@ -73,7 +70,7 @@ class SchemaTooNewError(RuntimeError):
     """The home was written by a newer shoplm; refuse rather than corrupt it."""
 
 
-class SQLiteStore:
+class SQLiteStore(SharedReads):
     """Store backed by ``<home>/store.sqlite``."""
 
     def __init__(self, path: Path) -> None:
@@ -180,10 +177,6 @@ class SQLiteStore:
             [(name, now) for name in set(names)],
         )
 
-    def platforms(self) -> list[str]:
-        rows = self._conn.execute("SELECT name FROM platforms ORDER BY name").fetchall()
-        return [r[0] for r in rows]
-
     # -- items ---------------------------------------------------------------------------
     def upsert_items(self, items: Iterable[Item]) -> UpsertResult:
         """Insert new items, update changed ones, leave identical ones untouched."""
@@ -228,13 +221,6 @@ class SQLiteStore:
             )
             return cursor.rowcount
 
-    def get_item(self, platform: str, item_id: str) -> Item | None:
-        row = self._conn.execute(
-            f"SELECT {ITEM_COLUMNS} FROM items WHERE platform=? AND item_id=?",
-            (platform, item_id),
-        ).fetchone()
-        return item_from_row(row) if row else None
-
     def get_items(self, platform: str, item_ids: Iterable[str]) -> dict[str, Item]:
         ids = list(dict.fromkeys(item_ids))
         found: dict[str, Item] = {}
@@ -266,16 +252,6 @@ class SQLiteStore:
         ).fetchall()
         return [r[0] for r in rows]
 
-    def count_items(self, platform: str | None = None) -> int:
-        return self._count("items", platform)
-
-    def _count(self, table: str, platform: str | None) -> int:
-        if platform is None:
-            return self._conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
-        return self._conn.execute(
-            f"SELECT COUNT(*) FROM {table} WHERE platform=?", (platform,)
-        ).fetchone()[0]
-
     # -- events ----------------------------------------------------------------------------
     def append_events(self, events: Iterable[Event]) -> AppendResult:
         """Append events; one already stored under the same dedup key is skipped."""
@@ -291,21 +267,3 @@ class SQLiteStore:
             added = conn.total_changes - before
         return AppendResult(added=added, duplicates=len(batch) - added)
 
-    def event_columns(self, platform: str) -> EventColumns:
-        rows = self._conn.execute(
-            f"SELECT {EVENT_COLUMN_FIELDS} FROM events WHERE platform=? ORDER BY timestamp, seq",
-            (platform,),
-        ).fetchall()
-        return event_columns_from_rows(rows)
-
-    def user_events(self, platform: str, user_id: str, limit: int = 200) -> list[Event]:
-        """The user's most recent events, oldest first."""
-        rows = self._conn.execute(
-            f"SELECT {EVENT_FIELDS} FROM events WHERE platform=? AND user_id=? "
-            "ORDER BY timestamp DESC, seq DESC LIMIT ?",
-            (platform, user_id, limit),
-        ).fetchall()
-        return [event_from_row(r) for r in reversed(rows)]
-
-    def count_events(self, platform: str | None = None) -> int:
-        return self._count("events", platform)
