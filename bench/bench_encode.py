@@ -11,6 +11,10 @@ includes the export, cached on disk afterwards).
 Two cores: the process pins itself to CPUs 0-1 when the machine has more, and torch and
 ONNX Runtime both use that many threads.
 
+``--compact 0.75`` adds each ONNX backend on the compacted encoder (``shoplm.text.compact``:
+feed-forward neurons pruned to that share, calibrated on the dataset's own item texts,
+built once under ``bench/results/compact/``); ``bench/quality_onnx.py`` scores its quality.
+
     .venv/bin/python bench/bench_encode.py --data ../shared/data/homedepot_search --json
 """
 
@@ -27,6 +31,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from compact_models import compact_for, variant_name
 
 BACKENDS = ("torch", "onnx", "onnx-int8")
 
@@ -47,13 +52,13 @@ def load_texts(data: Path, n: int, seed: int) -> list[str]:
 
 
 def bench_backend(
-    backend: str, texts: list[str], queries: list[str], repeats: int, batch_size: int | None
+    settings: dict, texts: list[str], queries: list[str], repeats: int, batch_size: int | None
 ) -> dict:
     from shoplm.config import EncoderSettings
     from shoplm.text.encoder import TextEncoder
 
     started = time.perf_counter()
-    encoder = TextEncoder(EncoderSettings(backend=backend, batch_size=batch_size))
+    encoder = TextEncoder(EncoderSettings(**settings, batch_size=batch_size))
     encoder.encode(texts[:64], progress=False)  # warm-up: load (and export) the model
     load_s = time.perf_counter() - started
     seconds = []
@@ -88,6 +93,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     parser.add_argument("--backends", default=",".join(BACKENDS))
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--batch-size", type=int, default=None, help="default: each backend's")
+    parser.add_argument("--compact", default="", help="comma-separated shares of neurons kept")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
 
@@ -98,6 +104,12 @@ def main(argv: Sequence[str] | None = None) -> dict:
     texts = load_texts(args.data, args.n, args.seed)
     queries = texts[: args.queries]
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    runs = {backend: {"backend": backend} for backend in backends}
+    for keep in (float(k) for k in args.compact.split(",") if k.strip()):
+        folder = str(compact_for(args.data, keep))
+        for backend in backends:
+            if backend.startswith("onnx"):
+                runs[variant_name(backend, keep)] = {"backend": backend, "model": folder}
     result: dict = {
         "bench": "encode",
         "data": args.data.name,
@@ -109,17 +121,17 @@ def main(argv: Sequence[str] | None = None) -> dict:
         "backends": {},
     }
     reference = None
-    for backend in backends:
-        print(f"[bench] {backend}", file=sys.stderr, flush=True)
-        row = bench_backend(backend, texts, queries, args.repeats, args.batch_size)
+    for label, settings in runs.items():
+        print(f"[bench] {label}", file=sys.stderr, flush=True)
+        row = bench_backend(settings, texts, queries, args.repeats, args.batch_size)
         vectors = row.pop("vectors")
-        if reference is None and backend == "torch":
+        if reference is None and label == "torch":
             reference = vectors
         if reference is not None:
             cosine = (vectors * reference).sum(axis=1)  # both unit length
             row["cosine_to_torch_mean"] = round(float(cosine.mean()), 6)
             row["cosine_to_torch_min"] = round(float(cosine.min()), 6)
-        result["backends"][backend] = row
+        result["backends"][label] = row
     base = result["backends"].get("torch", {}).get("titles_per_s")
     for row in result["backends"].values():
         if base:
@@ -130,7 +142,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
         print(f"{len(texts)} texts from {args.data.name}, {len(cores)} threads")
         for name, row in result["backends"].items():
             print(
-                f"  {name:10s} {row['titles_per_s']:8.1f} titles/s"
+                f"  {name:20s} {row['titles_per_s']:8.1f} titles/s"
                 f"  x{row.get('ratio_to_torch', float('nan')):.2f}"
                 f"  cos {row.get('cosine_to_torch_mean', float('nan')):.5f}"
                 f"  query {row['query_ms_median']:.2f} ms"

@@ -1,14 +1,17 @@
-"""Search quality of the ONNX encoder backends against torch, under the search evaluation.
+"""Search and recommendation quality of the ONNX encoder backends against torch.
 
 Runs ``evaluate_search`` (mode full, the usual held-out query split) once per encoder
-backend with the methods that use the encoder (``dense`` and ``hybrid`` by default), and
-reports each backend's nDCG@10 / MRR@10 / Recall@100, their change relative to torch, and
-whether the backend is within the 1% tolerance (``--tolerance``) on every method's nDCG@10:
-a backend outside it is not one to use.  The catalog is encoded once per backend (the
-vectors of each backend are cached apart, under their own model id).
+backend with the methods that use the encoder (``dense`` and ``hybrid`` by default) and,
+with ``--rec-data``, ``evaluate_recommend`` (leave-one-out, full ranking) with the content
+model; reports each backend's metrics, their change relative to torch, and whether the
+backend is within the 1% tolerance (``--tolerance``) on every method's nDCG@10: a backend
+outside it is not one to use.  ``--compact 0.75`` adds each ONNX backend on the compacted
+encoder (``shoplm.text.compact``: feed-forward neurons pruned to that share, calibrated on
+each dataset's own item texts), labelled e.g. ``onnx-int8+ffn0.75``.  The catalog is
+encoded once per backend (each backend's vectors are cached apart, under their own model id).
 
     nice -n 10 .venv/bin/python bench/quality_onnx.py --data ../shared/data/homedepot_search \\
-        --json
+        --rec-data ../shared/data/amazon_office --backends torch,onnx-int8 --compact 0.75 --json
 """
 
 from __future__ import annotations
@@ -16,51 +19,30 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+
+from compact_models import compact_for, variant_name
 
 BACKENDS = ("torch", "onnx", "onnx-int8")
 
 
-def main(argv: Sequence[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=Path("../shared/data/homedepot_search"))
-    parser.add_argument("--models", default="dense,hybrid")
-    parser.add_argument("--backends", default=",".join(BACKENDS))
-    parser.add_argument("--max-queries", type=int, default=None, help="seeded subset")
-    parser.add_argument("--tolerance", type=float, default=0.01, help="relative nDCG@10 loss")
-    parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args(argv)
+def variants(backends: Sequence[str], keeps: Sequence[float], data: Path) -> dict[str, dict]:
+    """Encoder settings per label: each backend, then the onnx ones on each compacted model."""
+    found = {backend: {"backend": backend} for backend in backends}
+    for keep in keeps:
+        folder = str(compact_for(data, keep))
+        for backend in backends:
+            if backend.startswith("onnx"):
+                found[variant_name(backend, keep)] = {"backend": backend, "model": folder}
+    return found
 
-    from shoplm.evaluation.search_eval import evaluate_search
 
-    models = [m.strip() for m in args.models.split(",") if m.strip()]
-    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
-    if "torch" not in backends:
-        backends.insert(0, "torch")
-    runs = {}
-    for backend in backends:
-        print(f"[quality] {backend}", file=sys.stderr, flush=True)
-        runs[backend] = evaluate_search(
-            args.data,
-            models=models,
-            max_queries=args.max_queries,
-            seed=args.seed,
-            encoder={"backend": backend},
-            progress=lambda msg, b=backend: print(f"[quality] {b}: {msg}", file=sys.stderr),
-        )
+def compare(runs: dict[str, dict], tolerance: float) -> dict[str, dict]:
+    """Each run's metrics, change relative to torch, and whether nDCG@10 is within tolerance."""
     reference = runs["torch"]["metrics"]
-    result: dict = {
-        "bench": "quality_onnx",
-        "dataset": runs["torch"]["dataset"],
-        "protocol": runs["torch"]["protocol"],
-        "n_queries": runs["torch"]["n_queries"],
-        "n_items": runs["torch"]["n_items"],
-        "tolerance": args.tolerance,
-        "backends": {},
-    }
-    for backend, run in runs.items():
+    rows = {}
+    for label, run in runs.items():
         changes = {
             model: {
                 metric: round((value - reference[model][metric]) / reference[model][metric], 5)
@@ -70,25 +52,104 @@ def main(argv: Sequence[str] | None = None) -> dict:
             for model, scores in run["metrics"].items()
         }
         worst = min(change["NDCG@10"] for change in changes.values())
-        result["backends"][backend] = {
+        rows[label] = {
             "metrics": run["metrics"],
             "relative_to_torch": changes,
-            "latency_ms": run["latency_ms"],
             "seconds": run["seconds"],
-            "within_tolerance": worst >= -args.tolerance,
+            "within_tolerance": worst >= -tolerance,
+        }
+        if "latency_ms" in run:
+            rows[label]["latency_ms"] = run["latency_ms"]
+    return rows
+
+
+def run_all(settings: dict[str, dict], evaluate: Callable[[dict, Callable], dict]) -> dict:
+    runs = {}
+    for label, encoder in settings.items():
+        print(f"[quality] {label}", file=sys.stderr, flush=True)
+        runs[label] = evaluate(
+            encoder, lambda msg, b=label: print(f"[quality] {b}: {msg}", file=sys.stderr)
+        )
+    return runs
+
+
+def main(argv: Sequence[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=Path("../shared/data/homedepot_search"))
+    parser.add_argument("--models", default="dense,hybrid")
+    parser.add_argument("--rec-data", type=Path, default=None, help="a recommendation dataset")
+    parser.add_argument("--rec-models", default="content")
+    parser.add_argument("--backends", default=",".join(BACKENDS))
+    parser.add_argument("--compact", default="", help="comma-separated shares of neurons kept")
+    parser.add_argument("--max-queries", type=int, default=None, help="seeded subset")
+    parser.add_argument("--tolerance", type=float, default=0.01, help="relative nDCG@10 loss")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+
+    from shoplm.evaluation.recommend_eval import evaluate_recommend
+    from shoplm.evaluation.search_eval import evaluate_search
+
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    if "torch" not in backends:
+        backends.insert(0, "torch")
+    keeps = [float(k) for k in args.compact.split(",") if k.strip()]
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    search_runs = run_all(
+        variants(backends, keeps, args.data),
+        lambda encoder, say: evaluate_search(
+            args.data,
+            models=models,
+            max_queries=args.max_queries,
+            seed=args.seed,
+            encoder=encoder,
+            progress=say,
+        ),
+    )
+    result: dict = {
+        "bench": "quality_onnx",
+        "tolerance": args.tolerance,
+        "search": {
+            "dataset": search_runs["torch"]["dataset"],
+            "protocol": search_runs["torch"]["protocol"],
+            "n_queries": search_runs["torch"]["n_queries"],
+            "n_items": search_runs["torch"]["n_items"],
+            "backends": compare(search_runs, args.tolerance),
+        },
+    }
+    if args.rec_data is not None:
+        rec_models = [m.strip() for m in args.rec_models.split(",") if m.strip()]
+        rec_runs = run_all(
+            variants(backends, keeps, args.rec_data),
+            lambda encoder, say: evaluate_recommend(
+                args.rec_data,
+                models=rec_models,
+                seed=args.seed,
+                encoder=encoder,
+                progress=say,
+            ),
+        )
+        result["recommend"] = {
+            "dataset": rec_runs["torch"]["dataset"],
+            "protocol": rec_runs["torch"]["protocol"],
+            "n_users": rec_runs["torch"]["n_users"],
+            "backends": compare(rec_runs, args.tolerance),
         }
     if args.json:
         print(json.dumps(result, indent=2))
     else:
-        print(f"{result['dataset']}: {result['n_queries']} held-out queries")
-        for backend, row in result["backends"].items():
-            for model, scores in row["metrics"].items():
-                change = row["relative_to_torch"][model].get("NDCG@10", 0.0)
-                print(
-                    f"  {backend:10s} {model:8s} nDCG@10 {scores['NDCG@10']:.4f}"
-                    f" ({change:+.2%} vs torch)"
-                )
-            print(f"  {backend:10s} within {args.tolerance:.0%}: {row['within_tolerance']}")
+        for task in ("search", "recommend"):
+            if task not in result:
+                continue
+            print(f"{task}: {result[task]['dataset']}")
+            for label, row in result[task]["backends"].items():
+                for model, scores in row["metrics"].items():
+                    change = row["relative_to_torch"][model].get("NDCG@10", 0.0)
+                    print(
+                        f"  {label:22s} {model:8s} nDCG@10 {scores['NDCG@10']:.4f}"
+                        f" ({change:+.2%} vs torch)"
+                    )
+                print(f"  {label:22s} within {args.tolerance:.0%}: {row['within_tolerance']}")
     return result
 
 

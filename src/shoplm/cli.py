@@ -259,6 +259,46 @@ def finetune(
 
 
 @app.command()
+def compact(
+    keep: Annotated[
+        float, typer.Option(min=0.05, max=0.95, help="Share of feed-forward neurons kept.")
+    ] = 0.75,
+    use: Annotated[
+        bool, typer.Option(help="Set the home's encoder to the compacted model afterwards.")
+    ] = True,
+    home: HomeOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Make a smaller, faster copy of the encoder, calibrated on the home's own item texts.
+
+    Prunes each block's feed-forward neurons to --keep and refits the block so its output
+    stays as before; pair it with encoder.backend onnx-int8 for the fastest CPU encoding.
+    Check the quality on your data before serving with it (bench/quality_onnx.py).
+    """
+    from shoplm.text.compact import compact_home
+
+    with _friendly_errors(), _engine(home) as engine:
+        result = compact_home(
+            engine, keep=keep, use_it=use,
+            progress=_progress_printer(quiet=not engine.settings.show_progress),
+        )  # fmt: skip
+        if as_json:
+            _print_json(result)
+            return
+        agreement = result["agreement"]
+        typer.echo(
+            f"compacted {result['source_model']}: {result['intermediate_size'][1]} of "
+            f"{result['intermediate_size'][0]} neurons kept per block, calibrated on "
+            f"{result['items']} item texts; cosine to the source "
+            f"{agreement['texts_cosine_mean']:.4f} (texts), "
+            f"{agreement['spans_cosine_mean']:.4f} (short spans)"
+        )
+        typer.echo(f"model at {result['model_folder']}")
+        if use:
+            typer.echo("the home's encoder is now this model: run `shoplm fit` to re-encode")
+
+
+@app.command()
 def search(
     query: Annotated[str, typer.Argument(help="What the shopper typed.")],
     user: Annotated[str | None, typer.Option(help="Personalise for this user id.")] = None,

@@ -94,8 +94,11 @@ class Engine:
         return cls(path, settings, embedding_cache)
 
     def close(self) -> None:
-        """Close the store and the embedding cache, if this engine opened one."""
+        """Close the store, the encoder's workers and the embedding cache it opened."""
         self.store.close()
+        close_encoder = getattr(self._encoder, "close", None)  # a substituted one may have none
+        if callable(close_encoder):
+            close_encoder()
         if self._embedding_cache is not None:
             self._embedding_cache.close()
 

@@ -164,3 +164,20 @@ def test_unsupported_module_pipeline_is_refused(tmp_path):
         json.dumps({"pooling_mode_cls_token": True, "pooling_mode_mean_tokens": False})
     )
     assert onnx_backend.read_layout(tmp_path)["pooling"] == "cls"
+
+
+def test_bulk_encoding_runs_one_session_per_core_with_the_same_vectors(tmp_path):
+    """Many batches go to single-threaded per-core sessions; vectors must not change."""
+    from shoplm.text.encoder import resolve_model
+
+    export = onnx_backend.ensure_export(resolve_model(DEFAULT_ENCODER), "bulk-test", tmp_path)
+    encoder = onnx_backend.OnnxEncoder(export, threads=2)
+    try:
+        one_by_one = np.stack([encoder.encode([t])[0] for t in TEXTS])
+        assert encoder._bulk is None  # one text: the all-cores session
+        bulk = encoder.encode(TEXTS, batch_size=1)
+        assert encoder._bulk is not None
+        np.testing.assert_allclose(bulk, one_by_one, atol=1e-5)
+    finally:
+        encoder.close()
+    assert encoder._bulk is None

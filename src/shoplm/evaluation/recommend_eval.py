@@ -89,12 +89,14 @@ def evaluate_recommend(
     cold_max_users: int = COLD_MAX_USERS,
     explain_users: int | None = EXPLAIN_USERS,
     seed: int = 42,
+    encoder: dict | None = None,
     show_progress: bool = False,
     progress: Progress | None = None,
 ) -> dict:
     """Fit every model on the training split and rank the whole catalog for test users.
 
-    ``data`` is a dataset folder or an already loaded ``RecDataset``.
+    ``data`` is a dataset folder or an already loaded ``RecDataset``; ``encoder`` overrides
+    encoder settings, e.g. ``{"backend": "onnx-int8"}``.
 
     With ``tune`` the models that have a tuning grid get their parameters chosen on the
     validation split first.  Metrics are also reported on the cold-item slice: users whose
@@ -120,7 +122,7 @@ def evaluate_recommend(
     users = seeded_sample([u for u in targets if train.get(u)], max_users, seed)
     explain_sample = seeded_sample(users, explain_users, seed)
     with tempfile.TemporaryDirectory(prefix="shoplm-eval-") as workdir:
-        engine = open_temp_engine(workdir, show_progress)
+        engine = open_temp_engine(workdir, show_progress, encoder)
         try:
             say(
                 f"ingesting {len(dataset.items)} items and {sum(map(len, train.values()))} "

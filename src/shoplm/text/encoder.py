@@ -193,6 +193,12 @@ class TextEncoder:
     def _encode_one(self, text: str) -> np.ndarray:
         return self.encode([text])[0]
 
+    def close(self) -> None:
+        """Stop the model's worker threads, if its backend has any (the ONNX bulk sessions)."""
+        close = getattr(self._model, "close", None)
+        if callable(close):
+            close()
+
     def _loaded(self) -> Any:
         if self._model is None:
             with self._load_lock:

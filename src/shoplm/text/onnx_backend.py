@@ -5,6 +5,10 @@ model's transformer is exported once to ONNX with the sentence-transformers pool
 L2 normalisation inside the graph, optionally quantised to int8 weights (dynamic
 quantisation), and run by an ONNX Runtime session.  Texts are tokenised with the model's own
 fast tokenizer and batched by length, so short titles are not padded to the longest one.
+A bulk encode (a catalog) runs one single-threaded session per core, each taking the next
+length-sorted batch as it frees up: on small batches that keeps every core busy where one
+session's thread pool waits at each operator; one text (a query) runs on one session with
+every core, for latency.
 
 The export is cached on disk next to the embedding cache, in ``onnx/<model id>/``, keyed by
 the source model's id (which hashes its weights): a fine-tuned folder gets its own export,
@@ -21,9 +25,11 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 import time
 import warnings
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
@@ -247,7 +253,6 @@ class OnnxEncoder:
         max_seq_length: int = 128,
         threads: int | None = None,
     ) -> None:
-        import onnxruntime as ort
         from tokenizers import Tokenizer
 
         self.export = Path(export)
@@ -260,12 +265,21 @@ class OnnxEncoder:
         self.tokenizer = Tokenizer.from_file(str(self.export / TOKENIZER_FILE))
         self.tokenizer.no_padding()
         self.tokenizer.enable_truncation(self.max_seq_length)
+        self.threads = threads or len(os.sched_getaffinity(0))
+        self.session = self._open_session(self.threads)
+        self._bulk: ThreadPoolExecutor | None = None
+        self._bulk_sessions = threading.local()
+        self._bulk_lock = threading.Lock()
+
+    def _open_session(self, threads: int) -> Any:
+        import onnxruntime as ort
+
         options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or len(os.sched_getaffinity(0))
+        options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        model = self.export / (INT8_FILE if int8 else FP32_FILE)
-        self.session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+        model = self.export / (INT8_FILE if self.int8 else FP32_FILE)
+        return ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
 
     @classmethod
     def load(
@@ -298,16 +312,48 @@ class OnnxEncoder:
         batch = [t.lower() if self.do_lower_case else t for t in texts]
         encodings = self.tokenizer.encode_batch(batch)
         order = np.argsort([-len(e.ids) for e in encodings], kind="stable")
+        batches = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
         with tqdm(
             total=len(texts), desc="encoding", unit="text", disable=not show_progress_bar
         ) as bar:
-            for start in range(0, len(order), batch_size):
-                rows = order[start : start + batch_size]
-                out[rows] = self._run([encodings[i] for i in rows])
+            if self.threads < 2 or len(batches) < 2 * self.threads:
+                for rows in batches:
+                    out[rows] = self._run(self.session, [encodings[i] for i in rows])
+                    bar.update(len(rows))
+                return out
+            pool = self._bulk_pool()
+            futures = {
+                pool.submit(self._run_bulk, [encodings[i] for i in rows]): rows for rows in batches
+            }
+            for future in as_completed(futures):
+                rows = futures[future]
+                out[rows] = future.result()
                 bar.update(len(rows))
         return out
 
-    def _run(self, encodings: Sequence[Any]) -> np.ndarray:
+    def close(self) -> None:
+        """Stop the bulk worker threads (their sessions go with them)."""
+        with self._bulk_lock:
+            pool, self._bulk = self._bulk, None
+        if pool is not None:
+            pool.shutdown(wait=True)
+
+    def _bulk_pool(self) -> ThreadPoolExecutor:
+        """One worker thread per core, each opening its own single-threaded session."""
+        with self._bulk_lock:
+            if self._bulk is None:
+                self._bulk = ThreadPoolExecutor(
+                    max_workers=self.threads, thread_name_prefix="shoplm-onnx"
+                )
+            return self._bulk
+
+    def _run_bulk(self, encodings: Sequence[Any]) -> np.ndarray:
+        session = getattr(self._bulk_sessions, "session", None)
+        if session is None:
+            session = self._bulk_sessions.session = self._open_session(1)
+        return self._run(session, encodings)
+
+    def _run(self, session: Any, encodings: Sequence[Any]) -> np.ndarray:
         width = max(len(e.ids) for e in encodings)
         arrays = {name: np.zeros((len(encodings), width), dtype=np.int64) for name in self.inputs}
         arrays["input_ids"][:] = self.pad_id
@@ -315,5 +361,5 @@ class OnnxEncoder:
             n = len(encoding.ids)
             for name in self.inputs:
                 arrays[name][row, :n] = getattr(encoding, _FIELDS[name])
-        (vectors,) = self.session.run(["embedding"], arrays)
+        (vectors,) = session.run(["embedding"], arrays)
         return vectors

@@ -1,0 +1,36 @@
+"""The compacted encoder of one dataset's catalog (``shoplm.text.compact``), built once.
+
+Benches that compare a compacted encoder with the full one build it here from the
+dataset's own item texts (never its queries or judgments) and reuse the folder on later
+runs: ``bench/results/compact/<dataset>-keep<share>/``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results" / "compact"
+
+
+def variant_name(backend: str, keep: float) -> str:
+    """How a bench labels a backend run on the compacted model, e.g. ``onnx-int8+ffn0.75``."""
+    return f"{backend}+ffn{keep:g}"
+
+
+def compact_for(data: Path, keep: float, root: Path = RESULTS) -> Path:
+    """The folder of ``data``'s catalog-calibrated compact encoder, building it if missing."""
+    from shoplm.datasets import load_dataset
+    from shoplm.text.compact import compact_encoder, read_marker
+
+    target = Path(root) / f"{Path(data).name}-keep{keep:g}"
+    marker = read_marker(target)
+    if marker is not None and marker.get("keep") == keep:
+        return target
+    texts = [item.text() for item in load_dataset(data).items]
+    print(f"[compact] {Path(data).name}: pruning to {keep:g} of the neurons", file=sys.stderr)
+    compact_encoder(
+        "all-MiniLM-L6-v2", texts, target, keep=keep,
+        progress=lambda msg: print(f"[compact] {msg}", file=sys.stderr, flush=True),
+    )  # fmt: skip
+    return target
