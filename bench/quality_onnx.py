@@ -63,14 +63,28 @@ def compare(runs: dict[str, dict], tolerance: float) -> dict[str, dict]:
     return rows
 
 
-def run_all(settings: dict[str, dict], evaluate: Callable[[dict, Callable], dict]) -> dict:
+def scored_task(
+    data: Path,
+    backends: Sequence[str],
+    keeps: Sequence[float],
+    tolerance: float,
+    evaluate: Callable[[dict, Callable], dict],
+    count_key: str,
+) -> dict:
+    """One task (search or recommend) under every encoder variant, compared with torch."""
     runs = {}
-    for label, encoder in settings.items():
+    for label, encoder in variants(backends, keeps, data).items():
         print(f"[quality] {label}", file=sys.stderr, flush=True)
         runs[label] = evaluate(
             encoder, lambda msg, b=label: print(f"[quality] {b}: {msg}", file=sys.stderr)
         )
-    return runs
+    reference = runs["torch"]
+    return {
+        "dataset": reference["dataset"],
+        "protocol": reference["protocol"],
+        count_key: reference[count_key],
+        "backends": compare(runs, tolerance),
+    }
 
 
 def main(argv: Sequence[str] | None = None) -> dict:
@@ -95,46 +109,25 @@ def main(argv: Sequence[str] | None = None) -> dict:
         backends.insert(0, "torch")
     keeps = [float(k) for k in args.compact.split(",") if k.strip()]
     models = [m.strip() for m in args.models.split(",") if m.strip()]
-    search_runs = run_all(
-        variants(backends, keeps, args.data),
+    result: dict = {"bench": "quality_onnx", "tolerance": args.tolerance}
+    result["search"] = scored_task(
+        args.data, backends, keeps, args.tolerance,
         lambda encoder, say: evaluate_search(
-            args.data,
-            models=models,
-            max_queries=args.max_queries,
-            seed=args.seed,
-            encoder=encoder,
-            progress=say,
+            args.data, models=models, max_queries=args.max_queries, seed=args.seed,
+            encoder=encoder, progress=say,
         ),
-    )
-    result: dict = {
-        "bench": "quality_onnx",
-        "tolerance": args.tolerance,
-        "search": {
-            "dataset": search_runs["torch"]["dataset"],
-            "protocol": search_runs["torch"]["protocol"],
-            "n_queries": search_runs["torch"]["n_queries"],
-            "n_items": search_runs["torch"]["n_items"],
-            "backends": compare(search_runs, args.tolerance),
-        },
-    }
+        "n_queries",
+    )  # fmt: skip
     if args.rec_data is not None:
         rec_models = [m.strip() for m in args.rec_models.split(",") if m.strip()]
-        rec_runs = run_all(
-            variants(backends, keeps, args.rec_data),
+        result["recommend"] = scored_task(
+            args.rec_data, backends, keeps, args.tolerance,
             lambda encoder, say: evaluate_recommend(
-                args.rec_data,
-                models=rec_models,
-                seed=args.seed,
-                encoder=encoder,
+                args.rec_data, models=rec_models, seed=args.seed, encoder=encoder,
                 progress=say,
             ),
-        )
-        result["recommend"] = {
-            "dataset": rec_runs["torch"]["dataset"],
-            "protocol": rec_runs["torch"]["protocol"],
-            "n_users": rec_runs["torch"]["n_users"],
-            "backends": compare(rec_runs, args.tolerance),
-        }
+            "n_users",
+        )  # fmt: skip
     if args.json:
         print(json.dumps(result, indent=2))
     else:
