@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from compact_models import compact_for, variant_name
+from compact_models import encoder_variants
 
 BACKENDS = ("torch", "onnx", "onnx-int8")
 
@@ -104,12 +104,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
     texts = load_texts(args.data, args.n, args.seed)
     queries = texts[: args.queries]
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
-    runs = {backend: {"backend": backend} for backend in backends}
-    for keep in (float(k) for k in args.compact.split(",") if k.strip()):
-        folder = str(compact_for(args.data, keep))
-        for backend in backends:
-            if backend.startswith("onnx"):
-                runs[variant_name(backend, keep)] = {"backend": backend, "model": folder}
+    keeps = [float(k) for k in args.compact.split(",") if k.strip()]
+    runs = encoder_variants(backends, keeps, args.data)
     result: dict = {
         "bench": "encode",
         "data": args.data.name,

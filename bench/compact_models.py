@@ -8,6 +8,7 @@ runs: ``bench/results/compact/<dataset>-keep<share>/``.
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results" / "compact"
@@ -18,8 +19,20 @@ def variant_name(backend: str, keep: float) -> str:
     return f"{backend}+ffn{keep:g}"
 
 
+def encoder_variants(backends: Sequence[str], keeps: Sequence[float], data: Path) -> dict:
+    """Encoder settings per label: each backend, then the onnx ones on each compacted model."""
+    found = {backend: {"backend": backend} for backend in backends}
+    for keep in keeps:
+        folder = str(compact_for(data, keep))
+        for backend in backends:
+            if backend.startswith("onnx"):
+                found[variant_name(backend, keep)] = {"backend": backend, "model": folder}
+    return found
+
+
 def compact_for(data: Path, keep: float, root: Path = RESULTS) -> Path:
     """The folder of ``data``'s catalog-calibrated compact encoder, building it if missing."""
+    from shoplm.config import DEFAULT_ENCODER
     from shoplm.datasets import load_dataset
     from shoplm.text.compact import compact_encoder, read_marker
 
@@ -30,7 +43,7 @@ def compact_for(data: Path, keep: float, root: Path = RESULTS) -> Path:
     texts = [item.text() for item in load_dataset(data).items]
     print(f"[compact] {Path(data).name}: pruning to {keep:g} of the neurons", file=sys.stderr)
     compact_encoder(
-        "all-MiniLM-L6-v2", texts, target, keep=keep,
+        DEFAULT_ENCODER, texts, target, keep=keep,
         progress=lambda msg: print(f"[compact] {msg}", file=sys.stderr, flush=True),
     )  # fmt: skip
     return target

@@ -22,20 +22,9 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from compact_models import compact_for, variant_name
+from compact_models import encoder_variants
 
 BACKENDS = ("torch", "onnx", "onnx-int8")
-
-
-def variants(backends: Sequence[str], keeps: Sequence[float], data: Path) -> dict[str, dict]:
-    """Encoder settings per label: each backend, then the onnx ones on each compacted model."""
-    found = {backend: {"backend": backend} for backend in backends}
-    for keep in keeps:
-        folder = str(compact_for(data, keep))
-        for backend in backends:
-            if backend.startswith("onnx"):
-                found[variant_name(backend, keep)] = {"backend": backend, "model": folder}
-    return found
 
 
 def compare(runs: dict[str, dict], tolerance: float) -> dict[str, dict]:
@@ -73,7 +62,7 @@ def scored_task(
 ) -> dict:
     """One task (search or recommend) under every encoder variant, compared with torch."""
     runs = {}
-    for label, encoder in variants(backends, keeps, data).items():
+    for label, encoder in encoder_variants(backends, keeps, data).items():
         print(f"[quality] {label}", file=sys.stderr, flush=True)
         runs[label] = evaluate(
             encoder, lambda msg, b=label: print(f"[quality] {b}: {msg}", file=sys.stderr)

@@ -143,7 +143,9 @@ def compact_encoder(
     }
     _write_folder(source, transformer_dir, pruned, tokenizer, Path(target), marker)
     say("measuring agreement with the source model on held-out texts")
-    marker["agreement"] = agreement(source, Path(target), texts, seed=seed + 1)
+    calibrated = set(calibration)
+    unseen = [t for t in texts if t not in calibrated] or list(texts)  # tiny catalogs: all
+    marker["agreement"] = agreement(source, Path(target), unseen, seed=seed + 1)
     (Path(target) / MARKER_FILE).write_text(json.dumps(marker, indent=2))
     return marker
 
