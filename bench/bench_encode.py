@@ -94,6 +94,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--batch-size", type=int, default=None, help="default: each backend's")
     parser.add_argument("--compact", default="", help="comma-separated shares of neurons kept")
+    parser.add_argument("--distill", type=int, default=0, help="distillation epochs (compact)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
 
@@ -105,7 +106,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     queries = texts[: args.queries]
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     keeps = [float(k) for k in args.compact.split(",") if k.strip()]
-    runs = encoder_variants(backends, keeps, args.data)
+    runs = encoder_variants(backends, keeps, args.data, args.distill)
     result: dict = {
         "bench": "encode",
         "data": args.data.name,

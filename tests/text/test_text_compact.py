@@ -81,13 +81,23 @@ def test_cli_compact_on_a_tiny_home_switches_the_encoder(tmp_path, tiny_items):
     assert empty.exit_code == 2 and "ingest a catalog first" in empty.output
     with Engine.open(home) as engine:
         engine.upsert_items(tiny_items)
-    done = runner.invoke(app, ["compact", "--home", str(home), "--keep", "0.5", "--json"])
+    done = runner.invoke(
+        app, ["compact", "--home", str(home), "--keep", "0.5", "--distill-epochs", "1", "--json"]
+    )
     assert done.exit_code == 0, done.output
     result = json.loads(done.stdout)
     assert result["encoder_set"] and result["items"] == len(tiny_items)
-    folder = home.resolve() / "compact" / "keep0.5"
+    assert result["distillation"]["epochs"] == 1
+    folder = home.resolve() / "compact" / "keep0.5-distill1"
     assert Path(result["model_folder"]).resolve() == folder
     assert Settings.load(home).encoder.model == str(result["model_folder"])
+    again = runner.invoke(
+        app, ["compact", "--home", str(home), "--keep", "0.25", "--distill-epochs", "1", "--no-use"]
+    )
+    assert again.exit_code == 0, again.output
+    assert "neurons kept per block" in again.output
+    assert "distillation, 1 epoch(s) on" in again.output and "validation cosine" in again.output
+    assert Settings.load(home).encoder.model == str(result["model_folder"])  # --no-use
     fitted = runner.invoke(app, ["fit", "--home", str(home), "--json"])
     assert fitted.exit_code == 0, fitted.output
     assert json.loads(fitted.stdout)["encoded"]["encoded"] == len(tiny_items)

@@ -19,7 +19,9 @@ Calibration texts are the shop's own item texts plus short word spans cut from t
 stand-ins: queries are a few words).  The result is a plain transformers + sentence-transformers
 folder with a smaller ``intermediate_size`` (any backend loads it), a ``compact.json``
 marker naming its source, and its agreement with the source model on held-out texts.
-Whether it is good enough is for an evaluation to say (``bench/quality_onnx.py``).
+Optionally (``distill_epochs``) the pruned model is then trained towards the source's output
+on more of the shop's texts (``shoplm.text.distill``).  Whether it is good enough is for an
+evaluation to say (``bench/quality_onnx.py``).
 """
 
 from __future__ import annotations
@@ -72,6 +74,17 @@ def calibration_texts(
     return chosen + spans
 
 
+def folder_name(keep: float, distill_epochs: int = 0) -> str:
+    """A compacted model's folder name, e.g. ``keep0.5-distill2``: its settings at a glance."""
+    return f"keep{keep:g}" + (f"-distill{distill_epochs}" if distill_epochs else "")
+
+
+def distillation_texts(texts: Sequence[str], n_texts: int = 8000, seed: int = 44) -> list[str]:
+    """What distillation learns from: a larger seeded sample of texts, half as many spans."""
+    n_spans = min(n_texts, len(set(texts))) // 2 or 1
+    return calibration_texts(texts, n_texts=n_texts, n_spans=n_spans, seed=seed)
+
+
 def compact_encoder(
     source: str | Path,
     texts: Sequence[str],
@@ -79,15 +92,21 @@ def compact_encoder(
     keep: float = 0.75,
     max_seq_length: int = 128,
     seed: int = 42,
+    distill_epochs: int = 0,
     progress: Say | None = None,
 ) -> dict[str, Any]:
     """Write a pruned copy of the ``source`` model folder to ``target``; its marker as a dict.
 
     ``texts`` are the shop's item texts; a seeded sample calibrates, another held-out one
-    measures the cosine agreement of the pruned model with the source.
+    measures the cosine agreement of the pruned model with the source.  ``distill_epochs``
+    > 0 then trains the pruned model to reproduce the source's sentence vectors
+    (``shoplm.text.distill``), which the per-block refit alone cannot: it sees each block
+    in isolation, distillation the whole stack's end result.
     """
     if not 0.0 < keep < 1.0:
         raise ValueError(f"keep must be between 0 and 1 (the share of neurons kept), got {keep}")
+    if distill_epochs < 0:
+        raise ValueError(f"distill_epochs must be 0 (none) or more, got {distill_epochs}")
     say = progress or (lambda _msg: None)
     calibration = calibration_texts(texts, seed=seed)
     import torch
@@ -131,6 +150,21 @@ def compact_encoder(
             errors.append(round(error, 5))
             say(f"block {index}: kept {kept} of {width} neurons, relative error {error:.4f}")
     pruned.config.intermediate_size = kept
+    used = set(calibration)
+    distilled = None
+    if distill_epochs > 0:
+        from shoplm.text.distill import distill_sentence_vectors
+
+        lessons = distillation_texts(texts, seed=seed + 2)
+        used |= set(lessons)
+        rest = [t for t in texts if t not in used] or list(texts)  # tiny catalogs: all
+        validation = calibration_texts(rest, n_texts=500, n_spans=250, seed=seed + 3)
+        used |= set(validation)
+        distilled = distill_sentence_vectors(
+            pruned, original, tokenizer, lessons, pooling=layout["pooling"],
+            epochs=distill_epochs, max_seq_length=max_seq_length, seed=seed,
+            validation=validation, progress=say,
+        )  # fmt: skip
 
     marker = {
         "format": FORMAT,
@@ -141,10 +175,11 @@ def compact_encoder(
         "seed": seed,
         "relative_error_per_block": errors,
     }
+    if distilled is not None:
+        marker["distillation"] = distilled
     _write_folder(source, transformer_dir, pruned, tokenizer, Path(target), marker)
     say("measuring agreement with the source model on held-out texts")
-    calibrated = set(calibration)
-    unseen = [t for t in texts if t not in calibrated] or list(texts)  # tiny catalogs: all
+    unseen = [t for t in texts if t not in used] or list(texts)  # tiny catalogs: all
     marker["agreement"] = agreement(source, Path(target), unseen, seed=seed + 1)
     (Path(target) / MARKER_FILE).write_text(json.dumps(marker, indent=2))
     return marker
@@ -252,14 +287,19 @@ def read_marker(folder: str | Path) -> dict[str, Any] | None:
 
 
 def compact_home(
-    engine: Engine, keep: float = 0.75, use_it: bool = True, progress: Say | None = None
+    engine: Engine,
+    keep: float = 0.75,
+    distill_epochs: int = 0,
+    use_it: bool = True,
+    progress: Say | None = None,
 ) -> dict[str, Any]:
     """Compact the home's encoder on every platform's item texts; optionally switch to it.
 
     The source is the home's current ``encoder.model`` (the bundled MiniLM, or the folder
     ``shoplm finetune`` made), so compact after fine-tuning.  The copy goes to
-    ``<home>/compact/keep<share>/``; with ``use_it`` it becomes ``encoder.model`` and the
-    next ``fit`` re-encodes the catalog with it (the cache is keyed by model id).
+    ``<home>/compact/keep<share>[-distill<epochs>]/``; with ``use_it`` it becomes
+    ``encoder.model`` and the next ``fit`` re-encodes the catalog with it (the cache is keyed
+    by model id).
     """
     texts = [
         item.text() for platform in engine.store.platforms()
@@ -268,11 +308,11 @@ def compact_home(
     if not texts:
         raise ValueError("the home has no items: ingest a catalog first, compaction learns from it")
     source = engine.settings.encoder.model
-    target = Path(engine.home) / COMPACT_DIR / f"keep{keep:g}"
+    target = Path(engine.home) / COMPACT_DIR / folder_name(keep, distill_epochs)
     marker = compact_encoder(
         source, texts, target, keep=keep,
         max_seq_length=engine.settings.encoder.max_seq_length, seed=engine.settings.seed,
-        progress=progress,
+        distill_epochs=distill_epochs, progress=progress,
     )  # fmt: skip
     result = {"model_folder": str(target), "items": len(texts), **marker}
     if use_it:

@@ -151,7 +151,7 @@ def _export(folder: Path, model_id: str, target: Path) -> None:
     ).eval()
     sample = tokenizer(["a red phone case", "garden hose"], padding=True, return_tensors="pt")
     names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in sample]
-    wrapper = _pooled_module(model, layout["pooling"], names).eval()
+    wrapper = pooled_module(model, layout["pooling"], names).eval()
     target.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
@@ -216,7 +216,8 @@ def quantize(source: Path, target: Path) -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _pooled_module(base: Any, mode: str, names: Sequence[str]) -> Any:
+def pooled_module(base: Any, mode: str, names: Sequence[str]) -> Any:
+    """``base`` returning pooled, unit-length sentence vectors as sentence-transformers does."""
     import torch
 
     class Pooled(torch.nn.Module):
@@ -229,18 +230,25 @@ def _pooled_module(base: Any, mode: str, names: Sequence[str]) -> Any:
         def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
             named = dict(zip(names, inputs, strict=True))
             tokens = self.base(**named).last_hidden_state
-            mask = named["attention_mask"].unsqueeze(-1).to(tokens.dtype)
-            if mode == "cls":
-                pooled = tokens[:, 0]
-            elif mode == "max":
-                pooled = tokens.masked_fill(mask == 0, -1e9).max(dim=1).values
-            else:
-                summed = (tokens * mask).sum(dim=1)
-                counts = mask.sum(dim=1).clamp(min=1e-9)
-                pooled = summed / (counts.sqrt() if mode == "mean_sqrt_len" else counts)
-            return torch.nn.functional.normalize(pooled, p=2.0, dim=1)
+            return pool_tokens(tokens, named["attention_mask"], mode)
 
     return Pooled()
+
+
+def pool_tokens(tokens: Any, attention_mask: Any, mode: str) -> Any:
+    """Token states ``[batch, length, dim]`` to unit-length sentence vectors, by ``mode``."""
+    import torch
+
+    mask = attention_mask.unsqueeze(-1).to(tokens.dtype)
+    if mode == "cls":
+        pooled = tokens[:, 0]
+    elif mode == "max":
+        pooled = tokens.masked_fill(mask == 0, -1e9).max(dim=1).values
+    else:
+        summed = (tokens * mask).sum(dim=1)
+        counts = mask.sum(dim=1).clamp(min=1e-9)
+        pooled = summed / (counts.sqrt() if mode == "mean_sqrt_len" else counts)
+    return torch.nn.functional.normalize(pooled, p=2.0, dim=1)
 
 
 class OnnxEncoder:
