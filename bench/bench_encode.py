@@ -84,6 +84,34 @@ def bench_backend(
     }
 
 
+def bench_variants(
+    runs: dict[str, dict],
+    texts: list[str],
+    queries: list[str],
+    repeats: int = 3,
+    batch_size: int | None = None,
+) -> dict[str, dict]:
+    """``bench_backend`` per labelled encoder setting, plus cosine and speed ratio to torch."""
+    rows: dict[str, dict] = {}
+    reference = None
+    for label, settings in runs.items():
+        print(f"[bench] {label}", file=sys.stderr, flush=True)
+        row = bench_backend(settings, texts, queries, repeats, batch_size)
+        vectors = row.pop("vectors")
+        if reference is None and label == "torch":
+            reference = vectors
+        if reference is not None:
+            cosine = (vectors * reference).sum(axis=1)  # both unit length
+            row["cosine_to_torch_mean"] = round(float(cosine.mean()), 6)
+            row["cosine_to_torch_min"] = round(float(cosine.min()), 6)
+        rows[label] = row
+    base = rows.get("torch", {}).get("titles_per_s")
+    for row in rows.values():
+        if base:
+            row["ratio_to_torch"] = round(row["titles_per_s"] / base, 2)
+    return rows
+
+
 def main(argv: Sequence[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("../shared/data/homedepot_search"))
@@ -115,24 +143,8 @@ def main(argv: Sequence[str] | None = None) -> dict:
         "repeats": args.repeats,
         "cores": cores,
         "threads": len(cores),
-        "backends": {},
     }
-    reference = None
-    for label, settings in runs.items():
-        print(f"[bench] {label}", file=sys.stderr, flush=True)
-        row = bench_backend(settings, texts, queries, args.repeats, args.batch_size)
-        vectors = row.pop("vectors")
-        if reference is None and label == "torch":
-            reference = vectors
-        if reference is not None:
-            cosine = (vectors * reference).sum(axis=1)  # both unit length
-            row["cosine_to_torch_mean"] = round(float(cosine.mean()), 6)
-            row["cosine_to_torch_min"] = round(float(cosine.min()), 6)
-        result["backends"][label] = row
-    base = result["backends"].get("torch", {}).get("titles_per_s")
-    for row in result["backends"].values():
-        if base:
-            row["ratio_to_torch"] = round(row["titles_per_s"] / base, 2)
+    result["backends"] = bench_variants(runs, texts, queries, args.repeats, args.batch_size)
     if args.json:
         print(json.dumps(result, indent=2))
     else:

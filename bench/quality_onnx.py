@@ -30,7 +30,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from bench_encode import bench_backend, load_texts, pin_two_cores
+from bench_encode import bench_variants, load_texts, pin_two_cores
 from compact_models import encoder_variants
 
 BACKENDS = ("torch", "onnx", "onnx-int8")
@@ -89,15 +89,7 @@ def timed_variants(variants: dict[str, dict], data: Path, n: int, seed: int) -> 
 
     torch.set_num_threads(len(pin_two_cores()))
     texts = load_texts(data, n, seed)
-    rows = {}
-    for label, settings in variants.items():
-        print(f"[speed] {label}", file=sys.stderr, flush=True)
-        row = bench_backend(settings, texts, texts[:100], repeats=3, batch_size=None)
-        row.pop("vectors")
-        rows[label] = row
-    for row in rows.values():
-        row["ratio_to_torch"] = round(row["titles_per_s"] / rows["torch"]["titles_per_s"], 2)
-    return {"n_texts": len(texts), "variants": rows}
+    return {"n_texts": len(texts), "variants": bench_variants(variants, texts, texts[:100])}
 
 
 def verdict(result: dict, goal: float) -> dict:

@@ -305,10 +305,10 @@ def compact(
         )
         if "distillation" in result:
             taught = result["distillation"]
-            cosines = taught.get("validation_cosine") or [float("nan")]
+            cosines = taught["validation_cosine"]
             typer.echo(
                 f"distillation, {taught['epochs']} epoch(s) on {taught['texts']} texts: validation "
-                f"cosine {cosines[0]:.4f} -> {cosines[taught.get('kept_epoch', 0)]:.4f}"
+                f"cosine {cosines[0]:.4f} -> {cosines[taught['kept_epoch']]:.4f}"
             )
         typer.echo(f"model at {result['model_folder']}")
         if use:

@@ -157,8 +157,9 @@ def compact_encoder(
 
         lessons = distillation_texts(texts, seed=seed + 2)
         used |= set(lessons)
-        rest = [t for t in texts if t not in used] or list(texts)  # tiny catalogs: all
-        validation = calibration_texts(rest, n_texts=500, n_spans=250, seed=seed + 3)
+        validation = calibration_texts(
+            _unused(texts, used), n_texts=500, n_spans=250, seed=seed + 3
+        )
         used |= set(validation)
         distilled = distill_sentence_vectors(
             pruned, original, tokenizer, lessons, pooling=layout["pooling"],
@@ -179,10 +180,14 @@ def compact_encoder(
         marker["distillation"] = distilled
     _write_folder(source, transformer_dir, pruned, tokenizer, Path(target), marker)
     say("measuring agreement with the source model on held-out texts")
-    unseen = [t for t in texts if t not in used] or list(texts)  # tiny catalogs: all
-    marker["agreement"] = agreement(source, Path(target), unseen, seed=seed + 1)
+    marker["agreement"] = agreement(source, Path(target), _unused(texts, used), seed=seed + 1)
     (Path(target) / MARKER_FILE).write_text(json.dumps(marker, indent=2))
     return marker
+
+
+def _unused(texts: Sequence[str], used: set[str]) -> list[str]:
+    """The texts not yet used for fitting; all of them for a catalog too small to spare any."""
+    return [t for t in texts if t not in used] or list(texts)
 
 
 def _ffn_inputs(model: Any, block: Any, batches: Sequence[Any]) -> Any:

@@ -71,7 +71,6 @@ def distill_sentence_vectors(
         optimizer, lambda at: _warm_then_decay(at, warmup, total)
     )
     step = 0
-    terms = {"sentence": 0.0, "tokens": 0.0}
     checked = _Checkpoints(student, teacher, tokenizer, validation, pooling, max_seq_length)
     try:
         for epoch in range(epochs):
@@ -117,11 +116,12 @@ class _Checkpoints:
         self, student: Any, teacher: Any, tokenizer: Any, texts: Sequence[str], pooling: str,
         max_seq_length: int,
     ) -> None:  # fmt: skip
-        self.student, self.teacher, self.pooling = student, teacher, pooling
+        self.student, self.pooling = student, pooling
         self.batches = [
             _tokenized(tokenizer, texts[i : i + 128], max_seq_length)
             for i in range(0, len(texts), 128)
         ]
+        self.targets = [self._vectors(teacher, batch) for batch in self.batches]
         self.cosines: list[float] = []
         self.best_epoch = 0
         self.best_state: dict | None = None
@@ -132,16 +132,20 @@ class _Checkpoints:
     def _snapshot(self) -> dict:
         return {name: value.clone() for name, value in self.student.state_dict().items()}
 
-    def _cosine(self) -> float:
+    def _vectors(self, model: Any, batch: dict) -> Any:
         import torch
 
-        total, count = 0.0, 0
         with torch.no_grad():
-            for batch in self.batches:
-                sentence, _ = _losses(self.student, self.teacher, batch, self.pooling)
-                total += (1.0 - float(sentence)) * len(batch["input_ids"])
-                count += len(batch["input_ids"])
-        return total / count
+            tokens = model(**batch).last_hidden_state
+        return pool_tokens(tokens, batch["attention_mask"], self.pooling)
+
+    def _cosine(self) -> float:
+        """Mean cosine of the student's vectors to the teacher's over the validation texts."""
+        sums = [
+            float((self._vectors(self.student, batch) * wanted).sum())
+            for batch, wanted in zip(self.batches, self.targets, strict=True)
+        ]
+        return sum(sums) / sum(len(batch["input_ids"]) for batch in self.batches)
 
     def after_epoch(self, epoch: int, say: Callable[[str], None]) -> None:
         if not self.batches:

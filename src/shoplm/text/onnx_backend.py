@@ -151,7 +151,7 @@ def _export(folder: Path, model_id: str, target: Path) -> None:
     ).eval()
     sample = tokenizer(["a red phone case", "garden hose"], padding=True, return_tensors="pt")
     names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in sample]
-    wrapper = pooled_module(model, layout["pooling"], names).eval()
+    wrapper = _pooled_module(model, layout["pooling"], names).eval()
     target.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
@@ -216,7 +216,7 @@ def quantize(source: Path, target: Path) -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def pooled_module(base: Any, mode: str, names: Sequence[str]) -> Any:
+def _pooled_module(base: Any, mode: str, names: Sequence[str]) -> Any:
     """``base`` returning pooled, unit-length sentence vectors as sentence-transformers does."""
     import torch
 
