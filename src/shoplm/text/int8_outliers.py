@@ -2,25 +2,24 @@
 
 Why: dynamic quantisation gives each MatMul input one 8-bit scale per run.  The inputs of a
 transformer's feed-forward down-projections (the activation's output) carry a handful of
-channels far larger than the rest: in all-MiniLM-L6-v2's first layers a few of the 1536
-channels reach 14-25 while the median channel stays under 2, so the one scale is spent on
-them and every other channel keeps only a few of its 256 levels.  Measured, those MatMuls are
-where the int8 encoder's quality loss comes from (keeping just them float recovered Office
-content NDCG@10 from -1.55% to +0.24% of torch), but float MatMuls are slow on CPUs with
-fast int8 instructions.  So only the outlier channels are split off: the int8 MatMul sees its
-input with them zeroed, a small float MatMul multiplies just them by their weight rows, and
-the two are added; the result is ``x @ W`` up to the int8 error of the ordinary channels.
+channels far larger than the rest: in all-MiniLM-L6-v2's first blocks one or two of the
+1536 channels reach 13.7-24.6 while the median channel's largest value is about 1.4, so the
+scale is spent on them and every other channel keeps only a few of its 256 levels: those
+MatMuls are where plain int8's quality loss came from, but keeping them wholly float is slow
+on CPUs with fast int8 instructions.  So only the outlier channels are split off: the int8
+MatMul sees its input with them zeroed, a small float MatMul multiplies just them by their
+weight rows, and the two are added; the result is ``x @ W`` up to the int8 error of the
+ordinary channels.
 
 Which channels are outliers is measured once, when the model is quantised, on calibration
 texts (the bundled sample catalog's titles and descriptions, so any shop gets the same
 graph for the same model): a channel is an outlier where its largest |value| over the
 texts' tokens is more than ``OUTLIER_RATIO`` times the median channel's.  The split (node,
-channels) is written into the quantised model's metadata.
+channels, their maxima and the median's) is written into the quantised model's metadata.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -38,9 +37,19 @@ SPLIT_METADATA_KEY = "shoplm.int8_outlier_split"
 
 def calibration_texts() -> list[str]:
     """The bundled sample catalog's ``title. description`` texts (300 products)."""
-    items = Path(__file__).resolve().parent.parent / "datasets" / "sample" / "items.csv"
-    with items.open(newline="", encoding="utf-8") as handle:
-        return [f"{row['title']}. {row['description']}" for row in csv.DictReader(handle)]
+    from shoplm.datasets import sample_paths
+    from shoplm.ingest.readers import open_rows
+    from shoplm.ingest.validate import build
+
+    items_path, _ = sample_paths()
+    texts = []
+    with open_rows(items_path) as rows:
+        for row in rows:
+            item, problems = build("items", row.record, {}, None)
+            if item is None:
+                raise ValueError(f"{items_path} row {row.number}: {problems}")
+            texts.append(f"{item.title}. {item.description}")
+    return texts
 
 
 def _weight(graph: Any, node: Any) -> Any | None:
@@ -80,11 +89,10 @@ def channel_maxima(
 ) -> dict[str, np.ndarray]:
     """Per tensor, each last-axis channel's largest |value| over the texts' real tokens.
 
-    The float graph is run with the tensors as extra outputs; padding positions are masked
-    out, so batching does not change the answer.
+    The float graph is run, with the export's tokenizer, with the tensors as extra outputs;
+    padding positions are masked out, so batching does not change the answer.
     """
     import onnx
-    import onnxruntime as ort
 
     from shoplm.text.onnx_backend import OnnxEncoder
 
@@ -94,20 +102,16 @@ def channel_maxima(
     for name in tensors:
         if name not in known:
             probe.graph.output.append(onnx.helper.make_empty_tensor_value_info(name))
-    session = ort.InferenceSession(probe.SerializeToString(), providers=["CPUExecutionProvider"])
-    encoder = OnnxEncoder(export, threads=1)
-    try:
-        encodings = encoder.tokenize(texts)
-        maxima: dict[str, np.ndarray] = {}
-        for start in range(0, len(encodings), _CALIBRATION_BATCH):
-            feeds = encoder.feeds(encodings[start : start + _CALIBRATION_BATCH])
-            values = session.run(list(tensors), feeds)
-            real = feeds["attention_mask"].astype(bool)
-            for name, value in zip(tensors, values, strict=True):
-                batch_max = np.abs(value[real]).max(axis=0)
-                maxima[name] = np.maximum(maxima.get(name, batch_max), batch_max)
-    finally:
-        encoder.close()
+    encoder = OnnxEncoder(export, threads=1, graph=probe.SerializeToString())
+    encodings = encoder.tokenize(texts)
+    maxima: dict[str, np.ndarray] = {}
+    for start in range(0, len(encodings), _CALIBRATION_BATCH):
+        feeds = encoder.feeds(encodings[start : start + _CALIBRATION_BATCH])
+        values = encoder.session.run(list(tensors), feeds)
+        real = feeds["attention_mask"].astype(bool)
+        for name, value in zip(tensors, values, strict=True):
+            batch_max = np.abs(value[real]).max(axis=0)
+            maxima[name] = np.maximum(maxima.get(name, batch_max), batch_max)
     return maxima
 
 
@@ -122,9 +126,7 @@ def outlier_channels(maxima: np.ndarray, ratio: float = OUTLIER_RATIO) -> np.nda
 def split_outliers(model: Any, node: Any, channels: np.ndarray) -> str:
     """Rewrite ``node`` (x @ W) as int8-able ``(x * keep) @ W_kept`` + float ``x[..., c] @ W[c]``.
 
-    Returns the name of the float MatMul, which the quantiser must leave alone.  (Moving the
-    outlier neurons into a float copy of the whole feed-forward block instead, which saves
-    the mask's pass over the wide activation, measured no faster.)
+    Returns the name of the float MatMul, which the quantiser must leave alone.
     """
     from onnx import helper, numpy_helper
 
@@ -184,14 +186,21 @@ def quantize_with_outlier_split(
     inputs = [node.input[0] for node in nodes]
     maxima = channel_maxima(model, Path(source).parent, inputs, texts or calibration_texts())
     split: dict[str, list[int]] = {}
+    sizes: dict[str, dict] = {}  # why each split: the channels' maxima against the median's
     float_nodes = []
     for node, tensor in zip(nodes, inputs, strict=True):
         channels = outlier_channels(maxima[tensor], ratio)
         if len(channels):
-            split[node.name or node.output[0]] = channels.tolist()
+            name = node.name or node.output[0]
+            split[name] = channels.tolist()
+            sizes[name] = {
+                "median_channel_max": round(float(np.median(maxima[tensor])), 3),
+                "split_channel_max": [round(float(v), 3) for v in maxima[tensor][channels]],
+            }
             float_nodes.append(split_outliers(model, node, channels))
     entry = model.metadata_props.add()
-    entry.key, entry.value = SPLIT_METADATA_KEY, json.dumps({"ratio": ratio, "channels": split})
+    entry.key = SPLIT_METADATA_KEY
+    entry.value = json.dumps({"ratio": ratio, "channels": split, "maxima": sizes})
     staged = Path(target).with_name(Path(target).name + ".split.onnx")
     try:
         onnx.save(model, str(staged))

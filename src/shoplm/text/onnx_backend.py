@@ -255,12 +255,16 @@ class OnnxEncoder:
         int8: bool = False,
         max_seq_length: int = 128,
         threads: int | None = None,
+        graph: bytes | None = None,
     ) -> None:
+        """``graph`` (serialised ONNX) replaces the export's model file, e.g. one with extra
+        outputs for calibration; the tokenizer and inputs are the export's."""
         from tokenizers import Tokenizer
 
         self.export = Path(export)
         self.meta = json.loads((self.export / META_FILE).read_text())
         self.int8 = int8
+        self.graph = graph
         self.inputs: list[str] = list(self.meta["inputs"])
         self.do_lower_case = bool(self.meta.get("do_lower_case"))
         self.pad_id = int(self.meta.get("pad_id", 0))
@@ -281,8 +285,8 @@ class OnnxEncoder:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        model = self.export / (INT8_FILE if self.int8 else FP32_FILE)
-        return ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+        model = self.graph or str(self.export / (INT8_FILE if self.int8 else FP32_FILE))
+        return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 
     @classmethod
     def load(
