@@ -199,6 +199,14 @@ def finetune(
     batch_size: Annotated[int, typer.Option(min=2, help="Pairs per step.")] = 32,
     lr: Annotated[float | None, typer.Option(help="Learning rate [1e-3 lora, 5e-5 full].")] = None,
     rank: Annotated[int, typer.Option(min=1, help="LoRA rank (alpha = 2 x rank).")] = 8,
+    lora_layers: Annotated[
+        int | None,
+        typer.Option(min=1, help="LoRA on the top N blocks only (much faster on a CPU) [all]."),
+    ] = None,
+    bank_every: Annotated[
+        int | None,
+        typer.Option(min=1, help="Rank against every item's vector too, refreshed every N steps."),
+    ] = None,
     window: Annotated[int, typer.Option(min=1, help="History items per anchor.")] = 1,
     negatives: Annotated[str, typer.Option(help="Hard negatives: bm25, vector or none.")] = "bm25",
     max_seq_length: Annotated[int, typer.Option(min=8, max=512, help="Tokens per text.")] = 128,
@@ -229,8 +237,10 @@ def finetune(
             batch_size=batch_size,
             learning_rate=lr,
             lora_r=rank,
+            lora_layers=lora_layers if mode == "lora" else None,
             max_seq_length=max_seq_length,
             validate_every=validate_every,
+            bank_every=bank_every,
             seed=engine.settings.seed,
         )
         result = finetune_home(

@@ -57,8 +57,11 @@ def evaluate_finetune(
     batch_size: int = 32,
     learning_rate: float | None = None,
     lora_r: int = 8,
+    lora_layers: int | None = None,
+    lora_targets: Sequence[str] = ("query", "key", "value"),
     max_seq_length: int = 128,
     validate_every: int | None = None,
+    bank_every: int | None = None,
     patience: int = 2,
     window: int = 1,
     negatives: str | None = None,
@@ -86,7 +89,9 @@ def evaluate_finetune(
     if bad:
         raise ValueError(f"unknown fine-tuning mode(s) {bad}; choose lora and/or full")
     say("building training pairs (training split only)")
-    training = _training_data(dataset, task, window, max_pairs, max_valid, valid_corpus_size, seed)
+    training = task_training_data(
+        dataset, task, window, max_pairs, max_valid, valid_corpus_size, seed
+    )
     source = negatives or ("bm25" if task == "search" else "none")
     mined = add_hard_negatives(training, source, seed=seed)
     say(f"{len(training.pairs)} pairs, {len(training.valid)} validation cases, negatives {source}")
@@ -124,8 +129,11 @@ def evaluate_finetune(
                 batch_size=batch_size,
                 learning_rate=learning_rate,
                 lora_r=lora_r,
+                lora_layers=lora_layers if mode == "lora" else None,
+                lora_targets=list(lora_targets),
                 max_seq_length=max_seq_length,
                 validate_every=validate_every,
+                bank_every=bank_every,
                 patience=patience,
                 seed=seed,
             )
@@ -179,7 +187,7 @@ def evaluate_finetune(
     }
 
 
-def _training_data(
+def task_training_data(
     dataset: Any,
     task: str,
     window: int,
@@ -188,6 +196,7 @@ def _training_data(
     valid_corpus_size: int | None,
     seed: int,
 ) -> TrainingData:
+    """The fine-tuning pairs of ``task`` from the dataset's training split only."""
     if task == "recommend":
         if not isinstance(dataset, RecDataset):
             raise ValueError(f"task recommend needs a recommendation dataset, got {dataset.name}")
@@ -262,8 +271,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=None)
     parser.add_argument("--rank", type=int, default=8)
+    parser.add_argument(
+        "--lora-layers", type=int, default=None, help="LoRA on the top N blocks only [all]"
+    )
+    parser.add_argument(
+        "--lora-targets", default="query,key,value", help="comma-separated module names"
+    )
     parser.add_argument("--max-seq-length", type=int, default=128)
     parser.add_argument("--validate-every", type=int, default=None)
+    parser.add_argument(
+        "--bank-every", type=int, default=None, help="catalog negatives, refreshed every N steps"
+    )
     parser.add_argument("--patience", type=int, default=2)
     parser.add_argument("--window", type=int, default=1)
     parser.add_argument("--negatives", choices=("none", "bm25", "vector"), default=None)
@@ -280,8 +298,11 @@ def main(argv: list[str] | None = None) -> int:
     result = evaluate_finetune(
         args.data, task=args.task, modes=[m for m in args.modes.split(",") if m],
         epochs=args.epochs, max_pairs=args.max_pairs, batch_size=args.batch_size,
-        learning_rate=args.lr, lora_r=args.rank, max_seq_length=args.max_seq_length,
-        validate_every=args.validate_every, patience=args.patience, window=args.window,
+        learning_rate=args.lr, lora_r=args.rank, lora_layers=args.lora_layers,
+        lora_targets=[t for t in args.lora_targets.split(",") if t],
+        max_seq_length=args.max_seq_length,
+        validate_every=args.validate_every, bank_every=args.bank_every,
+        patience=args.patience, window=args.window,
         negatives=args.negatives, max_valid=args.max_valid,
         valid_corpus_size=args.valid_corpus_size, max_users=args.max_users,
         max_queries=args.max_queries, tune=not args.no_tune, seed=args.seed,

@@ -93,7 +93,13 @@ def evaluate_transfer(
     batch_size: int = 32,
     learning_rate: float | None = None,
     lora_r: int = 8,
+    lora_layers: int | None = None,
+    lora_targets: Sequence[str] = ("query", "key", "value"),
+    max_target_pairs: int | None = None,
     max_seq_length: int = 128,
+    validate_every: int | None = None,
+    bank_every: int | None = None,
+    window: int = 1,
     patience: int = 2,
     max_valid: int | None = 500,
     valid_corpus_size: int | None = 5000,
@@ -108,9 +114,11 @@ def evaluate_transfer(
     """Train the shared and target adapters, score every variant on the target (see module).
 
     ``max_target_users`` caps the scored target test users (a seeded sample; training
-    still uses every user of its share).  ``isolate`` trains each adapter in a child process
-    so its peak memory is its own; without it training runs here (faster to start, and
-    ``peak_rss_mb`` is then this process's peak so far).
+    still uses every user of its share).  ``max_target_pairs`` caps each target adapter's
+    pairs (a seeded sample of its users' pairs; the 10% share usually has fewer).
+    ``isolate`` trains each adapter in a child process so its peak memory is its own;
+    without it training runs here (faster to start, and ``peak_rss_mb`` is then this
+    process's peak so far).
     """
     say = progress or (lambda _msg: None)
     if not 0.0 < fraction < 1.0:
@@ -127,14 +135,18 @@ def evaluate_transfer(
         batch_size=batch_size,
         learning_rate=learning_rate,
         lora_r=lora_r,
+        lora_layers=lora_layers,
+        lora_targets=list(lora_targets),
         max_seq_length=max_seq_length,
+        validate_every=validate_every,
+        bank_every=bank_every,
         patience=patience,
         seed=seed,
     )
 
     def pairs(dataset: RecDataset, sequences: dict[str, list[str]], cap: int | None) -> Any:
         return recommendation_data(
-            dataset.items, sequences, max_pairs=cap, max_valid=max_valid,
+            dataset.items, sequences, window=window, max_pairs=cap, max_valid=max_valid,
             valid_corpus_size=valid_corpus_size, seed=seed,
         )  # fmt: skip
 
@@ -184,7 +196,8 @@ def evaluate_transfer(
             label = f"content-{name}"
             key = name.rsplit("-", 1)[1]
             if key not in target_pairs:
-                target_pairs[key] = pairs(target_data, {u: target_train[u] for u in users}, None)
+                chosen = {u: target_train[u] for u in users}
+                target_pairs[key] = pairs(target_data, chosen, max_target_pairs)
             data = target_pairs[key]
             say(f"{label}: {len(data.pairs)} target pairs from {len(users)} users")
             runs[name] = train(
@@ -219,6 +232,8 @@ def evaluate_transfer(
         share=share, n_share=len(sample), n_target=len(everyone), seed=seed,
         cf=", ".join([*(f"{m}-{share}" for m in CF_SHARE), *(f"{m}-100%" for m in CF_ALL)]),
     )  # fmt: skip
+    if max_target_pairs is not None:
+        protocol += f"; each target adapter's pairs capped at {max_target_pairs} (seeded sample)"
     return {
         "task": "transfer",
         "source": source_data.name,
@@ -474,7 +489,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=None)
     parser.add_argument("--rank", type=int, default=8)
+    parser.add_argument(
+        "--lora-layers", type=int, default=None, help="LoRA on the top N blocks only [all]"
+    )
+    parser.add_argument(
+        "--lora-targets", default="query,key,value", help="comma-separated module names"
+    )
+    parser.add_argument(
+        "--max-target-pairs", type=int, default=None, help="cap each target adapter's pairs"
+    )
     parser.add_argument("--max-seq-length", type=int, default=128)
+    parser.add_argument("--validate-every", type=int, default=None, help="steps [each epoch]")
+    parser.add_argument(
+        "--bank-every", type=int, default=None, help="catalog negatives, refreshed every N steps"
+    )
+    parser.add_argument("--window", type=int, default=1, help="history items per anchor")
     parser.add_argument("--patience", type=int, default=2)
     parser.add_argument("--max-valid", type=int, default=500)
     parser.add_argument("--valid-corpus-size", type=int, default=5000)
@@ -491,7 +520,11 @@ def main(argv: list[str] | None = None) -> int:
         args.source, args.target, fraction=args.fraction,
         max_source_pairs=args.max_source_pairs, max_target_users=args.max_target_users,
         epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
-        lora_r=args.rank, max_seq_length=args.max_seq_length, patience=args.patience,
+        lora_r=args.rank, lora_layers=args.lora_layers,
+        lora_targets=[t for t in args.lora_targets.split(",") if t],
+        max_target_pairs=args.max_target_pairs, max_seq_length=args.max_seq_length,
+        validate_every=args.validate_every, bank_every=args.bank_every, window=args.window,
+        patience=args.patience,
         max_valid=args.max_valid, valid_corpus_size=args.valid_corpus_size,
         tune=not args.no_tune, seed=args.seed, workdir=args.workdir,
         isolate=not args.in_process, show_progress=True, progress=say_on_stderr,

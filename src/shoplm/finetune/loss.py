@@ -4,6 +4,11 @@ Each anchor must pick its positive among every positive and hard negative of the
 Candidates known to be relevant to an anchor (the same item as its positive, or one in its
 ``exclude`` list: the user's other items, the query's other judged items) are masked out
 instead of being pushed away.
+
+Optionally each anchor also ranks its positive against a *bank*: the vectors of every item
+of the catalog as the encoder gave them at the last refresh (no gradient flows into them).
+A batch of 32 random items is an easy exam; the whole catalog is the one recommendation
+and search are scored on, and it keeps the anchors from drifting onto crowded regions.
 """
 
 from __future__ import annotations
@@ -28,15 +33,48 @@ def candidate_mask(
     return candidates, allowed
 
 
-def ranking_loss(anchors: Any, candidates: Any, allowed: Any, scale: float = 20.0) -> Any:
+def bank_mask(
+    bank_ids: Sequence[str], candidates: Sequence[str], exclude: Sequence[Sequence[str]]
+) -> Any:
+    """bool [B, N]: which bank rows each anchor may use as negatives.
+
+    Never the batch's own candidates (they are in the batch with fresh vectors, the
+    positives among them) nor the anchor's ``exclude`` items.
+    """
+    import torch
+
+    row_of = {item_id: row for row, item_id in enumerate(bank_ids)}
+    allowed = torch.ones((len(exclude), len(bank_ids)), dtype=torch.bool)
+    in_batch = [row_of[c] for c in set(candidates) if c in row_of]
+    allowed[:, in_batch] = False
+    for i, banned in enumerate(exclude):
+        rows = [row_of[b] for b in banned if b in row_of]
+        allowed[i, rows] = False
+    return allowed
+
+
+def ranking_loss(
+    anchors: Any,
+    candidates: Any,
+    allowed: Any,
+    scale: float = 20.0,
+    bank: Any = None,
+    bank_allowed: Any = None,
+) -> Any:
     """Cross-entropy of each anchor over its allowed candidates; anchor i's answer is column i.
 
-    ``anchors`` [B, d] and ``candidates`` [C, d] are unit vectors (cosine = dot product).
+    ``anchors`` [B, d] and ``candidates`` [C, d] are unit vectors (cosine = dot product);
+    ``bank`` [N, d] (fixed unit vectors) with ``bank_allowed`` [B, N] adds more negatives.
     """
     import torch
     import torch.nn.functional as F
 
+    lowest = torch.finfo(anchors.dtype).min
     scores = anchors @ candidates.T * scale
-    scores = scores.masked_fill(~allowed.to(scores.device), torch.finfo(scores.dtype).min)
+    scores = scores.masked_fill(~allowed.to(scores.device), lowest)
+    if bank is not None:
+        extra = anchors @ bank.to(anchors.device).T * scale
+        extra = extra.masked_fill(~bank_allowed.to(extra.device), lowest)
+        scores = torch.cat([scores, extra], dim=1)
     labels = torch.arange(len(anchors), device=scores.device)
     return F.cross_entropy(scores, labels)

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from shoplm.text.blocks import can_split, n_blocks
 from shoplm.text.encoder import resolve_model
 
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
@@ -26,18 +27,25 @@ PEFT_PREFIX = "base_model.model."
 
 @dataclass
 class LoraSettings:
-    """Rank, scale and where LoRA goes: by default the attention's query/key/value."""
+    """Rank, scale and where LoRA goes: by default the attention's query/key/value.
+
+    ``layers`` limits the adapter to the top N transformer blocks (None: every block); the
+    blocks below are then frozen, which lets training compute their output once per text.
+    """
 
     r: int = 8
     alpha: int = 16
     dropout: float = 0.1
     target_modules: tuple[str, ...] = ("query", "key", "value")
+    layers: int | None = None
 
     def __post_init__(self) -> None:
         if self.r < 1 or self.alpha < 1:
             raise ValueError(f"LoRA r and alpha must be >= 1, got {self.r}, {self.alpha}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"LoRA dropout must be in [0, 1), got {self.dropout}")
+        if self.layers is not None and self.layers < 1:
+            raise ValueError(f"LoRA layers must be >= 1 (or None for all), got {self.layers}")
         self.target_modules = tuple(self.target_modules)
 
     def to_dict(self) -> dict[str, Any]:
@@ -71,21 +79,31 @@ def load_sentence_model(model: str, device: str | None = None) -> Any:
             hf_logging.enable_progress_bar()
 
 
-def add_lora(st_model: Any, settings: LoraSettings, name: str = DEFAULT_ADAPTER) -> None:
-    """Attach a fresh LoRA adapter and freeze every other weight."""
+def add_lora(st_model: Any, settings: LoraSettings, name: str = DEFAULT_ADAPTER) -> int:
+    """Attach a fresh LoRA adapter and freeze every other weight.
+
+    Returns how many bottom blocks carry no adapter (0 unless ``settings.layers`` is set).
+    """
     from peft import LoraConfig
 
+    blocks = n_blocks(st_model[0].auto_model)
+    frozen = 0 if settings.layers is None else max(0, blocks - settings.layers)
+    if frozen and not can_split(st_model[0].auto_model):
+        raise ValueError("this model cannot be adapted block by block: leave lora layers unset")
     config = LoraConfig(
         r=settings.r,
         lora_alpha=settings.alpha,
         lora_dropout=settings.dropout,
         target_modules=list(settings.target_modules),
+        layers_to_transform=list(range(frozen, blocks)) if frozen else None,
+        layers_pattern="layer" if frozen else None,
         bias="none",
     )
     st_model.add_adapter(config, adapter_name=name)
     st_model.set_adapter(name)
     for param_name, param in st_model.named_parameters():
         param.requires_grad = f"lora_A.{name}." in param_name or f"lora_B.{name}." in param_name
+    return frozen
 
 
 def parameter_counts(st_model: Any) -> dict[str, int]:

@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 from shoplm.config import DEFAULT_ENCODER, progress_wanted
 from shoplm.finetune import checkpoint as ckpt
 from shoplm.finetune.data import TrainingData, TrainingPair
-from shoplm.finetune.loss import candidate_mask, ranking_loss
+from shoplm.finetune.loss import bank_mask, candidate_mask, ranking_loss
 from shoplm.finetune.manifest import (
     FOLDER_MARKER,
     FORMAT,
@@ -54,6 +54,7 @@ from shoplm.finetune.model import (
     save_model_folder,
     trainable_state,
 )
+from shoplm.finetune.prefix import CachedPrefix, needed_texts, why_not_split
 from shoplm.finetune.validation import validation_ndcg
 from shoplm.text.encoder import folder_model_id
 
@@ -80,7 +81,20 @@ class FinetuneConfig(BaseModel):
     lora_alpha: int | None = Field(default=None, ge=1, description="None: 2 x lora_r.")
     lora_dropout: float = Field(default=0.1, ge=0, lt=1)
     lora_targets: list[str] = Field(default_factory=lambda: ["query", "key", "value"])
+    lora_layers: int | None = Field(
+        default=None,
+        ge=1,
+        description="LoRA on the top N blocks only (their inputs computed once); None: all.",
+    )
     validate_every: int | None = Field(default=None, ge=1, description="Steps; None: epochs.")
+    bank_every: int | None = Field(
+        default=None,
+        ge=1,
+        description=(
+            "Rank each positive against every item's vector too, refreshed every N steps "
+            "(and on resume); None: in-batch negatives only."
+        ),
+    )
     patience: int = Field(default=2, ge=1)
     keep_best: bool = Field(
         default=True, description="Export the best-validating weights (else the last ones)."
@@ -95,6 +109,8 @@ class FinetuneConfig(BaseModel):
         # Filled in (not computed on use) so the manifest and resume check see the number.
         if self.lora_alpha is None:
             self.lora_alpha = 2 * self.lora_r
+        if self.mode == "full" and self.lora_layers is not None:
+            raise ValueError("lora_layers is a LoRA setting: leave it unset with mode 'full'")
         return self
 
     @property
@@ -107,6 +123,7 @@ class FinetuneConfig(BaseModel):
             alpha=self.lora_alpha,
             dropout=self.lora_dropout,
             target_modules=tuple(self.lora_targets),
+            layers=self.lora_layers,
         )
 
 
@@ -148,8 +165,8 @@ def train_encoder(
     model = load_sentence_model(base, device)
     base_seq_length = model.max_seq_length
     model.max_seq_length = config.max_seq_length
-    if config.mode == "lora":
-        add_lora(model, config.lora())
+    frozen = add_lora(model, config.lora()) if config.mode == "lora" else 0
+    prefix, embed = step_encoder(model, frozen, data, config, device, show, say)
     counts = parameter_counts(model)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
@@ -174,11 +191,13 @@ def train_encoder(
         if saved is not None:
             say("the checkpoint was made with other data or settings: starting over")
         say(f"validating the base model on {len(data.valid)} held-out cases")
-        state["base_score"] = state["best_score"] = _validate(model, data)
+        state["base_score"] = state["best_score"] = _validate(model, data, prefix)
         state["history"].append({"step": 0, "valid_ndcg@10": state["best_score"]})
         best = trainable_state(model)
     state["resumed_at"] = state["global_step"] if resumed else 0
 
+    bank_ids = _bank_ids(data) if config.bank_every else []
+    bank: Any = None
     trained_started = time.perf_counter()
     steps_this_run = 0
     bar = tqdm(
@@ -200,7 +219,10 @@ def train_encoder(
             lr = config.lr * _schedule(state["global_step"], warmup, total_steps)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            loss = _step(model, data, batch, config, device)
+            if bank_ids and (bank is None or state["global_step"] % config.bank_every == 0):
+                texts = [data.corpus[i] for i in bank_ids]
+                bank = torch.from_numpy(_encode(model, texts, prefix))
+            loss = batch_loss(embed, data, batch, config, (bank_ids, bank) if bank_ids else None)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
             optimizer.step()
@@ -217,7 +239,7 @@ def train_encoder(
                 state["global_step"] % config.validate_every == 0
             )
             if due or (end_of_epoch and (not config.validate_every or last_epoch)):
-                best = _after_validation(model, data, state, best, config, say)
+                best = _after_validation(model, data, state, best, config, say, prefix)
                 if state["stopped"]:
                     break
                 _save(out, state, model, best, optimizer)  # a validation is worth keeping
@@ -335,12 +357,43 @@ def _schedule(step: int, warmup: int, total: int) -> float:
     return max(0.0, (total - step) / max(1, total - warmup))
 
 
-def _step(
+def step_encoder(
     model: Any,
+    frozen: int,
+    data: TrainingData,
+    config: FinetuneConfig,
+    device: str,
+    show: bool = False,
+    say: Progress | None = None,
+) -> tuple[CachedPrefix | None, Callable[[list[str]], Any]]:
+    """How a step turns texts into vectors: from cached frozen-block states when the model
+    has ``frozen`` bottom blocks and can be split, else through the whole model."""
+    say = say or (lambda _msg: None)
+    reason = why_not_split(model) if frozen else "every block learns"
+    if reason:
+        if frozen:
+            say(f"training through the whole model ({reason})")
+        return None, lambda texts: _embed(model, texts, device)
+    texts = needed_texts(data)
+    say(f"running the {frozen} frozen blocks once over {len(texts)} texts")
+    prefix = CachedPrefix(model, frozen, texts, config.max_seq_length, device, show)
+    return prefix, prefix.embed
+
+
+def _bank_ids(data: TrainingData) -> list[str]:
+    """The items the bank holds: every item a pair names, and the validation corpus."""
+    ids = set(data.valid_corpus)
+    for pair in data.pairs:
+        ids.update([pair.positive, *pair.negatives, *pair.anchor.item_ids])
+    return sorted(ids)
+
+
+def batch_loss(
+    embed: Callable[[list[str]], Any],
     data: TrainingData,
     batch: Sequence[TrainingPair],
     config: FinetuneConfig,
-    device: str,
+    bank: tuple[list[str], Any] | None = None,
 ) -> Any:
     """The loss of one batch: every distinct text is encoded once."""
     import torch
@@ -364,13 +417,19 @@ def _step(
     )
     candidate_rows = [slot("item", c) for c in candidates]
     texts = [data.corpus[v] if kind == "item" else v for kind, v in keys]
-    vectors = _embed(model, texts, device)
+    vectors = embed(texts)
     mix = torch.zeros((len(batch), len(texts)), device=vectors.device)
     for i, (rows, weights) in enumerate(anchor_rows):
         for row, weight in zip(rows, weights, strict=True):
             mix[i, row] += weight
     anchors = torch.nn.functional.normalize(mix @ vectors, dim=-1)
-    return ranking_loss(anchors, vectors[candidate_rows], allowed, config.scale)
+    if bank is None:
+        return ranking_loss(anchors, vectors[candidate_rows], allowed, config.scale)
+    bank_ids, bank_vectors = bank
+    bank_allowed = bank_mask(bank_ids, candidates, [p.exclude for p in batch])
+    return ranking_loss(
+        anchors, vectors[candidate_rows], allowed, config.scale, bank_vectors, bank_allowed
+    )
 
 
 def _embed(model: Any, texts: list[str], device: str) -> Any:
@@ -382,13 +441,15 @@ def _embed(model: Any, texts: list[str], device: str) -> Any:
     return torch.nn.functional.normalize(out, dim=-1)
 
 
-def _validate(model: Any, data: TrainingData) -> float:
+def _encode(model: Any, texts: Sequence[str], prefix: CachedPrefix | None) -> np.ndarray:
+    """Unit vectors of ``texts`` with dropout off, from cached states where they exist."""
     import torch
 
     was_training = model.training
     model.eval()
-
-    def encode(texts: Sequence[str]) -> np.ndarray:
+    try:
+        if prefix is not None and prefix.covers(texts):
+            return prefix.encode(texts)
         with torch.no_grad():
             return model.encode(
                 list(texts),
@@ -397,12 +458,13 @@ def _validate(model: Any, data: TrainingData) -> float:
                 normalize_embeddings=True,
                 show_progress_bar=False,
             )
-
-    try:
-        return round(validation_ndcg(data, encode), 6)
     finally:
         if was_training:
             model.train()
+
+
+def _validate(model: Any, data: TrainingData, prefix: CachedPrefix | None = None) -> float:
+    return round(validation_ndcg(data, lambda texts: _encode(model, texts, prefix)), 6)
 
 
 def _after_validation(
@@ -412,8 +474,9 @@ def _after_validation(
     best: dict[str, Any],
     config: FinetuneConfig,
     say: Progress,
+    prefix: CachedPrefix | None = None,
 ) -> dict[str, Any]:
-    score = _validate(model, data)
+    score = _validate(model, data, prefix)
     state["history"].append({"step": state["global_step"], "valid_ndcg@10": score})
     if score > state["best_score"]:
         state["best_score"], state["best_step"], state["bad_validations"] = (

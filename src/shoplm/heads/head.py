@@ -31,7 +31,6 @@ from shoplm.heads.model import (
     freeze,
     load_base,
     lora_target_pattern,
-    n_blocks,
     pick_device,
 )
 from shoplm.heads.scoring import (
@@ -43,6 +42,7 @@ from shoplm.heads.scoring import (
 )
 from shoplm.heads.spec import Examples, TaskKind, TaskSpec, check_texts, encode_targets
 from shoplm.heads.train import Trained, class_weights, train_network, train_probe
+from shoplm.text.blocks import n_blocks
 from shoplm.text.cache import EmbeddingCache
 
 Say = Callable[[str], None]

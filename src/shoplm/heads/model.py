@@ -21,6 +21,7 @@ from torch import nn
 
 from shoplm.config import DEFAULT_ENCODER
 from shoplm.heads.config import LoraSettings
+from shoplm.text.blocks import bottom_states, can_split, mean_pool, n_blocks, run_blocks
 from shoplm.text.encoder import folder_model_id, resolve_model
 
 # The linear layers of one transformer block that get an adapter (BERT-style names).
@@ -60,30 +61,6 @@ def load_base(model: str = DEFAULT_ENCODER) -> Base:
     return Base(tokenizer, encoder, int(encoder.config.hidden_size), model_id)
 
 
-def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-    """Average of the token vectors, padding excluded, L2-normalised (sentence-transformers)."""
-    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-    summed = (hidden * mask).sum(dim=1)
-    pooled = summed / mask.sum(dim=1).clamp(min=1e-9)
-    return nn.functional.normalize(pooled, p=2, dim=1)
-
-
-def inner_model(encoder: nn.Module) -> nn.Module:
-    """The transformer itself, inside a peft wrapper or not."""
-    get_base = getattr(encoder, "get_base_model", None)
-    return get_base() if callable(get_base) else encoder
-
-
-def n_blocks(encoder: nn.Module) -> int:
-    return int(inner_model(encoder).config.num_hidden_layers)
-
-
-def can_split(encoder: nn.Module) -> bool:
-    """BERT-style models (embeddings + encoder.layer blocks) can run block by block."""
-    model = inner_model(encoder)
-    return hasattr(model, "embeddings") and hasattr(getattr(model, "encoder", None), "layer")
-
-
 class HeadNet(nn.Module):
     """Transformer (optionally LoRA-adapted) -> pooled vector -> linear head.
 
@@ -107,31 +84,14 @@ class HeadNet(nn.Module):
 
     def prefix(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """Token states after the frozen bottom blocks (no gradient: nothing there learns)."""
-        model = inner_model(self.encoder)
-        with torch.no_grad():
-            hidden = model.embeddings(input_ids=input_ids)
-            return self._blocks(hidden, attention_mask, 0, self.frozen_blocks)
+        return bottom_states(self.encoder, input_ids, attention_mask, self.frozen_blocks)
 
     def forward_from_prefix(
         self, hidden: torch.Tensor, attention_mask: torch.Tensor
     ) -> torch.Tensor:
         """Head outputs from ``prefix`` states: the adapted top blocks, pooling, head."""
-        top = self._blocks(hidden, attention_mask, self.frozen_blocks, None)
+        top = run_blocks(self.encoder, hidden, attention_mask, self.frozen_blocks, None)
         return self.head(mean_pool(top, attention_mask))
-
-    def _blocks(
-        self, hidden: torch.Tensor, attention_mask: torch.Tensor, start: int, stop: int | None
-    ) -> torch.Tensor:
-        from transformers.masking_utils import create_bidirectional_mask
-
-        model = inner_model(self.encoder)
-        mask = create_bidirectional_mask(
-            config=model.config, inputs_embeds=hidden, attention_mask=attention_mask
-        )
-        for block in model.encoder.layer[start:stop]:
-            out = block(hidden, mask)
-            hidden = out[0] if isinstance(out, tuple) else out
-        return hidden
 
 
 def frozen_below(blocks: int, layers: int | None) -> int:

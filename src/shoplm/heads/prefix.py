@@ -9,16 +9,32 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
 from shoplm.heads.batches import collate, inference_batches
-from shoplm.heads.model import HeadNet
 
 PROGRESS_ABOVE = 256
+
+
+class SplitNet(Protocol):
+    """A module whose forward pass is split at its frozen blocks (``HeadNet``, or the
+    fine-tuned encoder's ``SplitEncoder``)."""
+
+    training: bool
+
+    def prefix(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor: ...
+
+    def forward_from_prefix(
+        self, hidden: torch.Tensor, attention_mask: torch.Tensor
+    ) -> torch.Tensor: ...
+
+    def eval(self) -> Any: ...
+
+    def train(self, mode: bool = True) -> Any: ...
 
 
 class PrefixStates:
@@ -42,7 +58,7 @@ class PrefixStates:
     @classmethod
     def compute(
         cls,
-        net: HeadNet,
+        net: SplitNet,
         tokenizer: Any,
         ids: Sequence[list[int]],
         batch_size: int,
@@ -91,8 +107,8 @@ class PrefixStates:
             mask[k, :n] = 1
         return hidden.to(device), mask.to(device)
 
-    def outputs(self, net: HeadNet, batch_size: int, device: torch.device) -> np.ndarray:
-        """Head outputs for every row, in row order (no gradient)."""
+    def outputs(self, net: SplitNet, batch_size: int, device: torch.device) -> np.ndarray:
+        """``net``'s outputs from every row's states, in row order (no gradient)."""
         out: list[np.ndarray] = [np.empty(0)] * len(self)
         with torch.inference_mode():
             for rows in inference_batches(self.lengths, batch_size):
