@@ -201,7 +201,7 @@ def finetune(
     rank: Annotated[int, typer.Option(min=1, help="LoRA rank (alpha = 2 x rank).")] = 8,
     lora_layers: Annotated[
         int | None,
-        typer.Option(min=1, help="LoRA on the top N blocks only (much faster on a CPU) [all]."),
+        typer.Option(min=1, help="LoRA on the top N blocks only (faster on a CPU); unset: all."),
     ] = None,
     bank_every: Annotated[
         int | None,

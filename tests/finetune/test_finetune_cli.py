@@ -53,3 +53,19 @@ def test_cli_finetune_errors_are_one_line(tmp_path: Path) -> None:
     assert empty.exit_code == 2 and "no items" in empty.output
     bad = runner.invoke(app, ["finetune", "--home", str(tmp_path / "h"), "--mode", "half"])
     assert bad.exit_code == 2 and "--mode" in bad.output
+
+
+def test_cli_finetune_top_blocks_with_the_catalog_bank(
+    tmp_path: Path, tiny_items: list[dict], tiny_events: list[dict]
+) -> None:
+    home = tmp_path / "home"
+    with Engine.open(home) as engine:
+        engine.upsert_items(tiny_items)
+        engine.add_events(tiny_events)
+    options = ["--lora-layers", "2", "--bank-every", "2", "--no-use"]
+    done = CliRunner().invoke(app, ["finetune", "--home", str(home), *ARGS, *options])
+    assert done.exit_code == 0, done.output
+    result = json.loads(done.stdout)
+    assert result["finished"] and not result.get("encoder_set")
+    assert result["lora"]["layers"] == 2 and result["config"]["bank_every"] == 2
+    assert Settings.load(home).encoder.model == DEFAULT_ENCODER
