@@ -80,7 +80,11 @@ def test_share_of_users_is_seeded_and_sized() -> None:
 def test_transfer_cli_lists_its_options_and_rejects_a_bad_fraction(tmp_path: Path) -> None:
     shown = CliRunner().invoke(app, ["evaluate", "transfer", "--help"])
     assert shown.exit_code == 0
-    for option in ("--max-source-pairs", "--max-target-users", "--fraction", "--workdir"):
+    options = (
+        "--max-source-pairs", "--max-target-users", "--max-target-pairs", "--fraction",
+        "--workdir", "--lora-layers", "--bank-every", "--window",
+    )  # fmt: skip
+    for option in options:
         assert option in shown.stdout
     with pytest.raises(ValueError, match="fraction"):
         evaluate_transfer(tmp_path, tmp_path, fraction=1.0)
@@ -96,7 +100,6 @@ def test_shoplm_evaluate_transfer_scores_every_variant_and_stores_adapters(
     work = tmp_path / "work"
     options = (
         "--max-source-pairs 12 --max-seq-length 16 --batch-size 4 --no-tune --in-process --json"
-        " --lora-layers 2 --max-target-pairs 30"
     )
     args = ["--source", str(source), "--target", str(target), "--workdir", str(work)]
     invoked = CliRunner().invoke(app, ["evaluate", "transfer", *args, *options.split()])
@@ -122,12 +125,9 @@ def test_shoplm_evaluate_transfer_scores_every_variant_and_stores_adapters(
         assert result["evaluations"][name]["n_users"] == 20, name
     assert "leave-one-out" in result["protocol"] and "transfer" in result["protocol"]
 
-    # 10% of 20 target users; 2 users x (5 - 2 held out - 1) pairs; 20 users' 40 pairs for
-    # 100%, capped at 30.
+    # 10% of 20 target users; 2 users x (5 - 2 held out - 1) pairs, 20 users for 100%.
     assert (result["share_users"], result["target_users"]) == (2, 20)
-    assert result["pairs"] == {"source": 12, "target-10%": 4, "target-100%": 30}
-    assert "capped at 30" in result["protocol"]
-    assert result["config"]["lora_layers"] == 2  # adapters on the top 2 of 6 blocks
+    assert result["pairs"] == {"source": 12, "target-10%": 4, "target-100%": 40}
     assert result["evaluations"]["itemknn-10%"]["known_test_users"] == 2
     assert result["evaluations"]["itemknn-100%"]["known_test_users"] == 20
 

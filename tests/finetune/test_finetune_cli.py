@@ -14,13 +14,18 @@ from shoplm.engine import Engine
 ARGS = ["--max-seq-length", "16", "--batch-size", "2", "--negatives", "bm25", "--json"]
 
 
+def _tiny_home(tmp_path: Path, items: list[dict], events: list[dict]) -> Path:
+    home = tmp_path / "home"
+    with Engine.open(home) as engine:
+        engine.upsert_items(items)
+        engine.add_events(events)
+    return home
+
+
 def test_cli_finetune_on_a_tiny_home(
     tmp_path: Path, tiny_items: list[dict], tiny_events: list[dict]
 ) -> None:
-    home = tmp_path / "home"
-    with Engine.open(home) as engine:
-        engine.upsert_items(tiny_items)
-        engine.add_events(tiny_events)
+    home = _tiny_home(tmp_path, tiny_items, tiny_events)
     runner = CliRunner()
     done = runner.invoke(app, ["finetune", "--home", str(home), *ARGS])
     assert done.exit_code == 0, done.output
@@ -58,10 +63,7 @@ def test_cli_finetune_errors_are_one_line(tmp_path: Path) -> None:
 def test_cli_finetune_top_blocks_with_the_catalog_bank(
     tmp_path: Path, tiny_items: list[dict], tiny_events: list[dict]
 ) -> None:
-    home = tmp_path / "home"
-    with Engine.open(home) as engine:
-        engine.upsert_items(tiny_items)
-        engine.add_events(tiny_events)
+    home = _tiny_home(tmp_path, tiny_items, tiny_events)
     options = ["--lora-layers", "2", "--bank-every", "2", "--no-use"]
     done = CliRunner().invoke(app, ["finetune", "--home", str(home), *ARGS, *options])
     assert done.exit_code == 0, done.output

@@ -12,6 +12,10 @@ One call takes training data (pairs + validation cases) and writes, under ``out`
 Validation runs before training (the base's score) and then every ``validate_every`` steps
 or once per epoch; training stops after ``patience`` validations without a gain, and the
 best weights are kept, so the result never scores below the base on validation.
+
+On a CPU the cost is the transformer itself: ``lora_layers`` puts the adapter on the top
+blocks only, and the frozen blocks below then run once per text for the whole run
+(:mod:`shoplm.finetune.prefix`).  ``bank_every`` adds the whole catalog as negatives.
 """
 
 from __future__ import annotations
