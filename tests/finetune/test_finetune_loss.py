@@ -29,9 +29,7 @@ def test_bank_negatives_enter_the_softmax() -> None:
     alone = ranking_loss(anchors, candidates, allowed, scale=1.0)
     assert float(alone) == 0.0  # one candidate: nothing to confuse it with
     bank = _unit([[1.0, 0.0], [0.0, 1.0]])  # one allowed bank row, orthogonal
-    with_bank = ranking_loss(
-        anchors, candidates, allowed, 1.0, bank, torch.tensor([[False, True]])
-    )
+    with_bank = ranking_loss(anchors, candidates, allowed, 1.0, bank, torch.tensor([[False, True]]))
     assert math.isclose(float(with_bank), math.log(1 + math.exp(-1.0)), rel_tol=1e-6)
 
 
