@@ -207,6 +207,9 @@ def finetune(
         int | None,
         typer.Option(min=1, help="Rank against every item's vector too, refreshed every N steps."),
     ] = None,
+    scale: Annotated[
+        float, typer.Option(min=0.1, help="Cosine -> logit multiplier (1 / temperature).")
+    ] = 5.0,
     window: Annotated[int, typer.Option(min=1, help="History items per anchor.")] = 1,
     negatives: Annotated[str, typer.Option(help="Hard negatives: bm25, vector or none.")] = "bm25",
     max_seq_length: Annotated[int, typer.Option(min=8, max=512, help="Tokens per text.")] = 128,
@@ -241,6 +244,7 @@ def finetune(
             max_seq_length=max_seq_length,
             validate_every=validate_every,
             bank_every=bank_every,
+            scale=scale,
             seed=engine.settings.seed,
         )
         result = finetune_home(

@@ -70,4 +70,5 @@ def test_cli_finetune_top_blocks_with_the_catalog_bank(
     result = json.loads(done.stdout)
     assert result["finished"] and not result.get("encoder_set")
     assert result["lora"]["layers"] == 2 and result["config"]["bank_every"] == 2
+    assert result["config"]["scale"] == 5.0  # behaviour pairs: the softer default
     assert Settings.load(home).encoder.model == DEFAULT_ENCODER

@@ -45,6 +45,9 @@ from shoplm.finetune.train import FinetuneConfig
 
 TASKS = ("recommend", "search")
 METHOD = {"recommend": "content", "search": "dense"}
+# Cosine -> logit multiplier per task.  Behaviour pairs are noisy: at 20 the item vectors
+# crowd together within a few dozen steps (the loss settles at log(batch)); at 5 they learn.
+SCALE = {"recommend": 5.0, "search": 20.0}
 BASE_PARAMS = 22_713_216  # all-MiniLM-L6-v2; replaced by the count a job reports
 
 
@@ -62,6 +65,7 @@ def evaluate_finetune(
     max_seq_length: int = 128,
     validate_every: int | None = None,
     bank_every: int | None = None,
+    scale: float | None = None,
     patience: int = 2,
     window: int = 1,
     negatives: str | None = None,
@@ -77,7 +81,8 @@ def evaluate_finetune(
 ) -> dict[str, Any]:
     """Score ``<method>-frozen`` and ``<method>-<mode>`` for each mode (see module docstring).
 
-    ``negatives`` defaults to ``bm25`` for search and ``none`` for recommendation.
+    ``negatives`` defaults to ``bm25`` for search and ``none`` for recommendation, ``scale``
+    to :data:`SCALE` of the task.
     """
     say = progress or (lambda _msg: None)
     started = time.perf_counter()
@@ -134,6 +139,7 @@ def evaluate_finetune(
                 max_seq_length=max_seq_length,
                 validate_every=validate_every,
                 bank_every=bank_every,
+                scale=scale or SCALE[task],
                 patience=patience,
                 seed=seed,
             )
@@ -282,6 +288,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--bank-every", type=int, default=None, help="catalog negatives, refreshed every N steps"
     )
+    parser.add_argument(
+        "--scale", type=float, default=None, help="logit scale [5 recommend, 20 search]"
+    )
     parser.add_argument("--patience", type=int, default=2)
     parser.add_argument("--window", type=int, default=1)
     parser.add_argument("--negatives", choices=("none", "bm25", "vector"), default=None)
@@ -301,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
         learning_rate=args.lr, lora_r=args.rank, lora_layers=args.lora_layers,
         lora_targets=[t for t in args.lora_targets.split(",") if t],
         max_seq_length=args.max_seq_length,
-        validate_every=args.validate_every, bank_every=args.bank_every,
+        validate_every=args.validate_every, bank_every=args.bank_every, scale=args.scale,
         patience=args.patience, window=args.window,
         negatives=args.negatives, max_valid=args.max_valid,
         valid_corpus_size=args.valid_corpus_size, max_users=args.max_users,

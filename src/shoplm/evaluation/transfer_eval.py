@@ -39,7 +39,7 @@ import numpy as np
 
 from shoplm.config import DEFAULT_ENCODER
 from shoplm.datasets import RecDataset, load_dataset
-from shoplm.evaluation.finetune_eval import _encoder_env, _workdir
+from shoplm.evaluation.finetune_eval import SCALE, _encoder_env, _workdir
 from shoplm.evaluation.metrics import item_coverage, ranking_metrics
 from shoplm.evaluation.ranking import top_k_from_scores
 from shoplm.evaluation.recommend_eval import evaluate_recommend, held_out_split
@@ -99,6 +99,7 @@ def evaluate_transfer(
     max_seq_length: int = 128,
     validate_every: int | None = None,
     bank_every: int | None = None,
+    scale: float = SCALE["recommend"],
     window: int = 1,
     patience: int = 2,
     max_valid: int | None = 500,
@@ -140,6 +141,7 @@ def evaluate_transfer(
         max_seq_length=max_seq_length,
         validate_every=validate_every,
         bank_every=bank_every,
+        scale=scale,
         patience=patience,
         seed=seed,
     )
@@ -504,6 +506,9 @@ def main(argv: list[str] | None = None) -> int:
         "--bank-every", type=int, default=None, help="catalog negatives, refreshed every N steps"
     )
     parser.add_argument("--window", type=int, default=1, help="history items per anchor")
+    parser.add_argument(
+        "--scale", type=float, default=SCALE["recommend"], help="cosine -> logit multiplier"
+    )
     parser.add_argument("--patience", type=int, default=2)
     parser.add_argument("--max-valid", type=int, default=500)
     parser.add_argument("--valid-corpus-size", type=int, default=5000)
@@ -524,6 +529,7 @@ def main(argv: list[str] | None = None) -> int:
         lora_targets=[t for t in args.lora_targets.split(",") if t],
         max_target_pairs=args.max_target_pairs, max_seq_length=args.max_seq_length,
         validate_every=args.validate_every, bank_every=args.bank_every, window=args.window,
+        scale=args.scale,
         patience=args.patience,
         max_valid=args.max_valid, valid_corpus_size=args.valid_corpus_size,
         tune=not args.no_tune, seed=args.seed, workdir=args.workdir,
