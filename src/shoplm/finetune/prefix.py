@@ -109,17 +109,20 @@ class CachedPrefix:
         return out
 
 
+def item_ids_used(data: TrainingData) -> list[str]:
+    """Every item a pair, a validation anchor or the validation corpus names, each once."""
+    ids: list[str] = []
+    for pair in data.pairs:
+        ids.extend([*pair.anchor.item_ids, pair.positive, *pair.negatives])
+    for case in data.valid:
+        ids.extend(case.anchor.item_ids)
+    ids.extend(data.valid_corpus)
+    return list(dict.fromkeys(ids))
+
+
 def needed_texts(data: TrainingData) -> list[str]:
     """Every text training and validation will encode, each once, in a stable order."""
-    texts: list[str] = []
-    for pair in data.pairs:
-        if pair.anchor.text is not None:
-            texts.append(pair.anchor.text)
-        ids = [*pair.anchor.item_ids, pair.positive, *pair.negatives]
-        texts.extend(data.corpus[i] for i in ids)
-    for case in data.valid:
-        if case.anchor.text is not None:
-            texts.append(case.anchor.text)
-        texts.extend(data.corpus[i] for i in case.anchor.item_ids)
-    texts.extend(data.corpus[i] for i in data.valid_corpus)
-    return list(dict.fromkeys(texts))
+    queries = [p.anchor.text for p in data.pairs if p.anchor.text is not None]
+    queries += [c.anchor.text for c in data.valid if c.anchor.text is not None]
+    items = [data.corpus[i] for i in item_ids_used(data)]
+    return list(dict.fromkeys([*queries, *items]))

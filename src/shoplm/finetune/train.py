@@ -58,7 +58,7 @@ from shoplm.finetune.model import (
     save_model_folder,
     trainable_state,
 )
-from shoplm.finetune.prefix import CachedPrefix, needed_texts, why_not_split
+from shoplm.finetune.prefix import CachedPrefix, item_ids_used, needed_texts, why_not_split
 from shoplm.finetune.validation import validation_ndcg
 from shoplm.text.encoder import folder_model_id
 
@@ -200,7 +200,7 @@ def train_encoder(
         best = trainable_state(model)
     state["resumed_at"] = state["global_step"] if resumed else 0
 
-    bank_ids = _bank_ids(data) if config.bank_every else []
+    bank_ids = sorted(item_ids_used(data)) if config.bank_every else []
     bank: Any = None
     trained_started = time.perf_counter()
     steps_this_run = 0
@@ -382,14 +382,6 @@ def step_encoder(
     say(f"running the {frozen} frozen blocks once over {len(texts)} texts")
     prefix = CachedPrefix(model, frozen, texts, config.max_seq_length, device, show)
     return prefix, prefix.embed
-
-
-def _bank_ids(data: TrainingData) -> list[str]:
-    """The items the bank holds: every item a pair names, and the validation corpus."""
-    ids = set(data.valid_corpus)
-    for pair in data.pairs:
-        ids.update([pair.positive, *pair.negatives, *pair.anchor.item_ids])
-    return sorted(ids)
 
 
 def batch_loss(
