@@ -82,7 +82,7 @@ def test_transfer_cli_lists_its_options_and_rejects_a_bad_fraction(tmp_path: Pat
     assert shown.exit_code == 0
     options = (
         "--max-source-pairs", "--max-target-users", "--max-target-pairs", "--fraction",
-        "--workdir", "--lora-layers", "--bank-every", "--window",
+        "--workdir", "--lora-layers", "--bank-every", "--window", "--valid-half-life",
     )  # fmt: skip
     for option in options:
         assert option in shown.stdout
@@ -124,6 +124,7 @@ def test_shoplm_evaluate_transfer_scores_every_variant_and_stores_adapters(
         assert 0.0 <= result["metrics"][name]["NDCG@10"] <= 1.0, name
         assert result["evaluations"][name]["n_users"] == 20, name
     assert "leave-one-out" in result["protocol"] and "transfer" in result["protocol"]
+    assert "recency half-life 5.0 (the frozen content model's choice)" in result["protocol"]
 
     # 10% of 20 target users; 2 users x (5 - 2 held out - 1) pairs, 20 users for 100%.
     assert (result["share_users"], result["target_users"]) == (2, 20)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import gzip
 import json
 from pathlib import Path
@@ -10,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from shoplm.cli import app
+from shoplm.evaluation.finetune_eval import parse_half_life, profile_half_life
 
 # Full-ranking metrics cut at 20, so the catalog needs more than 20 items.
 TITLES = [
@@ -56,3 +58,20 @@ def test_shoplm_evaluate_finetune_scores_frozen_and_lora_in_one_run(
     assert result["finetune"]["pairs"] == 16
     run = result["finetune"]["runs"]["lora"]
     assert run["model_id"].startswith("shoplm-recommend-lora@")
+    # Validation weighs histories the way the frozen content model was fitted (untuned: 5).
+    assert result["finetune"]["notes"]["half_life"] == 5.0
+    assert "half-life the frozen content model chose" in result["protocol"]
+
+
+def test_valid_half_life_option_and_the_frozen_models_choice() -> None:
+    assert parse_half_life("tuned") == "tuned"
+    assert parse_half_life("none") is None
+    assert parse_half_life("2.5") == 2.5
+    for bad in ("-1", "soon"):
+        with pytest.raises(argparse.ArgumentTypeError, match="--valid-half-life"):
+            parse_half_life(bad)
+    frozen = {"model_params": {"content": {"half_life": 1.0, "token_weight": 0.5}}}
+    assert profile_half_life("tuned", frozen) == 1.0
+    assert profile_half_life(3.0, frozen) == 3.0
+    assert profile_half_life(None, frozen) is None
+    assert profile_half_life("tuned", {}) == 5.0  # no content fit reported: the default

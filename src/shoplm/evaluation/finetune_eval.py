@@ -31,7 +31,7 @@ import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from shoplm.datasets import RecDataset, SearchDataset, load_dataset
 from shoplm.evaluation.recommend_eval import evaluate_recommend, held_out_split
@@ -42,6 +42,7 @@ from shoplm.finetune.job import run_in_child
 from shoplm.finetune.negatives import add_hard_negatives
 from shoplm.finetune.pairs import recommendation_data, search_data
 from shoplm.finetune.train import FinetuneConfig
+from shoplm.recommend.content import ContentModel
 
 TASKS = ("recommend", "search")
 METHOD = {"recommend": "content", "search": "dense"}
@@ -68,6 +69,7 @@ def evaluate_finetune(
     scale: float | None = None,
     patience: int = 2,
     window: int = 1,
+    valid_half_life: float | Literal["tuned"] | None = "tuned",
     negatives: str | None = None,
     max_valid: int | None = 500,
     valid_corpus_size: int | None = None,
@@ -82,7 +84,9 @@ def evaluate_finetune(
     """Score ``<method>-frozen`` and ``<method>-<mode>`` for each mode (see module docstring).
 
     ``negatives`` defaults to ``bm25`` for search and ``none`` for recommendation, ``scale``
-    to :data:`SCALE` of the task.
+    to :data:`SCALE` of the task.  ``valid_half_life`` (recommendation) weighs each validation
+    user's history: ``"tuned"`` takes the half-life the frozen content model chose on the
+    validation item, so early stopping scores the encoder the way the content model uses it.
     """
     say = progress or (lambda _msg: None)
     started = time.perf_counter()
@@ -93,13 +97,6 @@ def evaluate_finetune(
     bad = [m for m in modes if m not in ("lora", "full")]
     if bad:
         raise ValueError(f"unknown fine-tuning mode(s) {bad}; choose lora and/or full")
-    say("building training pairs (training split only)")
-    training = task_training_data(
-        dataset, task, window, max_pairs, max_valid, valid_corpus_size, seed
-    )
-    source = negatives or ("bm25" if task == "search" else "none")
-    mined = add_hard_negatives(training, source, seed=seed)
-    say(f"{len(training.pairs)} pairs, {len(training.valid)} validation cases, negatives {source}")
 
     def score(label: str) -> dict[str, Any]:
         say(f"evaluating {METHOD[task]}-{label}")
@@ -118,6 +115,7 @@ def evaluate_finetune(
     runs: dict[str, dict[str, Any]] = {}
     began = time.perf_counter()
     frozen = score("frozen")
+    tuning = {f"{METHOD[task]}-frozen": frozen.get("tuning", {}).get(METHOD[task])}
     metrics[f"{METHOD[task]}-frozen"] = frozen["metrics"][METHOD[task]]
     costs["frozen"] = {
         "trainable_params": 0,
@@ -126,6 +124,14 @@ def evaluate_finetune(
         "peak_rss_mb": None,
         "eval_seconds": round(time.perf_counter() - began, 2),
     }
+    half_life = profile_half_life(valid_half_life, frozen)
+    say("building training pairs (training split only)")
+    training = task_training_data(
+        dataset, task, window, max_pairs, max_valid, valid_corpus_size, seed, half_life
+    )
+    source = negatives or ("bm25" if task == "search" else "none")
+    mined = add_hard_negatives(training, source, seed=seed)
+    say(f"{len(training.pairs)} pairs, {len(training.valid)} validation cases, negatives {source}")
     with _workdir(workdir) as root:
         for mode in modes:
             config = FinetuneConfig(
@@ -152,6 +158,7 @@ def evaluate_finetune(
             with _encoder_env(report["model_folder"], root / "embeddings"):
                 result = score(mode)
             metrics[f"{METHOD[task]}-{mode}"] = result["metrics"][METHOD[task]]
+            tuning[f"{METHOD[task]}-{mode}"] = result.get("tuning", {}).get(METHOD[task])
             costs[mode] = {
                 "trainable_params": report["trainable_params"],
                 "total_params": report["total_params"],
@@ -182,6 +189,7 @@ def evaluate_finetune(
         "seconds": round(time.perf_counter() - started, 2),
         "metrics": metrics,
         "training": costs,
+        "tuning": {name: trials for name, trials in tuning.items() if trials},
         "finetune": {
             "data_hash": training.data_hash(),
             "pairs": len(training.pairs),
@@ -201,15 +209,19 @@ def task_training_data(
     max_valid: int | None,
     valid_corpus_size: int | None,
     seed: int,
+    half_life: float | None = 5.0,
 ) -> TrainingData:
-    """The fine-tuning pairs of ``task`` from the dataset's training split only."""
+    """The fine-tuning pairs of ``task`` from the dataset's training split only.
+
+    ``half_life`` weighs recommendation histories (validation profiles, windows > 1).
+    """
     if task == "recommend":
         if not isinstance(dataset, RecDataset):
             raise ValueError(f"task recommend needs a recommendation dataset, got {dataset.name}")
         train, _, _, _ = held_out_split(dataset, dataset.protocol)
         return recommendation_data(
-            dataset.items, train, window=window, max_pairs=max_pairs, max_valid=max_valid,
-            valid_corpus_size=valid_corpus_size, seed=seed,
+            dataset.items, train, window=window, half_life=half_life, max_pairs=max_pairs,
+            max_valid=max_valid, valid_corpus_size=valid_corpus_size, seed=seed,
         )  # fmt: skip
     if not isinstance(dataset, SearchDataset):
         raise ValueError(f"task search needs a search dataset, got {dataset.name}")
@@ -221,12 +233,38 @@ def task_training_data(
     )  # fmt: skip
 
 
+def profile_half_life(
+    setting: float | Literal["tuned"] | None, frozen: dict[str, Any]
+) -> float | None:
+    """The validation profiles' half-life: as given, or the frozen content model's choice."""
+    if setting != "tuned":
+        return setting
+    params = frozen.get("model_params", {}).get("content", {})
+    return params.get("half_life", ContentModel().half_life)
+
+
+def parse_half_life(text: str) -> float | Literal["tuned"] | None:
+    """CLI value of ``--valid-half-life``: ``tuned``, ``none`` (equal weights) or a number."""
+    if text in ("tuned", "none"):
+        return None if text == "none" else "tuned"
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--valid-half-life must be 'tuned', 'none' or a number, got {text!r}"
+        ) from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"--valid-half-life must be > 0, got {value}")
+    return value
+
+
 def _finetune_protocol(task: str) -> str:
     if task == "recommend":
         return (
             "fine-tuning: contrastive (in-batch negatives) on (previous items -> next item) "
             "pairs of the training sequences only, each user's newest training item (the "
-            "validation item) held out for early stopping; test items never seen"
+            "validation item) held out for early stopping, scored with the recency "
+            "half-life the frozen content model chose on it; test items never seen"
         )
     return (
         "fine-tuning: contrastive (in-batch + BM25 hard negatives) on (query -> relevant "
@@ -293,6 +331,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--patience", type=int, default=2)
     parser.add_argument("--window", type=int, default=1)
+    parser.add_argument(
+        "--valid-half-life",
+        type=parse_half_life,
+        default="tuned",
+        help="validation profiles' recency half-life: tuned (the frozen content model's), "
+        "none or a number [tuned]",
+    )
     parser.add_argument("--negatives", choices=("none", "bm25", "vector"), default=None)
     parser.add_argument("--max-valid", type=int, default=500)
     parser.add_argument("--valid-corpus-size", type=int, default=None)
@@ -311,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
         lora_targets=[t for t in args.lora_targets.split(",") if t],
         max_seq_length=args.max_seq_length,
         validate_every=args.validate_every, bank_every=args.bank_every, scale=args.scale,
-        patience=args.patience, window=args.window,
+        patience=args.patience, window=args.window, valid_half_life=args.valid_half_life,
         negatives=args.negatives, max_valid=args.max_valid,
         valid_corpus_size=args.valid_corpus_size, max_users=args.max_users,
         max_queries=args.max_queries, tune=not args.no_tune, seed=args.seed,

@@ -33,13 +33,19 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from shoplm.config import DEFAULT_ENCODER
 from shoplm.datasets import RecDataset, load_dataset
-from shoplm.evaluation.finetune_eval import SCALE, _encoder_env, _workdir
+from shoplm.evaluation.finetune_eval import (
+    SCALE,
+    _encoder_env,
+    _workdir,
+    parse_half_life,
+    profile_half_life,
+)
 from shoplm.evaluation.metrics import item_coverage, ranking_metrics
 from shoplm.evaluation.ranking import top_k_from_scores
 from shoplm.evaluation.recommend_eval import evaluate_recommend, held_out_split
@@ -101,6 +107,7 @@ def evaluate_transfer(
     bank_every: int | None = None,
     scale: float = SCALE["recommend"],
     window: int = 1,
+    valid_half_life: float | Literal["tuned"] | None = "tuned",
     patience: int = 2,
     max_valid: int | None = 500,
     valid_corpus_size: int | None = 5000,
@@ -117,6 +124,8 @@ def evaluate_transfer(
     ``max_target_users`` caps the scored target test users (a seeded sample; training
     still uses every user of its share).  ``max_target_pairs`` caps each target adapter's
     pairs (a seeded sample of its users' pairs; the 10% share usually has fewer).
+    ``valid_half_life`` weighs validation histories (``"tuned"``: the half-life the frozen
+    content model chose on the target's validation item, as in :mod:`finetune_eval`).
     ``isolate`` trains each adapter in a child process so its peak memory is its own;
     without it training runs here (faster to start, and ``peak_rss_mb`` is then this
     process's peak so far).
@@ -148,8 +157,8 @@ def evaluate_transfer(
 
     def pairs(dataset: RecDataset, sequences: dict[str, list[str]], cap: int | None) -> Any:
         return recommendation_data(
-            dataset.items, sequences, window=window, max_pairs=cap, max_valid=max_valid,
-            valid_corpus_size=valid_corpus_size, seed=seed,
+            dataset.items, sequences, window=window, half_life=half_life, max_pairs=cap,
+            max_valid=max_valid, valid_corpus_size=valid_corpus_size, seed=seed,
         )  # fmt: skip
 
     def score(label: str) -> dict[str, Any]:
@@ -169,6 +178,7 @@ def evaluate_transfer(
     metrics["content-frozen"] = frozen["metrics"]["content"]
     evaluations["content-frozen"] = _eval_notes(frozen)
     costs["content-frozen"] = {"trainable_params": 0, "train_seconds": 0.0, "peak_rss_mb": None}
+    half_life = profile_half_life(valid_half_life, frozen)
 
     with _workdir(workdir) as root:
         runs_root, cache = root / "adapters", root / "embeddings"
@@ -236,6 +246,8 @@ def evaluate_transfer(
     )  # fmt: skip
     if max_target_pairs is not None:
         protocol += f"; each target adapter's pairs capped at {max_target_pairs} (seeded sample)"
+    origin = "the frozen content model's choice" if valid_half_life == "tuned" else "as given"
+    protocol += f"; validation profiles weigh history by recency half-life {half_life} ({origin})"
     return {
         "task": "transfer",
         "source": source_data.name,
@@ -507,6 +519,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--window", type=int, default=1, help="history items per anchor")
     parser.add_argument(
+        "--valid-half-life",
+        type=parse_half_life,
+        default="tuned",
+        help="validation profiles' recency half-life: tuned (the frozen content model's "
+        "choice on the target), none or a number [tuned]",
+    )
+    parser.add_argument(
         "--scale", type=float, default=SCALE["recommend"], help="cosine -> logit multiplier"
     )
     parser.add_argument("--patience", type=int, default=2)
@@ -529,7 +548,7 @@ def main(argv: list[str] | None = None) -> int:
         lora_targets=[t for t in args.lora_targets.split(",") if t],
         max_target_pairs=args.max_target_pairs, max_seq_length=args.max_seq_length,
         validate_every=args.validate_every, bank_every=args.bank_every, window=args.window,
-        scale=args.scale,
+        scale=args.scale, valid_half_life=args.valid_half_life,
         patience=args.patience,
         max_valid=args.max_valid, valid_corpus_size=args.valid_corpus_size,
         tune=not args.no_tune, seed=args.seed, workdir=args.workdir,

@@ -16,6 +16,7 @@ from shoplm.finetune.manifest import base_of
 from shoplm.finetune.negatives import add_hard_negatives
 from shoplm.finetune.pairs import recommendation_data, store_sequences
 from shoplm.finetune.train import FinetuneConfig, Progress
+from shoplm.recommend.content import ContentModel
 
 if TYPE_CHECKING:
     from shoplm.engine import Engine
@@ -26,6 +27,24 @@ FINETUNE_DIR = "finetune"
 def finetune_dir(home: Path, platform: str, mode: str) -> Path:
     """Where one platform's run keeps its checkpoint, adapter, merged model and manifest."""
     return Path(home) / FINETUNE_DIR / platform / mode
+
+
+def content_half_life(engine: Engine, platform: str) -> float | None:
+    """The recency half-life the platform's content model builds taste vectors with.
+
+    Validation scores the tuned encoder through that same weighting, so early stopping keeps
+    the weights that serve best as the content model is actually configured (the fitted
+    model's choice, or the model's default before any fit).
+    """
+    from shoplm.engine import NotFittedError
+
+    try:
+        model = engine.fitted(platform).models.get("content")
+    except NotFittedError:
+        model = None
+    if isinstance(model, ContentModel):
+        return model.half_life
+    return ContentModel().half_life
 
 
 def finetune_home(
@@ -42,6 +61,8 @@ def finetune_home(
 ) -> dict[str, Any]:
     """Tune on the platform's (history -> next item) pairs; each user's newest item validates.
 
+    Validation weighs each user's history with :func:`content_half_life`.
+
     The base is the home's encoder, or the base it was tuned from when it already is a
     tuned folder.  With ``use_it`` the home's settings switch to the tuned folder; engines
     opened before (this one included) keep the encoder they loaded until reopened.
@@ -55,8 +76,9 @@ def finetune_home(
     if not sequences:
         raise ValueError(f"platform {platform!r} has no events: fine-tuning learns from them")
     data = recommendation_data(
-        items, sequences, window=window, max_pairs=max_pairs, max_valid=max_valid, seed=config.seed
-    )
+        items, sequences, window=window, half_life=content_half_life(engine, platform),
+        max_pairs=max_pairs, max_valid=max_valid, seed=config.seed,
+    )  # fmt: skip
     say(f"{len(data.pairs)} training pairs and {len(data.valid)} validation users")
     encode = engine.encoder.encode_cached if negatives == "vector" else None
     mined = add_hard_negatives(data, negatives, seed=config.seed, encode=encode)
