@@ -60,7 +60,7 @@ def test_shoplm_evaluate_finetune_scores_frozen_and_lora_in_one_run(
     assert run["model_id"].startswith("shoplm-recommend-lora@")
     # Validation weighs histories the way the frozen content model was fitted (untuned: 5).
     assert result["finetune"]["notes"]["half_life"] == 5.0
-    assert "half-life the frozen content model chose" in result["protocol"]
+    assert "half-life 5.0 (the frozen content model's choice on it)" in result["protocol"]
 
 
 def test_valid_half_life_option_and_the_frozen_models_choice() -> None:

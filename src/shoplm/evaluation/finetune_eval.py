@@ -181,10 +181,11 @@ def evaluate_finetune(
                 "lora": report["lora"],
             }
     count_key = "n_users" if task == "recommend" else "n_queries"
+    protocol = _finetune_protocol(task, half_life, valid_half_life == "tuned")
     return {
         "task": task,
         "dataset": frozen["dataset"],
-        "protocol": frozen["protocol"] + "; " + _finetune_protocol(task),
+        "protocol": frozen["protocol"] + "; " + protocol,
         count_key: frozen[count_key],
         "seconds": round(time.perf_counter() - started, 2),
         "metrics": metrics,
@@ -258,13 +259,14 @@ def parse_half_life(text: str) -> float | Literal["tuned"] | None:
     return value
 
 
-def _finetune_protocol(task: str) -> str:
+def _finetune_protocol(task: str, half_life: float | None, tuned: bool) -> str:
     if task == "recommend":
+        origin = "the frozen content model's choice on it" if tuned else "as given"
         return (
             "fine-tuning: contrastive (in-batch negatives) on (previous items -> next item) "
             "pairs of the training sequences only, each user's newest training item (the "
-            "validation item) held out for early stopping, scored with the recency "
-            "half-life the frozen content model chose on it; test items never seen"
+            "validation item) held out for early stopping, histories weighed by recency "
+            f"half-life {half_life} ({origin}); test items never seen"
         )
     return (
         "fine-tuning: contrastive (in-batch + BM25 hard negatives) on (query -> relevant "
