@@ -42,7 +42,7 @@ from shoplm.finetune.job import run_in_child
 from shoplm.finetune.negatives import add_hard_negatives
 from shoplm.finetune.pairs import recommendation_data, search_data
 from shoplm.finetune.train import FinetuneConfig
-from shoplm.recommend.content import ContentModel
+from shoplm.recommend.content import DEFAULT_HALF_LIFE
 
 TASKS = ("recommend", "search")
 METHOD = {"recommend": "content", "search": "dense"}
@@ -210,7 +210,7 @@ def task_training_data(
     max_valid: int | None,
     valid_corpus_size: int | None,
     seed: int,
-    half_life: float | None = 5.0,
+    half_life: float | None = DEFAULT_HALF_LIFE,
 ) -> TrainingData:
     """The fine-tuning pairs of ``task`` from the dataset's training split only.
 
@@ -241,7 +241,7 @@ def profile_half_life(
     if setting != "tuned":
         return setting
     params = frozen.get("model_params", {}).get("content", {})
-    return params.get("half_life", ContentModel().half_life)
+    return params.get("half_life", DEFAULT_HALF_LIFE)
 
 
 def parse_half_life(text: str) -> float | Literal["tuned"] | None:

@@ -16,7 +16,7 @@ from shoplm.finetune.manifest import base_of
 from shoplm.finetune.negatives import add_hard_negatives
 from shoplm.finetune.pairs import recommendation_data, store_sequences
 from shoplm.finetune.train import FinetuneConfig, Progress
-from shoplm.recommend.content import ContentModel
+from shoplm.recommend.content import DEFAULT_HALF_LIFE, ContentModel
 
 if TYPE_CHECKING:
     from shoplm.engine import Engine
@@ -42,9 +42,7 @@ def content_half_life(engine: Engine, platform: str) -> float | None:
         model = engine.fitted(platform).models.get("content")
     except NotFittedError:
         model = None
-    if isinstance(model, ContentModel):
-        return model.half_life
-    return ContentModel().half_life
+    return model.half_life if isinstance(model, ContentModel) else DEFAULT_HALF_LIFE
 
 
 def finetune_home(

@@ -19,6 +19,8 @@ import numpy as np
 from shoplm.datasets import SearchQuery
 from shoplm.evaluation.splits import leave_one_out
 from shoplm.finetune.data import Anchor, TrainingData, TrainingPair, ValidationCase
+from shoplm.recommend.base import recency_weights as history_weights
+from shoplm.recommend.content import DEFAULT_HALF_LIFE
 from shoplm.schema import Item
 from shoplm.store.base import Store
 
@@ -26,17 +28,17 @@ VALID_HISTORY = 10  # newest items a validation user's taste vector is built fro
 
 
 def recency_weights(n: int, half_life: float | None) -> list[float]:
-    """Weights of ``n`` history items, oldest first: the newest 1, ``half_life`` back 0.5."""
+    """Weights of ``n`` history items, oldest first, exactly as the recommenders weigh them."""
     if half_life is None:
         return [1.0] * n
-    return [float(0.5 ** ((n - 1 - j) / half_life)) for j in range(n)]
+    return [float(w) for w in history_weights(n, half_life)]
 
 
 def recommendation_data(
     items: Sequence[Item],
     sequences: Mapping[str, Sequence[str]],
     window: int = 1,
-    half_life: float | None = 5.0,
+    half_life: float | None = DEFAULT_HALF_LIFE,
     max_pairs: int | None = None,
     max_valid: int | None = 1000,
     valid_corpus_size: int | None = None,

@@ -20,6 +20,9 @@ from shoplm.recommend.base import FitContext, Recommender, UserBatch
 from shoplm.recommend.features import CatalogScorer, content_vectors
 from shoplm.recommend.itemknn import history_matrix
 
+# Recency half-life of the taste vector, in history items, before any tuning.
+DEFAULT_HALF_LIFE = 5.0
+
 
 def _normalised(vectors: np.ndarray, what: str) -> np.ndarray:
     vectors = np.asarray(vectors, dtype=np.float32)
@@ -42,7 +45,9 @@ class ContentModel(Recommender):
 
     name = "content"
 
-    def __init__(self, half_life: float | None = 5.0, token_weight: float = 0.5) -> None:
+    def __init__(
+        self, half_life: float | None = DEFAULT_HALF_LIFE, token_weight: float = 0.5
+    ) -> None:
         if half_life is not None and half_life <= 0:
             raise ValueError(f"half_life must be > 0 or None, got {half_life}")
         if token_weight < 0:
