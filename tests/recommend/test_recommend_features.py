@@ -64,6 +64,7 @@ def test_content_vectors_mix_text_and_tokens() -> None:
     with pytest.raises(ValueError, match="need text embeddings or items"):
         content_vectors(None, None, token_weight=1.0)
 
+
 def test_catalog_scorer_equals_the_dense_product_and_keeps_token_columns_sparse() -> None:
     from shoplm.recommend.features import CatalogScorer
 

@@ -40,7 +40,6 @@ OTHER_FIELD_WEIGHT = 1  # for fields the weights do not name
 TITLE_FIELD = "title"  # kept per row as normalised text (see ``LexicalIndex.titles``)
 
 
-
 def lexical_fields(item: Item) -> dict[str, str]:
     """The fields of an item the lexical index sees (fit and the live overlay alike)."""
     attributes = " ".join(f"{k} {v}" for k, v in item.attributes.items())
@@ -51,6 +50,7 @@ def lexical_fields(item: Item) -> dict[str, str]:
         "description": item.description,
         "attributes": attributes,
     }
+
 
 class LexicalIndex:
     """BM25 over item rows: row ``i`` is the ``i``-th document given to ``build``."""

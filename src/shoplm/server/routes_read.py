@@ -70,9 +70,7 @@ def search(params: Annotated[SearchParams, Query()], engine: EngineDep) -> Respo
 
 
 @router.get("/recommend", response_model=RecommendResponse, summary="Recommend for a user")
-async def recommend(
-    params: Annotated[RecommendParams, Query()], realtime: RealtimeDep
-) -> Response:
+async def recommend(params: Annotated[RecommendParams, Query()], realtime: RealtimeDep) -> Response:
     """Blended models, re-ordered by the live session, with exploration places.
 
     Computed on the event loop (a few ms of CPU): handing it to a worker thread and back

@@ -406,4 +406,3 @@ class PostgresStore(SharedReads):
             'ORDER BY event_key COLLATE "C", seq ON CONFLICT (event_key) DO NOTHING'
         )
         return cursor.rowcount
-

@@ -60,8 +60,7 @@ class SharedReads:
     def event_columns(self, platform: str) -> EventColumns:
         rows = self._conn.execute(
             self._sql(
-                f"SELECT {EVENT_COLUMN_FIELDS} FROM events WHERE platform=? "
-                "ORDER BY timestamp, seq"
+                f"SELECT {EVENT_COLUMN_FIELDS} FROM events WHERE platform=? ORDER BY timestamp, seq"
             ),
             (platform,),
         ).fetchall()

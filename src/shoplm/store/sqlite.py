@@ -266,4 +266,3 @@ class SQLiteStore(SharedReads):
             )
             added = conn.total_changes - before
         return AppendResult(added=added, duplicates=len(batch) - added)
-
