@@ -127,6 +127,33 @@ def test_one_run_trains_probe_and_lora_on_the_same_split(tiny_base, tmp_path: Pa
     json.dumps(result)  # the result is plain JSON
 
 
+def test_star_targets_train_on_stars_but_keep_the_three_way_split(
+    tiny_base, tmp_path: Path
+) -> None:
+    reviews = TextLabelDataset("r", ["good", "bad", "meh"], [5.0, 2.0, 3.0], [2, 0, 1])
+    built = build_task("sentiment", reviews, star_targets=True)
+    assert built.examples.targets == ["5 stars", "2 stars", "3 stars"]
+    assert built.spec.reported_labels == ("negative", "neutral", "positive")
+    with pytest.raises(ValueError, match=r"row 0: rating 4\.5 is not a whole number"):
+        build_task("sentiment", TextLabelDataset("r", ["x"], [4.5], [2]), star_targets=True)
+    with pytest.raises(ValueError, match="sentiment option"):
+        build_task("rating", reviews, star_targets=True)
+
+    data = _clothing_folder(tmp_path / "reviews")
+    common = dict(
+        task="sentiment", base_model=tiny_base, epochs=1, batch_size=8, lora_r=2,
+        lora_alpha=4, lora_layers=1, class_weights="none", modes=("probe",),
+    )  # fmt: skip
+    plain = evaluate_heads(data, **common)
+    stars = evaluate_heads(data, star_targets=True, **common)
+    assert stars["split"]["rows"] == plain["split"]["rows"]  # the same test rows
+    assert stars["labels"] == ["negative", "neutral", "positive"]
+    assert stars["trained_labels"] == ["1 star", "2 stars", "3 stars", "4 stars", "5 stars"]
+    assert stars["metrics"]["constant"] == plain["metrics"]["constant"]
+    assert "f1_neutral" in stars["metrics"]["probe"]
+    assert "five star ratings" in stars["protocol"]
+
+
 def test_shoplm_evaluate_heads_prints_json(tiny_base, tmp_path: Path) -> None:
     data = _clothing_folder(tmp_path / "reviews", n=40)
     args = ["--task", "rating", "--data", str(data), "--modes", "probe", "--json"]

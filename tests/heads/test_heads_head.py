@@ -143,6 +143,32 @@ def test_regression_and_binary_heads(tiny_base, toy_train, toy_valid, tmp_path: 
     assert set(head.evaluate(valid)) == {"auc", "log_loss", "accuracy"}
 
 
+def test_a_grouped_head_learns_fine_labels_and_predicts_their_groups(
+    tiny_base, toy_train, toy_valid, tmp_path: Path
+) -> None:
+    stars = ("1", "2", "3", "4", "5")
+    spec = TaskSpec("sentiment", "classification", stars, ("neg", "neg", "neu", "pos", "pos"))
+    fine = {"negative": ["1", "2"], "neutral": ["3", "3"], "positive": ["4", "5"]}
+
+    def to_stars(part: Examples) -> Examples:
+        return Examples(part.texts, [fine[t][i % 2] for i, t in enumerate(part.targets)])
+
+    train, valid = to_stars(toy_train), to_stars(toy_valid)
+    head = TaskHead.train(spec, train, valid, _config(tiny_base, "lora", epochs=1))
+    assert head.net.head.out_features == 5  # it learns the five labels ...
+    proba = head.predict_proba(PROBE)
+    assert proba.shape == (3, 3)  # ... and reports the three groups
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-9)
+    assert set(head.predict(PROBE)) <= {"neg", "neu", "pos"}
+    assert head.offsets is None or head.offsets.shape == (3,)
+    assert {"f1_neg", "f1_neu", "f1_pos"} <= set(head.evaluate(valid))
+    folder = head.save(tmp_path / "grouped")
+    assert json.loads((folder / "manifest.json").read_text())["labels"] == ["neg", "neu", "pos"]
+    loaded = TaskHead.load(folder)
+    assert loaded.spec == spec
+    np.testing.assert_array_equal(loaded.predict_proba(PROBE), proba)
+
+
 def test_loading_refuses_a_folder_that_is_not_a_head(tmp_path: Path) -> None:
     with pytest.raises(HeadFormatError, match=r"no manifest\.json"):
         TaskHead.load(tmp_path)

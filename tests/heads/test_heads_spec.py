@@ -59,6 +59,25 @@ def test_specs_reject_inconsistent_labels() -> None:
     assert TaskSpec.from_dict(SENTIMENT.to_dict()) == SENTIMENT
 
 
+STARS = ("1", "2", "3", "4", "5")
+GROUPED = TaskSpec("sentiment", "classification", STARS, ("neg", "neg", "neu", "pos", "pos"))
+
+
+def test_grouped_labels_report_their_groups_in_first_seen_order() -> None:
+    assert GROUPED.n_outputs == 5 and GROUPED.reported_labels == ("neg", "neu", "pos")
+    np.testing.assert_array_equal(GROUPED.group_rows(), [0, 0, 1, 2, 2])
+    np.testing.assert_array_equal(SENTIMENT.group_rows(), [0, 1, 2])
+    assert SENTIMENT.reported_labels == SENTIMENT.labels
+    assert TaskSpec.from_dict(GROUPED.to_dict()) == GROUPED
+    assert "groups" not in SENTIMENT.to_dict()  # manifests of ungrouped heads are unchanged
+    with pytest.raises(ValueError, match="one group per label"):
+        TaskSpec("s", "classification", STARS, ("neg", "pos"))
+    with pytest.raises(ValueError, match="at least two classes"):
+        TaskSpec("s", "classification", ("1", "2"), ("all", "all"))
+    with pytest.raises(ValueError, match="only classification"):
+        TaskSpec("b", "binary", ("no", "yes"), ("no", "yes"))
+
+
 def test_examples_check_texts_and_lengths() -> None:
     with pytest.raises(HeadDataError, match="row 1: text must be a string, got int"):
         Examples(["fine", 3], ["a", "b"])  # type: ignore[list-item]

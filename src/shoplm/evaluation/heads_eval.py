@@ -9,7 +9,9 @@ the task metrics, trainable parameters, wall time and peak memory.
 Tasks and the data that supports them:
 
 - ``sentiment``: review text -> negative (1-2 stars) / neutral (3) / positive (4-5);
-  ``womens_clothing_reviews``, ``amazon_office_reviews_sample``.
+  ``womens_clothing_reviews``, ``amazon_office_reviews_sample``.  With ``star_targets`` the
+  head learns the five star ratings and reports their three sentiment groups (the split,
+  the metrics and the test rows stay the 3-way ones).
 - ``rating``: review text -> star rating (regression, RMSE); the same two datasets.
 - ``categorisation``: product text -> category path cut at ``category_level`` levels
   (``amazon_office``), or query -> product class (``wands_queries``); classes with fewer
@@ -49,7 +51,7 @@ from shoplm.datasets import (
     TextLabelDataset,
     load_dataset,
 )
-from shoplm.datasets.types import SENTIMENT_NAMES
+from shoplm.datasets.types import SENTIMENT_NAMES, sentiment_label
 from shoplm.heads import Examples, HeadConfig, LoraSettings, TaskHead, TaskKind, TaskSpec
 from shoplm.heads.model import pick_device
 from shoplm.heads.resources import ResourceMeter
@@ -61,6 +63,8 @@ TASKS = ("sentiment", "rating", "categorisation", "click", "purchase")
 MODES = ("probe", "lora")
 FRACTIONS = (0.7, 0.1, 0.2)
 HISTORY_ITEMS = 3  # recent items shown as the user's context in the purchase task
+STAR_NAMES = ("1 star", "2 stars", "3 stars", "4 stars", "5 stars")
+STAR_SENTIMENT = tuple(SENTIMENT_NAMES[sentiment_label(stars)] for stars in range(1, 6))
 Progress = Callable[[str], None]
 
 
@@ -83,10 +87,13 @@ def build_task(
     min_class_count: int = 5,
     relevance_threshold: float = 2.5,
     seed: int = 42,
+    star_targets: bool = False,
 ) -> TaskData:
     """The examples of ``task`` from a loaded dataset; an unsupported pair says which fit."""
+    if star_targets and task != "sentiment":
+        raise ValueError(f"star targets are a sentiment option, not one of task {task!r}")
     if task in ("sentiment", "rating") and isinstance(dataset, TextLabelDataset):
-        return _reviews(task, dataset)
+        return _reviews(task, dataset, star_targets)
     if task == "categorisation" and isinstance(dataset, RecDataset | QueryClassDataset):
         return _categories(dataset, category_level, min_class_count)
     if task == "click" and isinstance(dataset, SearchDataset):
@@ -107,16 +114,30 @@ def build_task(
     )
 
 
-def _reviews(task: str, data: TextLabelDataset) -> TaskData:
-    if task == "sentiment":
+def _reviews(task: str, data: TextLabelDataset, star_targets: bool = False) -> TaskData:
+    if task == "sentiment" and star_targets:
+        spec = TaskSpec("sentiment", TaskKind.CLASSIFICATION, STAR_NAMES, STAR_SENTIMENT)
+        targets: list[Any] = [_star_name(row, r) for row, r in enumerate(data.ratings)]
+        what = (
+            "review text -> negative (1-2 stars) / neutral (3) / positive (4-5), the head "
+            "trained on the five star ratings and reporting their sentiment group"
+        )
+    elif task == "sentiment":
         spec = TaskSpec("sentiment", TaskKind.CLASSIFICATION, SENTIMENT_NAMES)
-        targets: list[Any] = [SENTIMENT_NAMES[label] for label in data.labels]
+        targets = [SENTIMENT_NAMES[label] for label in data.labels]
         what = "review text -> negative (1-2 stars) / neutral (3) / positive (4-5)"
     else:
         spec = TaskSpec("rating", TaskKind.REGRESSION)
         targets = [float(r) for r in data.ratings]
         what = "review text -> star rating 1..5 (regression)"
     return TaskData(spec, Examples(data.texts, targets), data.name, what)
+
+
+def _star_name(row: int, rating: float) -> str:
+    """``4.0`` -> ``"4 stars"``; anything but a whole 1-5 rating is an error naming the row."""
+    if rating not in (1, 2, 3, 4, 5):
+        raise ValueError(f"row {row}: rating {rating!r} is not a whole number of stars 1-5")
+    return STAR_NAMES[int(rating) - 1]
 
 
 def _categories(data: RecDataset | QueryClassDataset, level: int, min_count: int) -> TaskData:
@@ -295,6 +316,7 @@ def evaluate_heads(
     category_level: int = 2,
     min_class_count: int = 5,
     relevance_threshold: float = 2.5,
+    star_targets: bool = False,
     save_to: str | Path | None = None,
     base_model: str = DEFAULT_ENCODER,
     device: str | None = None,
@@ -324,14 +346,17 @@ def evaluate_heads(
         torch.set_num_threads(threads)
     started = time.perf_counter()
     dataset = load_dataset(data)
-    built = build_task(task, dataset, category_level, min_class_count, relevance_threshold, seed)
+    built = build_task(
+        task, dataset, category_level, min_class_count, relevance_threshold, seed, star_targets
+    )
     spec, examples = built.spec, built.examples
     classes = spec.kind is not TaskKind.REGRESSION
-    strata = examples.targets if classes and built.groups is None else None
+    reported = _reported_targets(spec, examples.targets)
+    strata = reported if classes and built.groups is None else None
     split = split_rows(len(examples), seed, FRACTIONS, strata=strata, groups=built.groups)
     balanced = balance_train and spec.kind is TaskKind.CLASSIFICATION
     rows = {
-        "train": cap_rows(split["train"], max_train, seed, examples.targets if balanced else None),
+        "train": cap_rows(split["train"], max_train, seed, reported if balanced else None),
         "valid": cap_rows(split["valid"], max_valid, seed + 1),
         "test": cap_rows(split["test"], max_test, seed + 2),
     }
@@ -401,7 +426,8 @@ def evaluate_heads(
         "validation": validation,
         "training": training,
         "config": {mode: cfg.to_dict() for mode, cfg in configs.items()},
-        "labels": list(spec.labels),
+        "labels": list(spec.reported_labels),
+        "trained_labels": list(spec.labels),
         "label_counts": _label_counts(spec, parts),
         "split": {
             "seed": seed,
@@ -420,6 +446,15 @@ def evaluate_heads(
     }
 
 
+def _reported_targets(spec: TaskSpec, targets: list[Any]) -> list[Any]:
+    """Each row's reported class (its group, where labels are grouped): what the split
+    stratifies and the training cap balances, so star targets keep the 3-way split."""
+    if not spec.groups:
+        return targets
+    group_of = dict(zip(spec.labels, spec.groups, strict=True))
+    return [group_of[target] for target in targets]
+
+
 def _vector_cache() -> EmbeddingCache:
     from shoplm.evaluation.runner import embedding_cache_path  # imports the Engine: only here
 
@@ -432,8 +467,9 @@ def _constant(spec: TaskSpec, train: Examples, test: Examples) -> dict[str, floa
     y_test = encode_targets(spec, test.targets)
     n = len(y_test)
     if spec.kind is TaskKind.CLASSIFICATION:
-        logits = np.zeros((n, spec.n_outputs))
-        logits[:, int(np.bincount(y_train, minlength=spec.n_outputs).argmax())] = 1.0
+        groups = spec.group_rows()
+        majority = np.bincount(groups[y_train], minlength=len(spec.reported_labels)).argmax()
+        logits = np.where(groups == majority, 30.0, -30.0)[None, :].repeat(n, axis=0)
         scores = task_metrics(spec, logits, y_test)
     elif spec.kind is TaskKind.BINARY:
         p = float(np.clip(y_train.mean(), 1e-6, 1 - 1e-6))
@@ -503,6 +539,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--category-level", type=int, default=2)
     p.add_argument("--min-class-count", type=int, default=5)
     p.add_argument("--relevance-threshold", type=float, default=2.5)
+    p.add_argument(
+        "--star-targets",
+        action="store_true",
+        help="sentiment: train on the five star ratings, report their three sentiment groups",
+    )
     p.add_argument("--save", type=Path, default=None, help="save each head to SAVE/<mode>")
     p.add_argument("--base-model", default=DEFAULT_ENCODER, help="bundled name or local folder")
     p.add_argument("--device", default=None)
@@ -539,6 +580,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         category_level=args.category_level,
         min_class_count=args.min_class_count,
         relevance_threshold=args.relevance_threshold,
+        star_targets=args.star_targets,
         save_to=args.save,
         base_model=args.base_model,
         device=args.device,

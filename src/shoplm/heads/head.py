@@ -36,6 +36,7 @@ from shoplm.heads.model import (
 from shoplm.heads.scoring import (
     TargetScale,
     classify,
+    reported_logits,
     sigmoid,
     softmax,
     task_metrics,
@@ -227,10 +228,12 @@ class TaskHead:
         return raw if self.spec.kind is TaskKind.CLASSIFICATION else raw.reshape(-1)
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        """Class probabilities ``[n, k]``, columns in ``spec.labels`` order (binary: k=2)."""
+        """Class probabilities ``[n, k]``, columns in ``spec.reported_labels`` order (binary:
+        k=2)."""
         raw = self.outputs(texts)
         if self.spec.kind is TaskKind.CLASSIFICATION:
-            return softmax(raw if self.offsets is None else raw + self.offsets)
+            logits = reported_logits(self.spec, raw)
+            return softmax(logits if self.offsets is None else logits + self.offsets)
         if self.spec.kind is TaskKind.BINARY:
             p = sigmoid(raw)
             return np.stack([1.0 - p, p], axis=1)
@@ -248,10 +251,10 @@ class TaskHead:
             return self.predict_values(texts)
         raw = self.outputs(texts)
         if self.spec.kind is TaskKind.CLASSIFICATION:
-            rows = classify(raw, self.offsets)
+            rows = classify(reported_logits(self.spec, raw), self.offsets)
         else:
             rows = (sigmoid(raw) >= 0.5).astype(np.int64)
-        return [self.spec.labels[int(i)] for i in rows]
+        return [self.spec.reported_labels[int(i)] for i in rows]
 
     def evaluate(self, examples: Examples, show_progress: bool = False) -> dict[str, float]:
         """The task's metrics on labelled examples (test rows, say)."""
@@ -278,7 +281,7 @@ class TaskHead:
             adapter = get_peft_model_state_dict(self.net.encoder)
         manifest = {
             "task": self.spec.to_dict(),
-            "labels": list(self.spec.labels),
+            "labels": list(self.spec.reported_labels),
             "mode": self.config.mode,
             "base_model": self.config.base_model,
             "base_model_id": self.base.model_id,

@@ -3,7 +3,9 @@
 Raw outputs: class logits ``[n, k]`` (classification), one logit ``[n]`` (binary), or a
 standardised value ``[n]`` (regression; ``TargetScale`` turns it back into the target's
 units).  Classification logits may carry per-class offsets chosen on validation
-(:func:`fit_offsets`): argmax of ``logits + offsets`` is the prediction.
+(:func:`fit_offsets`): argmax of ``logits + offsets`` is the prediction.  A task whose
+labels are grouped (:class:`TaskSpec` ``groups``) is predicted and scored over its groups:
+:func:`reported_logits` first, then the offsets.
 """
 
 from __future__ import annotations
@@ -48,6 +50,27 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(x, -60.0, 60.0)))
 
 
+def reported_logits(spec: TaskSpec, logits: np.ndarray) -> np.ndarray:
+    """Logits over ``spec.reported_labels``: a group's is the log of its labels' summed
+    probability (the logits themselves when the task has no groups)."""
+    if not spec.groups:
+        return logits
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    rows = spec.group_rows()
+    out = np.empty((len(logits), len(spec.reported_labels)), dtype=np.float64)
+    for group in range(out.shape[1]):
+        members = log_p[:, rows == group]
+        top = members.max(axis=1, keepdims=True)
+        out[:, group] = (top + np.log(np.exp(members - top).sum(axis=1, keepdims=True)))[:, 0]
+    return out
+
+
+def reported_truth(spec: TaskSpec, truth: np.ndarray) -> np.ndarray:
+    """Class indices of ``spec.labels`` as indices of ``spec.reported_labels``."""
+    return spec.group_rows()[truth] if spec.groups else truth
+
+
 def classify(logits: np.ndarray, offsets: np.ndarray | None) -> np.ndarray:
     return np.argmax(logits if offsets is None else logits + offsets, axis=1)
 
@@ -82,17 +105,23 @@ def task_metrics(
     offsets: np.ndarray | None = None,
     scale: TargetScale | None = None,
 ) -> dict[str, float]:
-    """The task's metrics: accuracy + macro-F1, AUC + log loss, or RMSE."""
+    """The task's metrics: accuracy + macro-F1, AUC + log loss, or RMSE.
+
+    Classification is scored over the reported labels (the groups, where the task has
+    them); ``truth`` holds indices of ``spec.labels`` and ``offsets`` apply to the reported
+    logits.
+    """
     if spec.kind is TaskKind.CLASSIFICATION:
-        predicted = classify(outputs, offsets)
-        n = len(spec.labels)
+        truth = reported_truth(spec, truth)
+        predicted = classify(reported_logits(spec, outputs), offsets)
+        n = len(spec.reported_labels)
         result = {
             "accuracy": metrics.accuracy(truth, predicted),
             "macro_f1": metrics.macro_f1(truth, predicted, n),
         }
         if n <= 10:
             per_class = metrics.f1_per_class(truth, predicted, n)
-            for i, label in enumerate(spec.labels):
+            for i, label in enumerate(spec.reported_labels):
                 result[f"f1_{label}"] = float(per_class[i])
         return result
     if spec.kind is TaskKind.BINARY:

@@ -34,11 +34,18 @@ class TaskSpec:
     """A task's name, kind and (for classification and binary) its label names in order.
 
     For ``binary`` the second label is the positive event (default negative/positive).
+
+    ``groups`` (classification only) lets a head learn finer labels than it reports: the
+    head trains on ``labels`` (say the five star ratings) and reports ``groups[i]`` for label
+    ``i`` (negative, negative, neutral, positive, positive), a group's probability being the
+    sum of its labels'.  The finer targets keep what separates a 4-star review from a 5-star
+    one, which a 3-way target throws away.
     """
 
     name: str
     kind: TaskKind
     labels: tuple[str, ...] = ()
+    groups: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kind", TaskKind(self.kind))
@@ -46,6 +53,17 @@ class TaskSpec:
         if self.kind is TaskKind.BINARY and not labels:
             labels = BINARY_LABELS
         object.__setattr__(self, "labels", labels)
+        groups = tuple(str(group) for group in self.groups)
+        object.__setattr__(self, "groups", groups)
+        if groups and self.kind is not TaskKind.CLASSIFICATION:
+            raise ValueError(f"task {self.name!r}: only classification labels can be grouped")
+        if groups and len(groups) != len(labels):
+            raise ValueError(
+                f"task {self.name!r}: {len(groups)} groups for {len(labels)} labels; "
+                "give one group per label"
+            )
+        if groups and len(set(groups)) < 2:
+            raise ValueError(f"task {self.name!r}: groups must name at least two classes")
         if not self.name:
             raise ValueError("a task needs a name")
         if len(set(labels)) != len(labels):
@@ -62,12 +80,28 @@ class TaskSpec:
         """Width of the head's output layer."""
         return len(self.labels) if self.kind is TaskKind.CLASSIFICATION else 1
 
+    @property
+    def reported_labels(self) -> tuple[str, ...]:
+        """What predictions and metrics name: the groups in first-seen order, else the labels."""
+        return tuple(dict.fromkeys(self.groups)) if self.groups else self.labels
+
+    def group_rows(self) -> np.ndarray:
+        """Index into ``reported_labels`` of each label (the identity without groups)."""
+        reported = {name: i for i, name in enumerate(self.reported_labels)}
+        return np.array([reported[g] for g in self.groups or self.labels], dtype=np.int64)
+
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "kind": self.kind.value, "labels": list(self.labels)}
+        data = {"name": self.name, "kind": self.kind.value, "labels": list(self.labels)}
+        return {**data, "groups": list(self.groups)} if self.groups else data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TaskSpec:
-        return cls(name=data["name"], kind=TaskKind(data["kind"]), labels=tuple(data["labels"]))
+        return cls(
+            name=data["name"],
+            kind=TaskKind(data["kind"]),
+            labels=tuple(data["labels"]),
+            groups=tuple(data.get("groups", ())),
+        )
 
 
 @dataclass

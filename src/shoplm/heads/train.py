@@ -24,7 +24,14 @@ from shoplm.heads.config import HeadConfig
 from shoplm.heads.features import run_batches
 from shoplm.heads.model import HeadNet
 from shoplm.heads.prefix import PrefixStates
-from shoplm.heads.scoring import TargetScale, fit_offsets, selection_score, task_metrics
+from shoplm.heads.scoring import (
+    TargetScale,
+    fit_offsets,
+    reported_logits,
+    reported_truth,
+    selection_score,
+    task_metrics,
+)
 from shoplm.heads.spec import TaskKind, TaskSpec
 
 Say = Callable[[str], None]
@@ -84,7 +91,7 @@ def score_outputs(
     """(selection score, metrics, class offsets) of validation outputs."""
     offsets = None
     if spec.kind is TaskKind.CLASSIFICATION and calibrate:
-        offsets = fit_offsets(outputs, y)
+        offsets = fit_offsets(reported_logits(spec, outputs), reported_truth(spec, y))
     scores = task_metrics(spec, outputs, y, offsets, scale)
     return selection_score(spec, scores), scores, offsets
 
