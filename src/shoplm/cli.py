@@ -631,6 +631,11 @@ _pass_through(
     "Task heads (sentiment, category, click, rating): LoRA vs linear probe; see --help.",
 )
 _pass_through(
+    "heads-transfer",
+    "shoplm.evaluation.heads_transfer_eval",
+    "A task head's adapter from one platform's reviews vs the target alone; see --help.",
+)
+_pass_through(
     "transfer",
     "shoplm.evaluation.transfer_eval",
     "Shared adapter from a source platform vs the target alone, 10% / 100%; see --help.",

@@ -215,6 +215,16 @@ def _purchase(data: RecDataset, seed: int) -> TaskData:
 
 
 # ------------------------------------------------------------------------ split
+def task_split(built: TaskData, seed: int) -> tuple[dict[str, list[int]], list[Any] | None]:
+    """The seeded 70/10/20 split of a task's rows, and the strata it kept (None: by group,
+    or unstratified for regression)."""
+    classes = built.spec.kind is not TaskKind.REGRESSION
+    reported = reported_targets(built.spec, built.examples.targets)
+    strata = reported if classes and built.groups is None else None
+    split = split_rows(len(built.examples), seed, FRACTIONS, strata=strata, groups=built.groups)
+    return split, strata
+
+
 def split_rows(
     n: int,
     seed: int,
@@ -350,11 +360,9 @@ def evaluate_heads(
         task, dataset, category_level, min_class_count, relevance_threshold, seed, star_targets
     )
     spec, examples = built.spec, built.examples
-    classes = spec.kind is not TaskKind.REGRESSION
-    reported = _reported_targets(spec, examples.targets)
-    strata = reported if classes and built.groups is None else None
-    split = split_rows(len(examples), seed, FRACTIONS, strata=strata, groups=built.groups)
+    split, strata = task_split(built, seed)
     balanced = balance_train and spec.kind is TaskKind.CLASSIFICATION
+    reported = reported_targets(spec, examples.targets)
     rows = {
         "train": cap_rows(split["train"], max_train, seed, reported if balanced else None),
         "valid": cap_rows(split["valid"], max_valid, seed + 1),
@@ -392,27 +400,14 @@ def evaluate_heads(
         say(f"training {mode} ...")
         cache = _vector_cache() if cache_vectors and mode == "probe" else None
         try:
-            with ResourceMeter(pick_device(device)) as meter:
-                head = TaskHead.train(
-                    spec, parts["train"], parts["valid"], configs[mode], show_progress, say, cache
-                )
-                scores = head.evaluate(parts["test"], show_progress)
+            head, run = train_and_score(spec, parts, configs[mode], show_progress, say, cache)
         finally:  # a failed run must not leave the machine's vector cache open
             if cache is not None:
                 cache.close()
-        usage = meter.report()
-        metrics[mode] = {
-            **{k: round(v, 6) for k, v in scores.items()},
-            "trainable_parameters": head.trainable_parameters,
-            **usage,
-        }
-        validation[mode] = {k: round(v, 6) for k, v in head.info["validation"].items()}
-        training[mode] = {k: v for k, v in head.info.items() if k != "validation"}
-        if head.offsets is not None:
-            training[mode]["offsets"] = [round(float(v), 3) for v in head.offsets]
+        metrics[mode], validation[mode], training[mode] = run
         if save_to is not None:
             head.save(Path(save_to) / mode, metrics={"test": metrics[mode]})
-        say(f"{mode}: test {_brief(metrics[mode])}")
+        say(f"{mode}: test {brief(metrics[mode])}")
         del head
         gc.collect()
     return {
@@ -446,7 +441,35 @@ def evaluate_heads(
     }
 
 
-def _reported_targets(spec: TaskSpec, targets: list[Any]) -> list[Any]:
+def train_and_score(
+    spec: TaskSpec,
+    parts: dict[str, Examples],
+    config: HeadConfig,
+    show_progress: bool = False,
+    say: Progress | None = None,
+    cache: EmbeddingCache | None = None,
+) -> tuple[TaskHead, tuple[dict[str, Any], dict[str, float], dict[str, Any]]]:
+    """Train one head on ``parts["train"]`` (choices on ``"valid"``), score it once on
+    ``"test"``: the head, and its (test metrics with cost, validation metrics, training notes).
+    """
+    with ResourceMeter(pick_device(config.device)) as meter:
+        head = TaskHead.train(
+            spec, parts["train"], parts["valid"], config, show_progress, say, cache
+        )
+        scores = head.evaluate(parts["test"], show_progress)
+    metrics = {
+        **{k: round(v, 6) for k, v in scores.items()},
+        "trainable_parameters": head.trainable_parameters,
+        **meter.report(),
+    }
+    validation = {k: round(v, 6) for k, v in head.info["validation"].items()}
+    training = {k: v for k, v in head.info.items() if k != "validation"}
+    if head.offsets is not None:
+        training["offsets"] = [round(float(v), 3) for v in head.offsets]
+    return head, (metrics, validation, training)
+
+
+def reported_targets(spec: TaskSpec, targets: list[Any]) -> list[Any]:
     """Each row's reported class (its group, where labels are grouped): what the split
     stratifies and the training cap balances, so star targets keep the 3-way split."""
     if not spec.groups:
@@ -505,7 +528,7 @@ def _protocol(built: TaskData, rows: dict[str, list[int]], balanced: bool) -> st
     )
 
 
-def _brief(scores: dict[str, Any]) -> str:
+def brief(scores: dict[str, Any]) -> str:
     keys = ("accuracy", "macro_f1", "auc", "log_loss", "rmse", "wall_seconds", "peak_rss_mb")
     return ", ".join(f"{k} {scores[k]}" for k in keys if k in scores)
 

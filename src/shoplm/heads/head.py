@@ -303,6 +303,24 @@ class TaskHead:
         }
         return storage.write_head(Path(folder), manifest, self.net.head.state_dict(), adapter)
 
+    def export_encoder(self, folder: str | Path) -> Path:
+        """The adapted encoder merged into plain weights, saved as a sentence-transformers
+        folder: the base of another platform's head (cross-platform transfer), or an
+        ``encoder.model``.  Only a LoRA head has an adapted encoder to export.
+        """
+        if self.config.mode != "lora":
+            raise ValueError("only a LoRA head adapts the encoder; a probe's is the base model")
+        from peft import get_peft_model_state_dict
+
+        from shoplm.finetune.model import load_sentence_model, save_model_folder
+
+        st_model = load_sentence_model(self.config.base_model, "cpu")
+        module = st_model[0]
+        wrapped, _ = add_lora(module.auto_model, self.config.lora)
+        _load_adapter(wrapped, get_peft_model_state_dict(self.net.encoder), Path(folder))
+        module.model = wrapped.merge_and_unload()
+        return save_model_folder(st_model, Path(folder))
+
     @classmethod
     def load(cls, folder: str | Path, device: str | None = None) -> TaskHead:
         """A saved head on its base model; refuses a base whose weights differ."""
