@@ -542,21 +542,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--task", choices=TASKS, default="sentiment")
     p.add_argument("--data", required=True, type=Path, help="dataset folder (shared/data layout)")
     p.add_argument("--modes", default=",".join(MODES), help="comma-separated: probe,lora")
-    p.add_argument("--seed", type=int, default=42)
     p.add_argument("--max-train", type=int, default=8000)
     p.add_argument("--max-valid", type=int, default=3000)
     p.add_argument("--max-test", type=int, default=2000)
     p.add_argument("--no-balance", action="store_true", help="random (not class-even) train cap")
-    p.add_argument("--epochs", type=int, default=2)
-    p.add_argument("--max-seq-length", type=int, default=128)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--encoder-lr", type=float, default=1e-3)
-    p.add_argument("--head-lr", type=float, default=5e-3)
-    p.add_argument("--lora-r", type=int, default=16)
-    p.add_argument("--lora-alpha", type=int, default=32)
-    p.add_argument(
-        "--lora-layers", type=int, default=2, help="adapt only the top N blocks (0: all)"
-    )
+    add_training_options(p)
     p.add_argument("--class-weights", choices=("none", "balanced", "auto"), default="auto")
     p.add_argument("--lora-class-weights", choices=("none", "balanced", "auto"), default="none")
     p.add_argument("--category-level", type=int, default=2)
@@ -568,12 +558,44 @@ def _parser() -> argparse.ArgumentParser:
         help="sentiment: train on the five star ratings, report their three sentiment groups",
     )
     p.add_argument("--save", type=Path, default=None, help="save each head to SAVE/<mode>")
-    p.add_argument("--base-model", default=DEFAULT_ENCODER, help="bundled name or local folder")
     p.add_argument("--device", default=None)
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--cache-vectors", action="store_true", help="probe: use the vector cache")
     p.add_argument("--json", action="store_true", help="print the full result as JSON")
     return p
+
+
+def add_training_options(p: argparse.ArgumentParser) -> None:
+    """The head-training options every heads evaluation takes (see :func:`training_options`)."""
+    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--max-seq-length", type=int, default=128)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--encoder-lr", type=float, default=1e-3)
+    p.add_argument("--head-lr", type=float, default=5e-3)
+    p.add_argument("--lora-r", type=int, default=16)
+    p.add_argument("--lora-alpha", type=int, default=32)
+    p.add_argument(
+        "--lora-layers", type=int, default=2, help="adapt only the top N blocks (0: all)"
+    )
+    p.add_argument("--base-model", default=DEFAULT_ENCODER, help="bundled name or local folder")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+
+
+def training_options(args: argparse.Namespace) -> dict[str, Any]:
+    """Keyword arguments of the evaluation functions from :func:`add_training_options`."""
+    return {
+        "epochs": args.epochs,
+        "max_seq_length": args.max_seq_length,
+        "batch_size": args.batch_size,
+        "encoder_lr": args.encoder_lr,
+        "head_lr": args.head_lr,
+        "lora_r": args.lora_r,
+        "lora_alpha": args.lora_alpha,
+        "lora_layers": args.lora_layers or None,
+        "base_model": args.base_model,
+        "seed": args.seed,
+        "threads": args.threads,
+    }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -585,19 +607,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.data,
         task=args.task,
         modes=[m.strip() for m in args.modes.split(",") if m.strip()],
-        seed=args.seed,
         max_train=args.max_train,
         max_valid=args.max_valid,
         max_test=args.max_test,
         balance_train=not args.no_balance,
-        epochs=args.epochs,
-        max_seq_length=args.max_seq_length,
-        batch_size=args.batch_size,
-        encoder_lr=args.encoder_lr,
-        head_lr=args.head_lr,
-        lora_r=args.lora_r,
-        lora_alpha=args.lora_alpha,
-        lora_layers=args.lora_layers or None,
         class_weights=args.class_weights,
         lora_class_weights=args.lora_class_weights,
         category_level=args.category_level,
@@ -605,10 +618,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         relevance_threshold=args.relevance_threshold,
         star_targets=args.star_targets,
         save_to=args.save,
-        base_model=args.base_model,
         device=args.device,
-        threads=args.threads,
         cache_vectors=args.cache_vectors,
+        **training_options(args),
         show_progress=progress_wanted(),
         progress=say_on_stderr,
     )

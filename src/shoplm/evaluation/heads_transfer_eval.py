@@ -39,12 +39,14 @@ from shoplm.evaluation.heads_eval import (
     FRACTIONS,
     Progress,
     TaskData,
+    add_training_options,
     brief,
     build_task,
     cap_rows,
     reported_targets,
     task_split,
     train_and_score,
+    training_options,
 )
 from shoplm.heads import Examples, HeadConfig, LoraSettings, TaskHead
 
@@ -271,30 +273,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--max-source-train", type=int, default=4000)
     p.add_argument("--max-valid", type=int, default=2000)
     p.add_argument("--max-test", type=int, default=2000)
-    p.add_argument("--epochs", type=int, default=2)
-    p.add_argument("--max-seq-length", type=int, default=128)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--encoder-lr", type=float, default=1e-3)
-    p.add_argument("--head-lr", type=float, default=5e-3)
-    p.add_argument("--lora-r", type=int, default=16)
-    p.add_argument("--lora-alpha", type=int, default=32)
-    p.add_argument("--lora-layers", type=int, default=2, help="top N blocks adapted (0: all)")
     p.add_argument("--class-weights", choices=("none", "balanced", "auto"), default="none")
-    p.add_argument("--base-model", default=DEFAULT_ENCODER, help="bundled name or local folder")
-    p.add_argument("--seed", type=int, default=42)
     p.add_argument("--workdir", type=Path, default=None, help="keep the heads here")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--json", action="store_true", help="print the full result as JSON")
+    add_training_options(p)
     args = p.parse_args(argv)
     result = evaluate_heads_transfer(
         args.source, args.target, task=args.task, fraction=args.fraction,
         max_source_train=args.max_source_train, max_valid=args.max_valid,
-        max_test=args.max_test, epochs=args.epochs, max_seq_length=args.max_seq_length,
-        batch_size=args.batch_size, encoder_lr=args.encoder_lr, head_lr=args.head_lr,
-        lora_r=args.lora_r, lora_alpha=args.lora_alpha, lora_layers=args.lora_layers or None,
-        class_weights=args.class_weights, base_model=args.base_model, seed=args.seed,
-        workdir=args.workdir, threads=args.threads, show_progress=progress_wanted(),
-        progress=say_on_stderr,
+        max_test=args.max_test, class_weights=args.class_weights, workdir=args.workdir,
+        show_progress=progress_wanted(), progress=say_on_stderr, **training_options(args),
     )  # fmt: skip
     if args.json:
         print(json.dumps(result, indent=2))
