@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from shoplm.cli import app
 from shoplm.evaluation.heads_transfer_eval import evaluate_heads_transfer
-from shoplm.heads import TaskHead
+from shoplm.heads import HeadConfig, LoraSettings, TaskHead
 
 WORDS = {5: "great lovely", 4: "nice good", 3: "okay fine", 2: "poor bad", 1: "awful broken"}
 
@@ -45,10 +45,13 @@ def test_every_variant_is_scored_on_the_same_target_rows(
     tiny_base, platforms, tmp_path: Path
 ) -> None:
     source, target = platforms
-    result = evaluate_heads_transfer(
-        source, target, base_model=tiny_base, fraction=0.2, epochs=1, batch_size=8,
-        lora_r=2, lora_alpha=4, lora_layers=1, workdir=tmp_path / "work",
+    head = HeadConfig(
+        base_model=tiny_base, epochs=1, batch_size=8, class_weights="none",
+        lora=LoraSettings(r=2, alpha=4, layers=1),
     )  # fmt: skip
+    result = evaluate_heads_transfer(
+        source, target, fraction=0.2, head=head, workdir=tmp_path / "work"
+    )
     assert result["source"] == "womens_clothing_reviews"
     assert result["target"] == "amazon_office_reviews_sample"
     names = ["probe-20%", "transfer-20%", "alone-20%", "transfer-100%", "alone-100%"]
@@ -77,7 +80,7 @@ def test_export_encoder_merges_the_adapter_into_plain_weights(
 ) -> None:
     import numpy as np
 
-    from shoplm.heads import HeadConfig, LoraSettings, TaskSpec
+    from shoplm.heads import TaskSpec
     from shoplm.heads.model import load_base
 
     spec = TaskSpec("sentiment", "classification", ("negative", "neutral", "positive"))

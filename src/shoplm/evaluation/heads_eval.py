@@ -66,6 +66,16 @@ HISTORY_ITEMS = 3  # recent items shown as the user's context in the purchase ta
 STAR_NAMES = ("1 star", "2 stars", "3 stars", "4 stars", "5 stars")
 STAR_SENTIMENT = tuple(SENTIMENT_NAMES[sentiment_label(stars)] for stars in range(1, 6))
 Progress = Callable[[str], None]
+# training options that are HeadConfig fields as they are
+TEMPLATE_KEYS = (
+    "base_model",
+    "max_seq_length",
+    "batch_size",
+    "epochs",
+    "encoder_lr",
+    "head_lr",
+    "seed",
+)
 
 
 @dataclass
@@ -219,7 +229,7 @@ def task_split(built: TaskData, seed: int) -> tuple[dict[str, list[int]], list[A
     """The seeded 70/10/20 split of a task's rows, and the strata it kept (None: by group,
     or unstratified for regression)."""
     classes = built.spec.kind is not TaskKind.REGRESSION
-    reported = reported_targets(built.spec, built.examples.targets)
+    reported = built.spec.reported_targets(built.examples.targets)
     strata = reported if classes and built.groups is None else None
     split = split_rows(len(built.examples), seed, FRACTIONS, strata=strata, groups=built.groups)
     return split, strata
@@ -362,7 +372,7 @@ def evaluate_heads(
     spec, examples = built.spec, built.examples
     split, strata = task_split(built, seed)
     balanced = balance_train and spec.kind is TaskKind.CLASSIFICATION
-    reported = reported_targets(spec, examples.targets)
+    reported = spec.reported_targets(examples.targets)
     rows = {
         "train": cap_rows(split["train"], max_train, seed, reported if balanced else None),
         "valid": cap_rows(split["valid"], max_valid, seed + 1),
@@ -467,15 +477,6 @@ def train_and_score(
     if head.offsets is not None:
         training["offsets"] = [round(float(v), 3) for v in head.offsets]
     return head, (metrics, validation, training)
-
-
-def reported_targets(spec: TaskSpec, targets: list[Any]) -> list[Any]:
-    """Each row's reported class (its group, where labels are grouped): what the split
-    stratifies and the training cap balances, so star targets keep the 3-way split."""
-    if not spec.groups:
-        return targets
-    group_of = dict(zip(spec.labels, spec.groups, strict=True))
-    return [group_of[target] for target in targets]
 
 
 def _vector_cache() -> EmbeddingCache:
@@ -596,6 +597,18 @@ def training_options(args: argparse.Namespace) -> dict[str, Any]:
         "seed": args.seed,
         "threads": args.threads,
     }
+
+
+def training_config(args: argparse.Namespace, class_weights: str) -> HeadConfig:
+    """A LoRA head's settings from :func:`add_training_options` (the template a caller varies
+    by mode and base model)."""
+    options = training_options(args)
+    return HeadConfig(
+        mode="lora",
+        class_weights=class_weights,  # type: ignore[arg-type]
+        lora=LoraSettings(r=args.lora_r, alpha=args.lora_alpha, layers=options["lora_layers"]),
+        **{key: options[key] for key in TEMPLATE_KEYS},
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

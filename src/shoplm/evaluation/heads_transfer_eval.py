@@ -22,6 +22,7 @@ platform's small adapter sits on the shared one.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gc
 import json
 import sys
@@ -32,7 +33,7 @@ from typing import Any
 
 import torch
 
-from shoplm.config import DEFAULT_ENCODER, progress_wanted
+from shoplm.config import progress_wanted
 from shoplm.datasets import TextLabelDataset, load_dataset
 from shoplm.evaluation.finetune_eval import _workdir
 from shoplm.evaluation.heads_eval import (
@@ -43,14 +44,18 @@ from shoplm.evaluation.heads_eval import (
     brief,
     build_task,
     cap_rows,
-    reported_targets,
     task_split,
     train_and_score,
-    training_options,
+    training_config,
 )
+from shoplm.evaluation.transfer_eval import share_label
 from shoplm.heads import Examples, HeadConfig, LoraSettings, TaskHead
 
 TASKS = ("sentiment", "rating")
+# the settings of `shoplm evaluate heads` (LoRA r 16 on the top 2 blocks), no class weights
+DEFAULT_HEAD = HeadConfig(
+    encoder_lr=1e-3, class_weights="none", lora=LoraSettings(r=16, alpha=32, layers=2)
+)
 
 
 def evaluate_heads_transfer(
@@ -61,17 +66,7 @@ def evaluate_heads_transfer(
     max_source_train: int | None = 4000,
     max_valid: int | None = 2000,
     max_test: int | None = 2000,
-    epochs: int = 2,
-    max_seq_length: int = 128,
-    batch_size: int = 32,
-    encoder_lr: float = 1e-3,
-    head_lr: float = 5e-3,
-    lora_r: int = 16,
-    lora_alpha: int = 32,
-    lora_layers: int | None = 2,
-    class_weights: str = "none",
-    base_model: str = DEFAULT_ENCODER,
-    seed: int = 42,
+    head: HeadConfig | None = None,
     workdir: str | Path | None = None,
     threads: int | None = None,
     show_progress: bool = False,
@@ -83,8 +78,12 @@ def evaluate_heads_transfer(
     variants see (seeded, natural class mix).  ``max_source_train`` caps the source's
     training rows (drawn evenly across classes; offsets chosen on its validation rows
     restore the priors).  ``max_valid`` caps every validation split, ``max_test`` the target's
-    test rows.
+    test rows.  ``head`` holds the training settings of every head (default
+    :data:`DEFAULT_HEAD`); each variant takes its own mode and base model, and its seed seeds
+    the splits too.
     """
+    head = head or DEFAULT_HEAD
+    seed = head.seed
     say = progress or (lambda _message: None)
     if task not in TASKS:
         raise ValueError(f"task must be one of {TASKS}, got {task!r}")
@@ -102,22 +101,11 @@ def evaluate_heads_transfer(
     spec = target_task.spec
     source_parts = _source_parts(source_task, seed, max_source_train, max_valid)
     target_rows = _target_rows(target_task, seed, fraction, max_valid, max_test)
-    share = f"{fraction * 100:.4g}%"
+    share = share_label(fraction)
     test = target_task.examples.subset(target_rows["test"])
 
     def config(base: str, mode: str = "lora") -> HeadConfig:
-        return HeadConfig(
-            mode=mode,  # type: ignore[arg-type]
-            base_model=base,
-            max_seq_length=max_seq_length,
-            batch_size=batch_size,
-            epochs=epochs,
-            encoder_lr=encoder_lr,
-            head_lr=head_lr,
-            class_weights=class_weights,  # type: ignore[arg-type]
-            seed=seed,
-            lora=LoraSettings(r=lora_r, alpha=lora_alpha, layers=lora_layers),
-        )
+        return dataclasses.replace(head, mode=mode, base_model=base)
 
     def rows(name: str) -> dict[str, Examples]:
         examples = target_task.examples
@@ -135,7 +123,7 @@ def evaluate_heads_transfer(
         say(f"shared head on {source_task.dataset}: {len(source_parts['train'])} training rows")
         # scored on the target's test rows with no target row seen: the zero-shot variant
         shared, zero_shot = train_and_score(
-            spec, {**source_parts, "test": test}, config(base_model), show_progress, say
+            spec, {**source_parts, "test": test}, config(head.base_model), show_progress, say
         )
         metrics["transfer-zero-shot"], validation["shared"], training["shared"] = zero_shot
         shared_base = str(shared.export_encoder(root / "shared-encoder"))
@@ -144,22 +132,22 @@ def evaluate_heads_transfer(
         del shared
         gc.collect()
         plan = [
-            (f"probe-{share}", base_model, "probe", share),
+            (f"probe-{share}", head.base_model, "probe", share),
             (f"transfer-{share}", shared_base, "lora", share),
-            (f"alone-{share}", base_model, "lora", share),
+            (f"alone-{share}", head.base_model, "lora", share),
             ("transfer-100%", shared_base, "lora", "100%"),
-            ("alone-100%", base_model, "lora", "100%"),
+            ("alone-100%", head.base_model, "lora", "100%"),
         ]
         for name, base, mode, part in plan:
             say(f"{name}: {len(target_rows[f'train-{part}'])} target training rows")
-            head, (scores, valid, notes) = train_and_score(
+            trained, (scores, valid, notes) = train_and_score(
                 spec, rows(part), config(base, mode), show_progress, say
             )
             metrics[name], validation[name], training[name] = scores, valid, notes
             folder = root / name.replace("%", "")
-            heads[name] = _save(head, folder, target_task.dataset, stacked=base == shared_base)
+            heads[name] = _save(trained, folder, target_task.dataset, stacked=base == shared_base)
             say(f"{name}: test {brief(scores)}")
-            del head
+            del trained
             gc.collect()
     return {
         "task": "heads-transfer",
@@ -182,7 +170,7 @@ def evaluate_heads_transfer(
             "source_valid": len(source_parts["valid"]),
             **{name: len(r) for name, r in target_rows.items()},
         },
-        "config": config(base_model).to_dict(),
+        "config": head.to_dict(),
         "seed": seed,
         "environment": {"torch_threads": torch.get_num_threads()},
     }
@@ -200,7 +188,7 @@ def _source_parts(
 ) -> dict[str, Examples]:
     """The source's training rows (capped, class-even) and validation rows."""
     split, _ = task_split(built, seed)
-    labels = reported_targets(built.spec, built.examples.targets)
+    labels = built.spec.reported_targets(built.examples.targets)
     return {
         "train": built.examples.subset(cap_rows(split["train"], max_train, seed, labels)),
         "valid": built.examples.subset(cap_rows(split["valid"], max_valid, seed + 1)),
@@ -213,7 +201,7 @@ def _target_rows(
     """Target row lists: all and a seeded share of train and valid, and the test rows."""
     split, _ = task_split(built, seed)
     valid = cap_rows(split["valid"], max_valid, seed + 1)
-    share = f"{fraction * 100:.4g}%"
+    share = share_label(fraction)
     return {
         "train-100%": split["train"],
         "valid-100%": valid,
@@ -281,8 +269,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     result = evaluate_heads_transfer(
         args.source, args.target, task=args.task, fraction=args.fraction,
         max_source_train=args.max_source_train, max_valid=args.max_valid,
-        max_test=args.max_test, class_weights=args.class_weights, workdir=args.workdir,
-        show_progress=progress_wanted(), progress=say_on_stderr, **training_options(args),
+        max_test=args.max_test, head=training_config(args, args.class_weights),
+        workdir=args.workdir, threads=args.threads, show_progress=progress_wanted(),
+        progress=say_on_stderr,
     )  # fmt: skip
     if args.json:
         print(json.dumps(result, indent=2))

@@ -136,7 +136,7 @@ def evaluate_transfer(
     started = time.perf_counter()
     source_data = _rec_dataset(source, "source")
     target_data = _rec_dataset(target, "target")
-    share = _share_label(fraction)
+    share = share_label(fraction)
     target_train, _, _, _ = held_out_split(target_data, target_data.protocol)
     sample = share_of_users(target_train, fraction, seed)
     config = FinetuneConfig(
@@ -479,7 +479,7 @@ def _store_manifests(
     return summary
 
 
-def _share_label(fraction: float) -> str:
+def share_label(fraction: float) -> str:
     """0.1 -> "10%" (the variant names' suffix)."""
     return f"{fraction * 100:.4g}%"
 

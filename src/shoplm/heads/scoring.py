@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.special import log_softmax, logsumexp
 
 from shoplm.heads import metrics
 from shoplm.heads.spec import TaskKind, TaskSpec
@@ -55,15 +56,10 @@ def reported_logits(spec: TaskSpec, logits: np.ndarray) -> np.ndarray:
     probability (the logits themselves when the task has no groups)."""
     if not spec.groups:
         return logits
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    log_p = log_softmax(logits, axis=1)
     rows = spec.group_rows()
-    out = np.empty((len(logits), len(spec.reported_labels)), dtype=np.float64)
-    for group in range(out.shape[1]):
-        members = log_p[:, rows == group]
-        top = members.max(axis=1, keepdims=True)
-        out[:, group] = (top + np.log(np.exp(members - top).sum(axis=1, keepdims=True)))[:, 0]
-    return out
+    groups = range(len(spec.reported_labels))
+    return np.stack([logsumexp(log_p[:, rows == g], axis=1) for g in groups], axis=1)
 
 
 def reported_truth(spec: TaskSpec, truth: np.ndarray) -> np.ndarray:

@@ -90,6 +90,14 @@ class TaskSpec:
         reported = {name: i for i, name in enumerate(self.reported_labels)}
         return np.array([reported[g] for g in self.groups or self.labels], dtype=np.int64)
 
+    def reported_targets(self, targets: Sequence[Any]) -> list[Any]:
+        """Each target as the class it is reported as (its group, where labels are grouped):
+        what a split stratifies and a training cap balances."""
+        if not self.groups:
+            return list(targets)
+        group_of = dict(zip(self.labels, self.groups, strict=True))
+        return [group_of.get(target, target) for target in targets]
+
     def to_dict(self) -> dict[str, Any]:
         data = {"name": self.name, "kind": self.kind.value, "labels": list(self.labels)}
         return {**data, "groups": list(self.groups)} if self.groups else data
