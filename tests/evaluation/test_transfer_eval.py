@@ -83,6 +83,7 @@ def test_transfer_cli_lists_its_options_and_rejects_a_bad_fraction(tmp_path: Pat
     options = (
         "--max-source-pairs", "--max-target-users", "--max-target-pairs", "--fraction",
         "--workdir", "--lora-layers", "--bank-every", "--window", "--valid-half-life",
+        "--threads",
     )  # fmt: skip
     for option in options:
         assert option in shown.stdout

@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import os
 from pathlib import Path
 
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from shoplm.cli import app
@@ -43,9 +45,16 @@ def test_shoplm_evaluate_finetune_scores_frozen_and_lora_in_one_run(
         data / "sequences.jsonl.gz",
         [{"user_id": u, "item_ids": [(u + 5 * k) % 24 for k in range(5)]} for u in range(8)],
     )
+    # --threads changes process-wide state: the env is restored by monkeypatch, torch below.
+    monkeypatch.setenv("OMP_NUM_THREADS", "")
+    threads_before = torch.get_num_threads()
     options = "--task recommend --modes lora --max-seq-length 16 --batch-size 4 --no-tune --json"
-    args = ["--data", str(data), "--workdir", str(tmp_path / "work"), *options.split()]
-    invoked = CliRunner().invoke(app, ["evaluate", "finetune", *args])
+    args = ["--data", str(data), "--workdir", str(tmp_path / "work"), "--threads", "1"]
+    try:
+        invoked = CliRunner().invoke(app, ["evaluate", "finetune", *args, *options.split()])
+        assert torch.get_num_threads() == 1 and os.environ["OMP_NUM_THREADS"] == "1"
+    finally:
+        torch.set_num_threads(threads_before)
     assert invoked.exit_code == 0, invoked.output
     result = json.loads(invoked.stdout)
     assert set(result["metrics"]) == {"content-frozen", "content-lora"}

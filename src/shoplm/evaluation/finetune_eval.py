@@ -37,6 +37,7 @@ from shoplm.datasets import RecDataset, SearchDataset, load_dataset
 from shoplm.evaluation.recommend_eval import evaluate_recommend, held_out_split
 from shoplm.evaluation.runner import Progress, say_on_stderr
 from shoplm.evaluation.search_eval import evaluate_search, split_queries
+from shoplm.evaluation.threads import limit_threads
 from shoplm.finetune.data import TrainingData
 from shoplm.finetune.job import run_in_child
 from shoplm.finetune.negatives import add_hard_negatives
@@ -347,10 +348,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-queries", type=int, default=None)
     parser.add_argument("--no-tune", action="store_true", help="skip content-model tuning")
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads [all]")
     parser.add_argument("--workdir", type=Path, default=None, help="keep models here")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
 
+    limit_threads(args.threads)
     result = evaluate_finetune(
         args.data, task=args.task, modes=[m for m in args.modes.split(",") if m],
         epochs=args.epochs, max_pairs=args.max_pairs, batch_size=args.batch_size,

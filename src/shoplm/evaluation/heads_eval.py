@@ -52,6 +52,7 @@ from shoplm.datasets import (
     load_dataset,
 )
 from shoplm.datasets.types import SENTIMENT_NAMES, sentiment_label
+from shoplm.evaluation.threads import limit_threads
 from shoplm.heads import Examples, HeadConfig, LoraSettings, TaskHead, TaskKind, TaskSpec
 from shoplm.heads.model import pick_device
 from shoplm.heads.resources import ResourceMeter
@@ -362,8 +363,7 @@ def evaluate_heads(
     unknown = [m for m in modes if m not in MODES]
     if unknown or not modes:
         raise ValueError(f"modes must be among {MODES}, got {list(modes)}")
-    if threads is not None:
-        torch.set_num_threads(threads)
+    limit_threads(threads)
     started = time.perf_counter()
     dataset = load_dataset(data)
     built = build_task(

@@ -48,6 +48,7 @@ from shoplm.evaluation.heads_eval import (
     train_and_score,
     training_config,
 )
+from shoplm.evaluation.threads import limit_threads
 from shoplm.evaluation.transfer_eval import share_label
 from shoplm.heads import Examples, HeadConfig, LoraSettings, TaskHead
 
@@ -89,8 +90,7 @@ def evaluate_heads_transfer(
         raise ValueError(f"task must be one of {TASKS}, got {task!r}")
     if not 0.0 < fraction < 1.0:
         raise ValueError(f"fraction must be in (0, 1), got {fraction}")
-    if threads is not None:
-        torch.set_num_threads(threads)
+    limit_threads(threads)
     started = time.perf_counter()
     source_task = build_task(task, _reviews(source, "source"), seed=seed)
     target_task = build_task(task, _reviews(target, "target"), seed=seed)

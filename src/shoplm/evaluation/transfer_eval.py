@@ -50,6 +50,7 @@ from shoplm.evaluation.metrics import item_coverage, ranking_metrics
 from shoplm.evaluation.ranking import top_k_from_scores
 from shoplm.evaluation.recommend_eval import evaluate_recommend, held_out_split
 from shoplm.evaluation.runner import Progress, say_on_stderr, seeded_sample
+from shoplm.evaluation.threads import limit_threads
 from shoplm.finetune.data import TrainingData
 from shoplm.finetune.job import train
 from shoplm.finetune.manifest import MANIFEST_FILE, write_json
@@ -533,6 +534,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--valid-corpus-size", type=int, default=5000)
     parser.add_argument("--no-tune", action="store_true", help="skip content and CF tuning")
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads [all]")
     parser.add_argument("--workdir", type=Path, default=None, help="keep adapters here")
     parser.add_argument(
         "--in-process", action="store_true", help="train here, not in child processes"
@@ -540,6 +542,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
 
+    limit_threads(args.threads)
     result = evaluate_transfer(
         args.source, args.target, fraction=args.fraction,
         max_source_pairs=args.max_source_pairs, max_target_users=args.max_target_users,
