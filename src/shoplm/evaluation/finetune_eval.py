@@ -161,15 +161,7 @@ def evaluate_finetune(
             metrics[f"{METHOD[task]}-{mode}"] = result["metrics"][METHOD[task]]
             tuning[f"{METHOD[task]}-{mode}"] = result.get("tuning", {}).get(METHOD[task])
             costs[mode] = {
-                "trainable_params": report["trainable_params"],
-                "total_params": report["total_params"],
-                "train_wall_seconds": report["wall_seconds"],
-                "train_seconds": report["train_seconds"],
-                "pairs_per_second": report["pairs_per_second"],
-                "steps": report["steps"],
-                "peak_rss_mb": report["peak_rss_mb"],
-                "peak_gpu_mb": report["peak_gpu_mb"],
-                "device": report["device"],
+                **training_cost(report),
                 "eval_seconds": round(time.perf_counter() - began, 2),
             }
             runs[mode] = {
@@ -200,6 +192,22 @@ def evaluate_finetune(
             "notes": training.notes,
             "runs": runs,
         },
+    }
+
+
+def training_cost(report: dict[str, Any]) -> dict[str, Any]:
+    """What a fine-tuning job's report says it cost: size, time, memory, device, threads."""
+    return {
+        "trainable_params": report["trainable_params"],
+        "total_params": report["total_params"],
+        "steps": report["steps"],
+        "train_seconds": report["train_seconds"],
+        "train_wall_seconds": report["wall_seconds"],
+        "pairs_per_second": report["pairs_per_second"],
+        "peak_rss_mb": report["peak_rss_mb"],
+        "peak_gpu_mb": report["peak_gpu_mb"],
+        "device": report["device"],
+        "torch_threads": report["torch_threads"],
     }
 
 

@@ -37,6 +37,7 @@ from shoplm.config import progress_wanted
 from shoplm.datasets import TextLabelDataset, load_dataset
 from shoplm.evaluation.finetune_eval import _workdir
 from shoplm.evaluation.heads_eval import (
+    EVAL_HEAD,
     FRACTIONS,
     Progress,
     TaskData,
@@ -50,13 +51,11 @@ from shoplm.evaluation.heads_eval import (
 )
 from shoplm.evaluation.threads import limit_threads
 from shoplm.evaluation.transfer_eval import share_label
-from shoplm.heads import Examples, HeadConfig, LoraSettings, TaskHead
+from shoplm.heads import Examples, HeadConfig, TaskHead
 
 TASKS = ("sentiment", "rating")
 # the settings of `shoplm evaluate heads` (LoRA r 16 on the top 2 blocks), no class weights
-DEFAULT_HEAD = HeadConfig(
-    encoder_lr=1e-3, class_weights="none", lora=LoraSettings(r=16, alpha=32, layers=2)
-)
+DEFAULT_HEAD = dataclasses.replace(EVAL_HEAD, class_weights="none")
 
 
 def evaluate_heads_transfer(

@@ -6,15 +6,12 @@ never open an engine, can use it without that import.
 
 from __future__ import annotations
 
-import os
-
 
 def limit_threads(threads: int | None) -> None:
-    """Cap torch's CPU threads here and in every child process this run starts.
+    """Cap torch's CPU threads (None: leave as is), so two runs can share a small machine.
 
-    Fine-tuning jobs train in child processes, whose torch reads ``OMP_NUM_THREADS`` when
-    it starts, so the variable is set as well as this process's thread count.  Lets two
-    evaluations share a small machine without fighting over its cores.  None: leave as is.
+    Fine-tuning jobs started from here follow the cap: :func:`shoplm.finetune.job.run_in_child`
+    hands this process's thread count to the child.
     """
     if threads is None:
         return
@@ -22,6 +19,4 @@ def limit_threads(threads: int | None) -> None:
         raise ValueError(f"threads must be at least 1, got {threads}")
     import torch
 
-    os.environ["OMP_NUM_THREADS"] = str(threads)
-    os.environ["MKL_NUM_THREADS"] = str(threads)
     torch.set_num_threads(threads)

@@ -45,6 +45,7 @@ from shoplm.evaluation.finetune_eval import (
     _workdir,
     parse_half_life,
     profile_half_life,
+    training_cost,
 )
 from shoplm.evaluation.metrics import item_coverage, ranking_metrics
 from shoplm.evaluation.ranking import top_k_from_scores
@@ -420,18 +421,7 @@ def _interactions(sequences: dict[str, list[str]], item_ids: list[str]) -> Inter
 
 
 def _cost(run: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "trainable_params": run["trainable_params"],
-        "total_params": run["total_params"],
-        "pairs": run["data"]["pairs"],
-        "steps": run["steps"],
-        "train_seconds": run["train_seconds"],
-        "train_wall_seconds": run["wall_seconds"],
-        "pairs_per_second": run["pairs_per_second"],
-        "peak_rss_mb": run["peak_rss_mb"],
-        "peak_gpu_mb": run["peak_gpu_mb"],
-        "device": run["device"],
-    }
+    return {**training_cost(run), "pairs": run["data"]["pairs"]}
 
 
 def _eval_notes(result: dict[str, Any]) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -45,10 +46,22 @@ def run_in_child(
         "--data", str(data_path), "--config", str(config_path), "--out", str(out),
         "--report", str(report), "--base", base, "--platform", platform,
     ]  # fmt: skip
-    finished = subprocess.run(command, check=False)
+    finished = subprocess.run(command, check=False, env=child_environment())
     if finished.returncode != 0 or not report.is_file():
         raise RuntimeError(f"fine-tuning job failed (exit {finished.returncode}); see its output")
     return json.loads(report.read_text())
+
+
+def child_environment() -> dict[str, str]:
+    """This process's environment, with torch's thread count as the child's thread cap.
+
+    A fresh torch takes every core; a caller that capped its own threads (``--threads``,
+    the server's compute threads) means the cap for the training it starts as well.
+    """
+    import torch
+
+    threads = str(torch.get_num_threads())
+    return {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
 
 
 def train(

@@ -323,6 +323,7 @@ def train_encoder(
                 round(torch.cuda.max_memory_allocated() / 2**20, 1) if device == "cuda" else None
             ),
             "device": device,
+            "torch_threads": torch.get_num_threads(),
             "machine": machine(),
         }
     )
