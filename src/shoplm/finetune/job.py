@@ -55,8 +55,8 @@ def run_in_child(
 def child_environment() -> dict[str, str]:
     """This process's environment, with torch's thread count as the child's thread cap.
 
-    A fresh torch takes every core; a caller that capped its own threads (``--threads``,
-    the server's compute threads) means the cap for the training it starts as well.
+    A fresh torch takes every core; a caller that capped its own threads (an evaluation's
+    ``--threads``, ``OMP_NUM_THREADS``) means the cap for the training it starts as well.
     """
     import torch
 
