@@ -212,6 +212,12 @@ def finetune(
     ] = 5.0,
     window: Annotated[int, typer.Option(min=1, help="History items per anchor.")] = 1,
     negatives: Annotated[str, typer.Option(help="Hard negatives: bm25, vector or none.")] = "bm25",
+    max_positive_rank: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="Train only on pairs whose next item the encoder ranks within N already."
+        ),
+    ] = None,
     max_seq_length: Annotated[int, typer.Option(min=8, max=512, help="Tokens per text.")] = 128,
     validate_every: Annotated[
         int | None, typer.Option(min=1, help="Validate every N steps [each epoch].")
@@ -254,6 +260,7 @@ def finetune(
             window=window,
             max_pairs=max_pairs,
             negatives=negatives,
+            max_positive_rank=max_positive_rank,
             use_it=use,
             progress=_progress_printer(quiet=not engine.settings.show_progress),
         )

@@ -64,11 +64,14 @@ def test_cli_finetune_top_blocks_with_the_catalog_bank(
     tmp_path: Path, tiny_items: list[dict], tiny_events: list[dict]
 ) -> None:
     home = _tiny_home(tmp_path, tiny_items, tiny_events)
-    options = ["--lora-layers", "2", "--bank-every", "2", "--no-use"]
+    options = ["--lora-layers", "2", "--bank-every", "2", "--max-positive-rank", "4", "--no-use"]
     done = CliRunner().invoke(app, ["finetune", "--home", str(home), *ARGS, *options])
     assert done.exit_code == 0, done.output
     result = json.loads(done.stdout)
     assert result["finished"] and not result.get("encoder_set")
     assert result["lora"]["layers"] == 2 and result["config"]["bank_every"] == 2
     assert result["config"]["scale"] == 5.0  # behaviour pairs: the softer default
+    kept = result["positive_rank_filter"]
+    assert kept["pairs_before"] == 8 and kept["max_rank"] == 4
+    assert 0 < kept["pairs_kept"] == result["data"]["pairs"] <= 8
     assert Settings.load(home).encoder.model == DEFAULT_ENCODER

@@ -48,6 +48,8 @@ def test_shoplm_evaluate_finetune_scores_frozen_and_lora_in_one_run(
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     threads_before = torch.get_num_threads()
     options = "--task recommend --modes lora --max-seq-length 16 --batch-size 4 --no-tune --json"
+    # Rank 24 of 24 items keeps every pair: the filter and vector negatives are wired in.
+    options += " --max-positive-rank 24 --negatives vector"
     args = ["--data", str(data), "--workdir", str(tmp_path / "work"), "--threads", "1"]
     try:
         invoked = CliRunner().invoke(app, ["evaluate", "finetune", *args, *options.split()])
@@ -65,6 +67,9 @@ def test_shoplm_evaluate_finetune_scores_frozen_and_lora_in_one_run(
     assert result["training"]["frozen"]["trainable_params"] == 0
     # 8 users x (5 - 2 held out - 1) pairs: neither the test nor the validation item is used.
     assert result["finetune"]["pairs"] == 16
+    assert result["finetune"]["positive_rank_filter"]["pairs_kept"] == 16
+    assert result["finetune"]["hard_negatives"]["source"] == "vector"
+    assert result["finetune"]["hard_negatives"]["pairs_with_negatives"] == 16
     run = result["finetune"]["runs"]["lora"]
     assert run["model_id"].startswith("shoplm-recommend-lora@")
     # Validation weighs histories the way the frozen content model was fitted (untuned: 5).

@@ -29,21 +29,27 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
+
+from shoplm.config import EncoderSettings
 from shoplm.datasets import RecDataset, SearchDataset, load_dataset
 from shoplm.evaluation.recommend_eval import evaluate_recommend, held_out_split
-from shoplm.evaluation.runner import Progress, say_on_stderr
+from shoplm.evaluation.runner import Progress, embedding_cache_path, say_on_stderr
 from shoplm.evaluation.search_eval import evaluate_search, split_queries
 from shoplm.evaluation.threads import limit_threads
 from shoplm.finetune.data import TrainingData
+from shoplm.finetune.filtering import keep_within_rank
 from shoplm.finetune.job import run_in_child
 from shoplm.finetune.negatives import add_hard_negatives
 from shoplm.finetune.pairs import recommendation_data, search_data
 from shoplm.finetune.train import FinetuneConfig
 from shoplm.recommend.content import DEFAULT_HALF_LIFE
+from shoplm.text.cache import EmbeddingCache
+from shoplm.text.encoder import TextEncoder
 
 TASKS = ("recommend", "search")
 METHOD = {"recommend": "content", "search": "dense"}
@@ -72,6 +78,7 @@ def evaluate_finetune(
     window: int = 1,
     valid_half_life: float | Literal["tuned"] | None = "tuned",
     negatives: str | None = None,
+    max_positive_rank: int | None = None,
     max_valid: int | None = 500,
     valid_corpus_size: int | None = None,
     max_users: int | None = None,
@@ -88,6 +95,9 @@ def evaluate_finetune(
     to :data:`SCALE` of the task.  ``valid_half_life`` (recommendation) weighs each validation
     user's history: ``"tuned"`` takes the half-life the frozen content model chose on the
     validation item, so early stopping scores the encoder the way the content model uses it.
+    ``max_positive_rank`` keeps only the pairs whose positive the base encoder ranks within
+    that many items for the anchor (:mod:`shoplm.finetune.filtering`), before ``max_pairs``
+    draws from them.
     """
     say = progress or (lambda _msg: None)
     started = time.perf_counter()
@@ -128,10 +138,17 @@ def evaluate_finetune(
     half_life = profile_half_life(valid_half_life, frozen)
     say("building training pairs (training split only)")
     training = task_training_data(
-        dataset, task, window, max_pairs, max_valid, valid_corpus_size, seed, half_life
-    )
+        dataset, task, window, None if max_positive_rank else max_pairs, max_valid,
+        valid_corpus_size, seed, half_life,
+    )  # fmt: skip
     source = negatives or ("bm25" if task == "search" else "none")
-    mined = add_hard_negatives(training, source, seed=seed)
+    encode = _base_encode() if source == "vector" or max_positive_rank else None
+    filtered = None
+    if max_positive_rank and encode is not None:
+        say(f"ranking {len(training.pairs)} pairs' positives with the base encoder")
+        filtered = keep_within_rank(training, encode, max_positive_rank, max_pairs, seed)
+        say(f"{filtered['pairs_within_rank']} pairs within rank {max_positive_rank}")
+    mined = add_hard_negatives(training, source, seed=seed, encode=encode)
     say(f"{len(training.pairs)} pairs, {len(training.valid)} validation cases, negatives {source}")
     with _workdir(workdir) as root:
         for mode in modes:
@@ -189,6 +206,7 @@ def evaluate_finetune(
             "pairs": len(training.pairs),
             "valid_cases": len(training.valid),
             "hard_negatives": mined,
+            "positive_rank_filter": filtered,
             "notes": training.notes,
             "runs": runs,
         },
@@ -284,6 +302,12 @@ def _finetune_protocol(task: str, half_life: float | None, tuned: bool) -> str:
     )
 
 
+def _base_encode() -> Callable[[Sequence[str]], np.ndarray]:
+    """The base encoder's unit vectors, through the machine's embedding cache."""
+    encoder = TextEncoder(EncoderSettings(), cache=EmbeddingCache(embedding_cache_path()))
+    return encoder.encode_cached
+
+
 @contextlib.contextmanager
 def _encoder_env(model_folder: str, cache_dir: Path) -> Iterator[None]:
     """Engines opened inside use ``model_folder`` as encoder and a separate vector cache."""
@@ -350,6 +374,12 @@ def main(argv: list[str] | None = None) -> int:
         "none or a number [tuned]",
     )
     parser.add_argument("--negatives", choices=("none", "bm25", "vector"), default=None)
+    parser.add_argument(
+        "--max-positive-rank",
+        type=int,
+        default=None,
+        help="train only on pairs whose positive the base encoder ranks within this many",
+    )
     parser.add_argument("--max-valid", type=int, default=500)
     parser.add_argument("--valid-corpus-size", type=int, default=None)
     parser.add_argument("--max-users", type=int, default=None)
@@ -370,7 +400,8 @@ def main(argv: list[str] | None = None) -> int:
         max_seq_length=args.max_seq_length,
         validate_every=args.validate_every, bank_every=args.bank_every, scale=args.scale,
         patience=args.patience, window=args.window, valid_half_life=args.valid_half_life,
-        negatives=args.negatives, max_valid=args.max_valid,
+        negatives=args.negatives, max_positive_rank=args.max_positive_rank,
+        max_valid=args.max_valid,
         valid_corpus_size=args.valid_corpus_size, max_users=args.max_users,
         max_queries=args.max_queries, tune=not args.no_tune, seed=args.seed,
         workdir=args.workdir, show_progress=True, progress=say_on_stderr,

@@ -1,10 +1,11 @@
 """Fine-tuning the text encoder on a shop's own behaviour (contrastive, LoRA or full).
 
-pairs -> negatives -> train (loss, validation, checkpoint) -> adapter + merged folder +
+pairs -> (filter) -> negatives -> train (loss, validation, checkpoint) -> adapter + merged folder +
 manifest; :func:`finetune_home` does it all for an engine home and switches its encoder.
 """
 
 from shoplm.finetune.data import Anchor, TrainingData, TrainingPair, ValidationCase
+from shoplm.finetune.filtering import keep_within_rank
 from shoplm.finetune.model import LoraSettings, load_adapter, merge_into_folder, switch_adapter
 from shoplm.finetune.negatives import add_hard_negatives
 from shoplm.finetune.pairs import recommendation_data, search_data, store_sequences
@@ -18,6 +19,7 @@ __all__ = [
     "TrainingPair",
     "ValidationCase",
     "add_hard_negatives",
+    "keep_within_rank",
     "load_adapter",
     "merge_into_folder",
     "recommendation_data",

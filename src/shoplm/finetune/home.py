@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from shoplm.finetune.filtering import keep_within_rank
 from shoplm.finetune.job import train
 from shoplm.finetune.manifest import base_of
 from shoplm.finetune.negatives import add_hard_negatives
@@ -53,6 +54,7 @@ def finetune_home(
     max_pairs: int | None = None,
     max_valid: int | None = 1000,
     negatives: str = "bm25",
+    max_positive_rank: int | None = None,
     use_it: bool = True,
     in_child: bool = False,
     progress: Progress | None = None,
@@ -60,6 +62,8 @@ def finetune_home(
     """Tune on the platform's (history -> next item) pairs; each user's newest item validates.
 
     Validation weighs each user's history with :func:`content_half_life`.
+    ``max_positive_rank`` trains only on pairs whose next item the home's encoder already
+    ranks within that many (:mod:`shoplm.finetune.filtering`); ``max_pairs`` draws from those.
 
     The base is the home's encoder, or the base it was tuned from when it already is a
     tuned folder.  With ``use_it`` the home's settings switch to the tuned folder; engines
@@ -75,15 +79,21 @@ def finetune_home(
         raise ValueError(f"platform {platform!r} has no events: fine-tuning learns from them")
     data = recommendation_data(
         items, sequences, window=window, half_life=content_half_life(engine, platform),
-        max_pairs=max_pairs, max_valid=max_valid, seed=config.seed,
+        max_pairs=None if max_positive_rank else max_pairs, max_valid=max_valid,
+        seed=config.seed,
     )  # fmt: skip
+    encode = engine.encoder.encode_cached
+    filtered = None
+    if max_positive_rank:
+        say(f"ranking {len(data.pairs)} pairs' next items with the encoder")
+        filtered = keep_within_rank(data, encode, max_positive_rank, max_pairs, config.seed)
     say(f"{len(data.pairs)} training pairs and {len(data.valid)} validation users")
-    encode = engine.encoder.encode_cached if negatives == "vector" else None
     mined = add_hard_negatives(data, negatives, seed=config.seed, encode=encode)
     base = base_of(engine.settings.encoder.model)
     out = finetune_dir(engine.home, platform, config.mode)
     result = train(data, config, out, base=base, platform=platform, in_child=in_child, progress=say)
     result["hard_negatives"] = mined
+    result["positive_rank_filter"] = filtered
     if use_it:
         engine.settings.encoder.model = result["model_folder"]
         engine.settings.save(engine.home)

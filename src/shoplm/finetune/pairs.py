@@ -74,7 +74,7 @@ def recommendation_data(
                     exclude=seen,
                 )
             )
-    pairs = _sample(pairs, max_pairs, seed)
+    pairs = sample_pairs(pairs, max_pairs, seed)
     users = sorted(u for u in split.test_targets if split.train_for_test[u])
     if max_valid is not None and len(users) > max_valid:
         users = sorted(random.Random(seed).sample(users, max_valid))
@@ -137,7 +137,7 @@ def search_data(
                 pairs.append(
                     TrainingPair(anchor=Anchor(text=query.text), positive=item_id, exclude=judged)
                 )
-    pairs = _sample(pairs, max_pairs, seed)
+    pairs = sample_pairs(pairs, max_pairs, seed)
     return TrainingData(
         kind="search",
         corpus=corpus,
@@ -184,7 +184,8 @@ def _valid_corpus(
     return sorted(set(relevant) | set(sampled))
 
 
-def _sample(pairs: list[TrainingPair], limit: int | None, seed: int) -> list[TrainingPair]:
+def sample_pairs(pairs: list[TrainingPair], limit: int | None, seed: int) -> list[TrainingPair]:
+    """A seeded ``limit`` of the pairs, in their order (all of them when ``limit`` is None)."""
     if limit is None or len(pairs) <= limit:
         return pairs
     keep = sorted(random.Random(seed).sample(range(len(pairs)), limit))

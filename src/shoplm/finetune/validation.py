@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from shoplm.evaluation.metrics import graded_ndcg
-from shoplm.finetune.data import TrainingData
+from shoplm.finetune.data import Anchor, TrainingData
 
 Encode = Callable[[Sequence[str]], np.ndarray]
 
@@ -33,9 +33,7 @@ def validation_ndcg(data: TrainingData, encode: Encode, k: int = 10) -> float:
         if case.anchor.text is not None:
             query = next(text_vectors)
         else:
-            rows = [row_of[i] for i in case.anchor.item_ids]
-            query = np.asarray(case.anchor.weights, dtype=np.float32) @ vectors[rows]
-            query /= max(float(np.linalg.norm(query)), 1e-12)
+            query = history_vector(case.anchor, vectors, row_of)
         ranking = corpus @ query
         for item_id in case.exclude:
             row = row_of.get(item_id)
@@ -45,6 +43,13 @@ def validation_ndcg(data: TrainingData, encode: Encode, k: int = 10) -> float:
         gains = [case.gains.get(data.valid_corpus[r], 0.0) for r in top]
         scores.append(graded_ndcg(gains, list(case.gains.values()), k))
     return float(np.mean(scores))
+
+
+def history_vector(anchor: Anchor, vectors: np.ndarray, row_of: dict[str, int]) -> np.ndarray:
+    """A history anchor as the content recommender sees a user: weighted mean, unit length."""
+    rows = [row_of[i] for i in anchor.item_ids]
+    query = np.asarray(anchor.weights, dtype=np.float32) @ vectors[rows]
+    return query / max(float(np.linalg.norm(query)), 1e-12)
 
 
 def _history_ids(data: TrainingData) -> list[str]:
