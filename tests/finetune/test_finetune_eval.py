@@ -12,7 +12,11 @@ import torch
 from typer.testing import CliRunner
 
 from shoplm.cli import app
-from shoplm.evaluation.finetune_eval import parse_half_life, profile_half_life
+from shoplm.evaluation.finetune_eval import (
+    evaluate_finetune,
+    parse_half_life,
+    profile_half_life,
+)
 
 # Full-ranking metrics cut at 20, so the catalog needs more than 20 items.
 TITLES = [
@@ -89,3 +93,8 @@ def test_valid_half_life_option_and_the_frozen_models_choice() -> None:
     assert profile_half_life(3.0, frozen) == 3.0
     assert profile_half_life(None, frozen) is None
     assert profile_half_life("tuned", {}) == 5.0  # no content fit reported: the default
+
+
+def test_a_rank_filter_below_one_fails_before_any_work(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="max_positive_rank must be >= 1"):
+        evaluate_finetune(tmp_path / "no-such-data", max_positive_rank=0)

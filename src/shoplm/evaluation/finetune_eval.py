@@ -100,6 +100,8 @@ def evaluate_finetune(
     draws from them.
     """
     say = progress or (lambda _msg: None)
+    if max_positive_rank is not None and max_positive_rank < 1:
+        raise ValueError(f"max_positive_rank must be >= 1, got {max_positive_rank}")
     started = time.perf_counter()
     dataset = load_dataset(data)
     task = task or ("search" if isinstance(dataset, SearchDataset) else "recommend")
@@ -138,13 +140,13 @@ def evaluate_finetune(
     half_life = profile_half_life(valid_half_life, frozen)
     say("building training pairs (training split only)")
     training = task_training_data(
-        dataset, task, window, None if max_positive_rank else max_pairs, max_valid,
+        dataset, task, window, max_pairs if max_positive_rank is None else None, max_valid,
         valid_corpus_size, seed, half_life,
     )  # fmt: skip
     source = negatives or ("bm25" if task == "search" else "none")
-    encode = _base_encode() if source == "vector" or max_positive_rank else None
+    encode = _base_encode() if source == "vector" or max_positive_rank is not None else None
     filtered = None
-    if max_positive_rank and encode is not None:
+    if max_positive_rank is not None and encode is not None:
         say(f"ranking {len(training.pairs)} pairs' positives with the base encoder")
         filtered = keep_within_rank(training, encode, max_positive_rank, max_pairs, seed)
         say(f"{filtered['pairs_within_rank']} pairs within rank {max_positive_rank}")

@@ -79,12 +79,12 @@ def finetune_home(
         raise ValueError(f"platform {platform!r} has no events: fine-tuning learns from them")
     data = recommendation_data(
         items, sequences, window=window, half_life=content_half_life(engine, platform),
-        max_pairs=None if max_positive_rank else max_pairs, max_valid=max_valid,
+        max_pairs=max_pairs if max_positive_rank is None else None, max_valid=max_valid,
         seed=config.seed,
     )  # fmt: skip
     encode = engine.encoder.encode_cached
     filtered = None
-    if max_positive_rank:
+    if max_positive_rank is not None:
         say(f"ranking {len(data.pairs)} pairs' next items with the encoder")
         filtered = keep_within_rank(data, encode, max_positive_rank, max_pairs, config.seed)
     say(f"{len(data.pairs)} training pairs and {len(data.valid)} validation users")
