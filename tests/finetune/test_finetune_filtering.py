@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
+from shoplm.finetune import filtering
 from shoplm.finetune.data import Anchor, TrainingData, TrainingPair
 from shoplm.finetune.filtering import keep_within_rank, positive_ranks
 
@@ -41,6 +42,17 @@ def test_ranks_skip_the_anchor_and_excluded_items() -> None:
         TrainingPair(anchor=Anchor(text="0 1"), positive="x3"),
     ]
     assert positive_ranks(_data(pairs), encode).tolist() == [1, 4, 2, 3]
+
+
+def test_ranks_do_not_depend_on_the_chunk_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    pairs = [
+        TrainingPair(anchor=_history(a), positive=p, exclude=[e])
+        # x5 from x1 behind x3, x4; x1 from x5 behind x3, x2; x4 from x2 behind x3
+        for a, p, e in [("x1", "x5", "x2"), ("x5", "x1", "x4"), ("x2", "x4", "x1")]
+    ]
+    whole = positive_ranks(_data(pairs), encode).tolist()
+    monkeypatch.setattr(filtering, "CHUNK", 2)  # chunk boundaries inside the pairs
+    assert positive_ranks(_data(pairs), encode).tolist() == whole == [3, 3, 2]
 
 
 def test_keep_within_rank_drops_far_positives_and_reports() -> None:

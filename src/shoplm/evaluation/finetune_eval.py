@@ -29,11 +29,9 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
-
-import numpy as np
 
 from shoplm.config import EncoderSettings
 from shoplm.datasets import RecDataset, SearchDataset, load_dataset
@@ -47,6 +45,7 @@ from shoplm.finetune.job import run_in_child
 from shoplm.finetune.negatives import add_hard_negatives
 from shoplm.finetune.pairs import recommendation_data, search_data
 from shoplm.finetune.train import FinetuneConfig
+from shoplm.finetune.validation import Encode
 from shoplm.recommend.content import DEFAULT_HALF_LIFE
 from shoplm.text.cache import EmbeddingCache
 from shoplm.text.encoder import TextEncoder
@@ -144,13 +143,15 @@ def evaluate_finetune(
         valid_corpus_size, seed, half_life,
     )  # fmt: skip
     source = negatives or ("bm25" if task == "search" else "none")
-    encode = _base_encode() if source == "vector" or max_positive_rank is not None else None
     filtered = None
-    if max_positive_rank is not None and encode is not None:
-        say(f"ranking {len(training.pairs)} pairs' positives with the base encoder")
-        filtered = keep_within_rank(training, encode, max_positive_rank, max_pairs, seed)
-        say(f"{filtered['pairs_within_rank']} pairs within rank {max_positive_rank}")
-    mined = add_hard_negatives(training, source, seed=seed, encode=encode)
+    with contextlib.ExitStack() as stack:
+        needs_encoder = source == "vector" or max_positive_rank is not None
+        encode = stack.enter_context(_base_encode()) if needs_encoder else None
+        if max_positive_rank is not None and encode is not None:
+            say(f"ranking {len(training.pairs)} pairs' positives with the base encoder")
+            filtered = keep_within_rank(training, encode, max_positive_rank, max_pairs, seed)
+            say(f"{filtered['pairs_within_rank']} pairs within rank {max_positive_rank}")
+        mined = add_hard_negatives(training, source, seed=seed, encode=encode)
     say(f"{len(training.pairs)} pairs, {len(training.valid)} validation cases, negatives {source}")
     with _workdir(workdir) as root:
         for mode in modes:
@@ -304,10 +305,11 @@ def _finetune_protocol(task: str, half_life: float | None, tuned: bool) -> str:
     )
 
 
-def _base_encode() -> Callable[[Sequence[str]], np.ndarray]:
-    """The base encoder's unit vectors, through the machine's embedding cache."""
-    encoder = TextEncoder(EncoderSettings(), cache=EmbeddingCache(embedding_cache_path()))
-    return encoder.encode_cached
+@contextlib.contextmanager
+def _base_encode() -> Iterator[Encode]:
+    """The base encoder's unit vectors, through the machine's embedding cache (then closed)."""
+    with EmbeddingCache(embedding_cache_path()) as cache:
+        yield TextEncoder(EncoderSettings(), cache=cache).encode_cached
 
 
 @contextlib.contextmanager

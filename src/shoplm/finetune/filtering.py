@@ -2,7 +2,7 @@
 
 On a shop like Amazon office, the item bought next is usually not the text neighbour of the
 one before: the base encoder ranks the median next item 688th of 2,420 (a random item would
-be about 1,210th), and only 8% within the top 10. Trained on every pair, the encoder pulls
+be about 1,210th), and only 15% within the top 50. Trained on every pair, the encoder pulls
 co-purchases together at the cost of the near neighbours that the content model's top 10 is
 made of. Keeping only pairs whose positive the base encoder already ranks within the top
 ``max_rank`` teaches it to lift near misses into the top 10, which is what NDCG@10 scores.
@@ -16,7 +16,7 @@ from shoplm.finetune.data import TrainingData, TrainingPair
 from shoplm.finetune.pairs import sample_pairs
 from shoplm.finetune.validation import Encode, history_vector
 
-CHUNK = 1024  # anchors scored against the catalog at once
+CHUNK = 1024  # anchors scored against the catalog at once (games: 288k x 17k otherwise)
 
 
 def positive_ranks(data: TrainingData, encode: Encode) -> np.ndarray:
@@ -39,15 +39,16 @@ def positive_ranks(data: TrainingData, encode: Encode) -> np.ndarray:
             for p in data.pairs
         ]
     )
+    positives = np.array([row_of[p.positive] for p in data.pairs])
     ranks = np.empty(len(data.pairs), dtype=np.int64)
-    for start in range(0, len(data.pairs), CHUNK):
+    for start in range(0, len(data.pairs), CHUNK):  # a chunk's scores, not the whole matrix
         scores = anchors[start : start + CHUNK] @ vectors.T
-        for offset, pair in enumerate(data.pairs[start : start + CHUNK]):
-            row = scores[offset]
-            target = row[row_of[pair.positive]]
-            hidden = _hidden_rows(pair, row_of)
-            above = int((row > target).sum()) - int((row[hidden] > target).sum())
-            ranks[start + offset] = above + 1
+        targets = scores[np.arange(len(scores)), positives[start : start + CHUNK]]
+        above = (scores > targets[:, None]).sum(axis=1)
+        for n, pair in enumerate(data.pairs[start : start + CHUNK]):
+            hidden = _hidden_rows(pair, row_of)  # items the pair hides do not count
+            above[n] -= int((scores[n, hidden] > targets[n]).sum())
+        ranks[start : start + len(scores)] = above + 1
     return ranks
 
 
