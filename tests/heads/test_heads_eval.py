@@ -105,6 +105,7 @@ def test_one_run_trains_probe_and_lora_on_the_same_split(tiny_base, tmp_path: Pa
         lora_alpha=4,
         lora_layers=1,
         class_weights="none",
+        init_head="probe",
         save_to=tmp_path / "heads",
     )
     assert result["head_task"] == "sentiment" and result["dataset"] == "womens_clothing_reviews"
@@ -124,7 +125,17 @@ def test_one_run_trains_probe_and_lora_on_the_same_split(tiny_base, tmp_path: Pa
     assert result["label_counts"]["test"] == {"negative": 5, "neutral": 3, "positive": 5}
     # negative and positive tie as the training majority; the first label wins
     assert result["metrics"]["constant"]["accuracy"] == round(5 / 13, 6)
+    assert result["config"]["lora"]["init_head"] == "probe"  # LP-FT: LoRA starts at a probe
+    assert "macro_f1" in result["training"]["lora"]["probe_start"]
     json.dumps(result)  # the result is plain JSON
+
+
+def _probe_run(tiny_base: str) -> dict:
+    """Settings of a quick probe-only sentiment run on the tiny base."""
+    return dict(
+        task="sentiment", base_model=tiny_base, epochs=1, batch_size=8, lora_r=2,
+        lora_alpha=4, lora_layers=1, class_weights="none", modes=("probe",),
+    )  # fmt: skip
 
 
 def test_star_targets_train_on_stars_but_keep_the_three_way_split(
@@ -140,10 +151,7 @@ def test_star_targets_train_on_stars_but_keep_the_three_way_split(
         build_task("rating", reviews, star_targets=True)
 
     data = _clothing_folder(tmp_path / "reviews")
-    common = dict(
-        task="sentiment", base_model=tiny_base, epochs=1, batch_size=8, lora_r=2,
-        lora_alpha=4, lora_layers=1, class_weights="none", modes=("probe",),
-    )  # fmt: skip
+    common = _probe_run(tiny_base)
     plain = evaluate_heads(data, **common)
     stars = evaluate_heads(data, star_targets=True, **common)
     assert stars["split"]["rows"] == plain["split"]["rows"]  # the same test rows
@@ -154,6 +162,35 @@ def test_star_targets_train_on_stars_but_keep_the_three_way_split(
     assert "five star ratings" in stars["protocol"]
 
 
+def test_ordinal_sentiment_cuts_the_star_scale_on_the_three_way_split(
+    tiny_base, tmp_path: Path
+) -> None:
+    reviews = TextLabelDataset("r", ["good", "bad", "meh"], [5.0, 2.0, 3.0], [2, 0, 1])
+    built = build_task("sentiment", reviews, ordinal=True)
+    assert built.spec.kind is TaskKind.ORDINAL and built.spec.labels[0] == "1 star"
+    assert built.examples.targets == ["5 stars", "2 stars", "3 stars"]
+    with pytest.raises(ValueError, match="not both"):
+        build_task("sentiment", reviews, star_targets=True, ordinal=True)
+    with pytest.raises(ValueError, match="ordinal is a sentiment option"):
+        build_task("rating", reviews, ordinal=True)
+
+    data = _clothing_folder(tmp_path / "reviews")
+    common = _probe_run(tiny_base)
+    plain = evaluate_heads(data, **common)
+    ordinal = evaluate_heads(data, ordinal=True, **common)
+    assert ordinal["split"]["rows"] == plain["split"]["rows"]  # stratified the same way
+    assert ordinal["split"]["by"] == "label"
+    assert ordinal["labels"] == ["negative", "neutral", "positive"]
+    assert {"macro_f1", "f1_neutral", "rmse"} <= set(ordinal["metrics"]["probe"])
+    cutpoints = ordinal["training"]["probe"]["cutpoints"]
+    assert len(cutpoints) == 2 and cutpoints[0] < cutpoints[1]
+    # the constant baseline still predicts the training majority for every review
+    constant, plain_constant = ordinal["metrics"]["constant"], plain["metrics"]["constant"]
+    assert constant["accuracy"] == plain_constant["accuracy"]
+    assert constant["macro_f1"] == plain_constant["macro_f1"]
+    assert "cutting it into the three groups" in ordinal["protocol"]
+
+
 def test_shoplm_evaluate_heads_prints_json(tiny_base, tmp_path: Path) -> None:
     data = _clothing_folder(tmp_path / "reviews", n=40)
     args = ["--task", "rating", "--data", str(data), "--modes", "probe", "--json"]
@@ -161,3 +198,8 @@ def test_shoplm_evaluate_heads_prints_json(tiny_base, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
     assert out["head_task"] == "rating" and "rmse" in out["metrics"]["probe"]
+    args = ["--data", str(data), "--ordinal", "--modes", "probe", "--json"]
+    result = CliRunner().invoke(app, ["evaluate", "heads", *args, "--base-model", tiny_base])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out["head_task"] == "sentiment" and len(out["training"]["probe"]["cutpoints"]) == 2

@@ -23,6 +23,14 @@ from shoplm.heads.model import load_base
 LABELS = ("negative", "neutral", "positive")
 SPEC = TaskSpec("sentiment", "classification", LABELS)
 PROBE = ["great lovely dress", "awful broken size", "the fit is okay"]
+STARS = ("1", "2", "3", "4", "5")
+STAR_GROUPS = ("neg", "neg", "neu", "pos", "pos")
+
+
+def _as_stars(part: Examples) -> Examples:
+    """The toy sentiment rows with star labels: 1 or 2 negative, 3 neutral, 4 or 5 positive."""
+    fine = {"negative": ["1", "2"], "neutral": ["3", "3"], "positive": ["4", "5"]}
+    return Examples(part.texts, [fine[t][i % 2] for i, t in enumerate(part.targets)])
 
 
 def _config(base: str, mode: str, **changes: object) -> HeadConfig:
@@ -102,6 +110,42 @@ def test_save_load_round_trip_predicts_identically(
     assert loaded.trainable_parameters == head.trainable_parameters
 
 
+def test_a_probe_started_lora_head_begins_where_the_probe_ended(
+    tiny_base, toy_train, toy_valid, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shoplm.heads import head as head_module
+
+    seen: dict[str, dict[str, torch.Tensor]] = {}
+    fit_probe, fit_network = head_module.train_probe, head_module.train_network
+
+    def output_layer(net: torch.nn.Module) -> dict[str, torch.Tensor]:
+        return {k: v.detach().clone() for k, v in net.head.state_dict().items()}
+
+    def watched_probe(net, *args, **kwargs):
+        seen["before probe"] = output_layer(net)
+        found = fit_probe(net, *args, **kwargs)
+        seen["after probe"] = output_layer(net)
+        return found
+
+    def watched_network(net, *args, **kwargs):
+        seen["lora start"] = output_layer(net)
+        return fit_network(net, *args, **kwargs)
+
+    monkeypatch.setattr(head_module, "train_probe", watched_probe)
+    monkeypatch.setattr(head_module, "train_network", watched_network)
+    config = _config(tiny_base, "lora", init_head="probe", epochs=1)
+    head = TaskHead.train(SPEC, toy_train, toy_valid, config)
+    # the probe fitted the LoRA net's own output layer, and LoRA training started from it
+    assert not torch.equal(seen["before probe"]["weight"], seen["after probe"]["weight"])
+    for name, value in seen["after probe"].items():
+        torch.testing.assert_close(seen["lora start"][name], value, rtol=0, atol=0)
+    assert set(head.info["probe_start"]) >= {"macro_f1", "accuracy"}
+
+    seen.clear()
+    TaskHead.train(SPEC, toy_train, toy_valid, _config(tiny_base, "lora", epochs=1))
+    assert set(seen) == {"lora start"}  # a randomly started head fits no probe
+
+
 def test_bad_training_label_is_an_error_naming_the_row(tiny_base, toy_valid) -> None:
     train = Examples(["good dress", "bad fit", "okay size"], ["positive", "negative", "meh"])
     with pytest.raises(HeadDataError, match=r"row 2: label 'meh' is not one of"):
@@ -146,27 +190,63 @@ def test_regression_and_binary_heads(tiny_base, toy_train, toy_valid, tmp_path: 
 def test_a_grouped_head_learns_fine_labels_and_predicts_their_groups(
     tiny_base, toy_train, toy_valid, tmp_path: Path
 ) -> None:
-    stars = ("1", "2", "3", "4", "5")
-    spec = TaskSpec("sentiment", "classification", stars, ("neg", "neg", "neu", "pos", "pos"))
-    fine = {"negative": ["1", "2"], "neutral": ["3", "3"], "positive": ["4", "5"]}
-
-    def to_stars(part: Examples) -> Examples:
-        return Examples(part.texts, [fine[t][i % 2] for i, t in enumerate(part.targets)])
-
-    train, valid = to_stars(toy_train), to_stars(toy_valid)
+    spec = TaskSpec("sentiment", "classification", STARS, STAR_GROUPS)
+    train, valid = _as_stars(toy_train), _as_stars(toy_valid)
     head = TaskHead.train(spec, train, valid, _config(tiny_base, "lora", epochs=1))
     assert head.net.head.out_features == 5  # it learns the five labels ...
     proba = head.predict_proba(PROBE)
     assert proba.shape == (3, 3)  # ... and reports the three groups
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-9)
     assert set(head.predict(PROBE)) <= {"neg", "neu", "pos"}
-    assert head.offsets is None or head.offsets.shape == (3,)
+    assert head.calibration is None or head.calibration.shape == (3,)
     assert {"f1_neg", "f1_neu", "f1_pos"} <= set(head.evaluate(valid))
     folder = head.save(tmp_path / "grouped")
     assert json.loads((folder / "manifest.json").read_text())["labels"] == ["neg", "neu", "pos"]
     loaded = TaskHead.load(folder)
     assert loaded.spec == spec
     np.testing.assert_array_equal(loaded.predict_proba(PROBE), proba)
+
+
+def test_an_ordinal_head_learns_the_scale_and_cuts_it_into_groups(
+    tiny_base, toy_train, toy_valid, tmp_path: Path
+) -> None:
+    spec = TaskSpec("sentiment", "ordinal", STARS, STAR_GROUPS)
+    train, valid = _as_stars(toy_train), _as_stars(toy_valid)
+    head = TaskHead.train(spec, train, valid, _config(tiny_base, "lora", epochs=2))
+    assert head.net.head.out_features == 1  # one number: the position on the star scale
+    assert head.calibration is not None and head.calibration.shape == (2,)
+    assert head.calibration[0] < head.calibration[1]
+    values = head.predict_values(PROBE)
+    assert values.shape == (3,) and np.isfinite(values).all()
+    predicted = head.predict(PROBE)
+    expected = np.searchsorted(head.calibration, values, side="right")
+    assert predicted == [("neg", "neu", "pos")[i] for i in expected]
+    scores = head.evaluate(valid)
+    assert {"accuracy", "macro_f1", "f1_neg", "f1_neu", "f1_pos", "rmse"} == set(scores)
+    assert scores["macro_f1"] == head.info["validation"]["macro_f1"]  # chosen on these rows
+    with pytest.raises(ValueError, match="no probabilities: use predict or predict_values"):
+        head.predict_proba(PROBE)
+
+    folder = head.save(tmp_path / "ordinal")
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["calibration"] == [float(v) for v in head.calibration]
+    loaded = TaskHead.load(folder)
+    assert loaded.spec == spec
+    np.testing.assert_array_equal(loaded.calibration, head.calibration)
+    np.testing.assert_allclose(loaded.predict_values(PROBE), values, rtol=1e-6)
+    assert loaded.predict(PROBE) == predicted
+
+
+def test_heads_saved_before_the_calibration_key_still_load(
+    tiny_base, toy_train, toy_valid, tmp_path: Path
+) -> None:
+    head = TaskHead.train(SPEC, toy_train, toy_valid, _config(tiny_base, "probe"))
+    folder = head.save(tmp_path / "old")
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["offsets"] = [0.0, 1.5, -0.5]  # what earlier versions wrote
+    del manifest["calibration"]
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    np.testing.assert_array_equal(TaskHead.load(folder).calibration, [0.0, 1.5, -0.5])
 
 
 def test_loading_refuses_a_folder_that_is_not_a_head(tmp_path: Path) -> None:

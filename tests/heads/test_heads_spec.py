@@ -78,6 +78,22 @@ def test_grouped_labels_report_their_groups_in_first_seen_order() -> None:
         TaskSpec("b", "binary", ("no", "yes"), ("no", "yes"))
 
 
+def test_ordinal_labels_are_positions_on_a_scale() -> None:
+    spec = TaskSpec("sentiment", "ordinal", STARS, ("neg", "neg", "neu", "pos", "pos"))
+    assert spec.n_outputs == 1 and spec.reported_labels == ("neg", "neu", "pos")
+    y = encode_targets(spec, ["5", "1", "3"])
+    assert y.tolist() == [4, 0, 2] and y.dtype == np.int64
+    assert TaskSpec.from_dict(spec.to_dict()) == spec
+    with pytest.raises(HeadDataError, match=r"row 1: label '6' is not one of"):
+        encode_targets(spec, ["5", "6"])
+    with pytest.raises(ValueError, match="ordinal task 'o' needs at least two labels"):
+        TaskSpec("o", "ordinal", ("only",))
+    # a group split around another cannot be cut off the scale
+    with pytest.raises(ValueError, match="one run of neighbouring labels"):
+        TaskSpec("o", "ordinal", STARS, ("low", "high", "low", "high", "high"))
+    assert spec.has_classes and not TaskSpec("r", "regression").has_classes
+
+
 def test_examples_check_texts_and_lengths() -> None:
     with pytest.raises(HeadDataError, match="row 1: text must be a string, got int"):
         Examples(["fine", 3], ["a", "b"])  # type: ignore[list-item]

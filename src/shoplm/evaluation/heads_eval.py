@@ -11,7 +11,9 @@ Tasks and the data that supports them:
 - ``sentiment``: review text -> negative (1-2 stars) / neutral (3) / positive (4-5);
   ``womens_clothing_reviews``, ``amazon_office_reviews_sample``.  With ``star_targets`` the
   head learns the five star ratings and reports their three sentiment groups (the split,
-  the metrics and the test rows stay the 3-way ones).
+  the metrics and the test rows stay the 3-way ones).  With ``ordinal`` it learns the star
+  rating as one number and cuts it into the three groups at two cutpoints chosen on
+  validation (again the same split, metrics and test rows).
 - ``rating``: review text -> star rating (regression, RMSE); the same two datasets.
 - ``categorisation``: product text -> category path cut at ``category_level`` levels
   (``amazon_office``), or query -> product class (``wands_queries``); classes with fewer
@@ -78,6 +80,7 @@ TEMPLATE_KEYS = (
     "epochs",
     "encoder_lr",
     "head_lr",
+    "init_head",
     "seed",
 )
 
@@ -102,12 +105,16 @@ def build_task(
     relevance_threshold: float = 2.5,
     seed: int = 42,
     star_targets: bool = False,
+    ordinal: bool = False,
 ) -> TaskData:
     """The examples of ``task`` from a loaded dataset; an unsupported pair says which fit."""
-    if star_targets and task != "sentiment":
-        raise ValueError(f"star targets are a sentiment option, not one of task {task!r}")
+    for option, chosen in (("star targets", star_targets), ("ordinal", ordinal)):
+        if chosen and task != "sentiment":
+            raise ValueError(f"{option} is a sentiment option, not one of task {task!r}")
+    if star_targets and ordinal:
+        raise ValueError("choose star targets or ordinal, not both")
     if task in ("sentiment", "rating") and isinstance(dataset, TextLabelDataset):
-        return _reviews(task, dataset, star_targets)
+        return _reviews(task, dataset, star_targets, ordinal)
     if task == "categorisation" and isinstance(dataset, RecDataset | QueryClassDataset):
         return _categories(dataset, category_level, min_class_count)
     if task == "click" and isinstance(dataset, SearchDataset):
@@ -128,10 +135,20 @@ def build_task(
     )
 
 
-def _reviews(task: str, data: TextLabelDataset, star_targets: bool = False) -> TaskData:
-    if task == "sentiment" and star_targets:
-        spec = TaskSpec("sentiment", TaskKind.CLASSIFICATION, STAR_NAMES, STAR_SENTIMENT)
+def _reviews(
+    task: str, data: TextLabelDataset, star_targets: bool = False, ordinal: bool = False
+) -> TaskData:
+    if task == "sentiment" and ordinal:
+        spec = TaskSpec("sentiment", TaskKind.ORDINAL, STAR_NAMES, STAR_SENTIMENT)
         targets: list[Any] = [_star_name(row, r) for row, r in enumerate(data.ratings)]
+        what = (
+            "review text -> negative (1-2 stars) / neutral (3) / positive (4-5), the head "
+            "learning the star rating as one number (squared error) and cutting it into the "
+            "three groups at two cutpoints chosen on validation"
+        )
+    elif task == "sentiment" and star_targets:
+        spec = TaskSpec("sentiment", TaskKind.CLASSIFICATION, STAR_NAMES, STAR_SENTIMENT)
+        targets = [_star_name(row, r) for row, r in enumerate(data.ratings)]
         what = (
             "review text -> negative (1-2 stars) / neutral (3) / positive (4-5), the head "
             "trained on the five star ratings and reporting their sentiment group"
@@ -232,9 +249,8 @@ def _purchase(data: RecDataset, seed: int) -> TaskData:
 def task_split(built: TaskData, seed: int) -> tuple[dict[str, list[int]], list[Any] | None]:
     """The seeded 70/10/20 split of a task's rows, and the strata it kept (None: by group,
     or unstratified for regression)."""
-    classes = built.spec.kind is not TaskKind.REGRESSION
     reported = built.spec.reported_targets(built.examples.targets)
-    strata = reported if classes and built.groups is None else None
+    strata = reported if built.spec.has_classes and built.groups is None else None
     split = split_rows(len(built.examples), seed, FRACTIONS, strata=strata, groups=built.groups)
     return split, strata
 
@@ -332,6 +348,7 @@ def evaluate_heads(
     batch_size: int = EVAL_HEAD.batch_size,
     encoder_lr: float = EVAL_HEAD.encoder_lr,
     head_lr: float = EVAL_HEAD.head_lr,
+    init_head: str = EVAL_HEAD.init_head,
     lora_r: int = EVAL_HEAD.lora.r,
     lora_alpha: int = EVAL_HEAD.lora.alpha,
     lora_layers: int | None = EVAL_HEAD.lora.layers,
@@ -341,6 +358,7 @@ def evaluate_heads(
     min_class_count: int = 5,
     relevance_threshold: float = 2.5,
     star_targets: bool = False,
+    ordinal: bool = False,
     save_to: str | Path | None = None,
     base_model: str = EVAL_HEAD.base_model,
     device: str | None = None,
@@ -357,7 +375,8 @@ def evaluate_heads(
     ``class_weights`` applies to every mode unless ``lora_class_weights`` overrides it for
     LoRA ("auto" trains each variant and keeps the better on validation, which doubles
     LoRA's time).  ``balance_train`` draws the capped training rows evenly across classes;
-    the logit offsets chosen on validation then restore the natural class priors.
+    the logit offsets (ordinal: cutpoints) chosen on validation then restore the natural
+    class priors.
     ``lora_layers`` puts the adapter on the top N transformer blocks only (see
     ``LoraSettings``).  ``cache_vectors`` lets the probe reuse frozen vectors from shoplm's
     embedding cache (faster reruns, but then its wall time is not a from-scratch time).
@@ -370,11 +389,18 @@ def evaluate_heads(
     started = time.perf_counter()
     dataset = load_dataset(data)
     built = build_task(
-        task, dataset, category_level, min_class_count, relevance_threshold, seed, star_targets
+        task,
+        dataset,
+        category_level,
+        min_class_count,
+        relevance_threshold,
+        seed,
+        star_targets,
+        ordinal,
     )
     spec, examples = built.spec, built.examples
     split, strata = task_split(built, seed)
-    balanced = balance_train and spec.kind is TaskKind.CLASSIFICATION
+    balanced = balance_train and spec.kind in (TaskKind.CLASSIFICATION, TaskKind.ORDINAL)
     reported = spec.reported_targets(examples.targets)
     rows = {
         "train": cap_rows(split["train"], max_train, seed, reported if balanced else None),
@@ -396,6 +422,7 @@ def evaluate_heads(
             epochs=epochs,
             encoder_lr=encoder_lr,
             head_lr=head_lr,
+            init_head=init_head,  # type: ignore[arg-type]
             class_weights=(
                 lora_class_weights if mode == "lora" and lora_class_weights else class_weights
             ),  # type: ignore[arg-type]
@@ -477,8 +504,9 @@ def train_and_score(
     }
     validation = {k: round(v, 6) for k, v in head.info["validation"].items()}
     training = {k: v for k, v in head.info.items() if k != "validation"}
-    if head.offsets is not None:
-        training["offsets"] = [round(float(v), 3) for v in head.offsets]
+    if head.calibration is not None:
+        name = "cutpoints" if spec.kind is TaskKind.ORDINAL else "offsets"
+        training[name] = [round(float(v), 3) for v in head.calibration]
     return head, (metrics, validation, training)
 
 
@@ -493,7 +521,13 @@ def _constant(spec: TaskSpec, train: Examples, test: Examples) -> dict[str, floa
     y_train = encode_targets(spec, train.targets)
     y_test = encode_targets(spec, test.targets)
     n = len(y_test)
-    if spec.kind is TaskKind.CLASSIFICATION:
+    if spec.kind is TaskKind.ORDINAL:  # the middle of the majority class's labels
+        groups = spec.group_rows()
+        majority = np.bincount(groups[y_train], minlength=len(spec.reported_labels)).argmax()
+        scale = TargetScale.fit(y_train.astype(np.float64))
+        middle = np.full(n, np.flatnonzero(groups == majority).mean())
+        scores = task_metrics(spec, scale.to_outputs(middle), y_test, scale=scale)
+    elif spec.kind is TaskKind.CLASSIFICATION:
         groups = spec.group_rows()
         majority = np.bincount(groups[y_train], minlength=len(spec.reported_labels)).argmax()
         logits = np.where(groups == majority, 30.0, -30.0)[None, :].repeat(n, axis=0)
@@ -525,10 +559,11 @@ def _protocol(built: TaskData, rows: dict[str, list[int]], balanced: bool) -> st
         f"{FRACTIONS[2]:.0%} (train/valid/test), capped to {len(rows['train'])}/"
         f"{len(rows['valid'])}/{len(rows['test'])} rows"
         f"{' (training rows drawn evenly across classes)' if balanced else ''}; every mode "
-        "trains on the same rows; stopping point, class weights and logit offsets chosen on "
-        "valid; each mode scored once on test. probe = frozen encoder + linear head; "
-        "lora = LoRA adapter on the encoder + the same head, trained end to end; constant = "
-        "majority class / positive rate / mean of the whole (uncapped) training split"
+        "trains on the same rows; stopping point, class weights and logit offsets (ordinal: "
+        "cutpoints) chosen on valid; each mode scored once on test. probe = frozen encoder + "
+        "linear head; lora = LoRA adapter on the encoder + the same head, trained end to "
+        "end; constant = majority class / positive rate / mean of the whole (uncapped) "
+        "training split"
     )
 
 
@@ -561,6 +596,12 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="sentiment: train on the five star ratings, report their three sentiment groups",
     )
+    p.add_argument(
+        "--ordinal",
+        action="store_true",
+        help="sentiment: learn the star rating as one number, cut it into the three sentiment "
+        "groups at two cutpoints chosen on validation",
+    )
     p.add_argument("--save", type=Path, default=None, help="save each head to SAVE/<mode>")
     p.add_argument("--device", default=None)
     p.add_argument("--cache-vectors", action="store_true", help="probe: use the vector cache")
@@ -576,6 +617,12 @@ def add_training_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=head.batch_size)
     p.add_argument("--encoder-lr", type=float, default=head.encoder_lr)
     p.add_argument("--head-lr", type=float, default=head.head_lr)
+    p.add_argument(
+        "--init-head",
+        choices=("random", "probe"),
+        default=head.init_head,
+        help="LoRA: start the output layer at random or from a linear probe fitted first (LP-FT)",
+    )
     p.add_argument("--lora-r", type=int, default=head.lora.r)
     p.add_argument("--lora-alpha", type=int, default=head.lora.alpha)
     p.add_argument(
@@ -597,6 +644,7 @@ def training_options(args: argparse.Namespace) -> dict[str, Any]:
         "batch_size": args.batch_size,
         "encoder_lr": args.encoder_lr,
         "head_lr": args.head_lr,
+        "init_head": args.init_head,
         "lora_r": args.lora_r,
         "lora_alpha": args.lora_alpha,
         "lora_layers": args.lora_layers or None,
@@ -637,6 +685,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         min_class_count=args.min_class_count,
         relevance_threshold=args.relevance_threshold,
         star_targets=args.star_targets,
+        ordinal=args.ordinal,
         save_to=args.save,
         device=args.device,
         cache_vectors=args.cache_vectors,

@@ -13,6 +13,7 @@ from shoplm.config import DEFAULT_ENCODER
 
 MODES = ("lora", "probe")
 CLASS_WEIGHTS = ("none", "balanced", "auto")
+HEAD_INITS = ("random", "probe")
 
 
 @dataclass
@@ -48,8 +49,14 @@ class HeadConfig:
     ``probe`` freezes the encoder, embeds every text once and trains only the head.
     ``class_weights``: ``balanced`` weighs the loss by inverse class frequency; ``auto``
     trains with and without and keeps whichever scores better on validation.
-    ``calibrate``: classification only; per-class logit offsets chosen on validation to
-    maximise macro-F1 (they correct for class priors, e.g. after a balanced sample).
+    ``init_head``: where a LoRA head's output layer starts.  ``random``, or ``probe``: the
+    layer is first fitted alone on the frozen encoder's vectors (a linear probe), then the
+    adapter and the layer train together from there (linear probing then fine-tuning,
+    "LP-FT"), so the adapter's first steps follow a head that already points the right way
+    instead of a random one.  Probe mode ignores it.
+    ``calibrate``: classification: per-class logit offsets chosen on validation to maximise
+    macro-F1 (they correct for class priors, e.g. after a balanced sample); ordinal: the
+    cutpoints between classes, chosen the same way.
     """
 
     mode: Literal["lora", "probe"] = "lora"
@@ -64,6 +71,7 @@ class HeadConfig:
     evals_per_epoch: int = 2
     patience: int = 3
     class_weights: Literal["none", "balanced", "auto"] = "auto"
+    init_head: Literal["random", "probe"] = "random"
     calibrate: bool = True
     seed: int = 42
     device: str | None = None
@@ -81,6 +89,8 @@ class HeadConfig:
             raise ValueError(
                 f"class_weights must be one of {CLASS_WEIGHTS}, got {self.class_weights!r}"
             )
+        if self.init_head not in HEAD_INITS:
+            raise ValueError(f"init_head must be one of {HEAD_INITS}, got {self.init_head!r}")
         for name in ("max_seq_length", "batch_size", "epochs", "evals_per_epoch", "patience"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")

@@ -5,7 +5,8 @@
     head.predict(["Runs small, returned it."])   # -> ["negative"]
     head.save("heads/sentiment"); TaskHead.load("heads/sentiment")
 
-Every choice (class weights, logit offsets, the stopping point) is made on ``valid``.
+Every choice (class weights, logit offsets or ordinal cutpoints, the stopping point) is made
+on ``valid``.
 """
 
 from __future__ import annotations
@@ -35,14 +36,20 @@ from shoplm.heads.model import (
 )
 from shoplm.heads.scoring import (
     TargetScale,
-    classify,
+    predict_classes,
     reported_logits,
     sigmoid,
     softmax,
     task_metrics,
 )
 from shoplm.heads.spec import Examples, TaskKind, TaskSpec, check_texts, encode_targets
-from shoplm.heads.train import Trained, class_weights, train_network, train_probe
+from shoplm.heads.train import (
+    SQUARED_ERROR,
+    Trained,
+    class_weights,
+    train_network,
+    train_probe,
+)
 from shoplm.text.blocks import n_blocks
 from shoplm.text.cache import EmbeddingCache
 
@@ -59,7 +66,7 @@ class TaskHead:
         base: Base,
         net: HeadNet,
         scale: TargetScale | None = None,
-        offsets: np.ndarray | None = None,
+        calibration: np.ndarray | None = None,
         info: dict[str, Any] | None = None,
     ) -> None:
         self.spec = spec
@@ -67,7 +74,7 @@ class TaskHead:
         self.base = base
         self.net = net
         self.scale = scale
-        self.offsets = offsets
+        self.calibration = calibration  # class offsets or ordinal cutpoints, from validation
         self.info = info or {}
         self.device = next(net.parameters()).device
 
@@ -89,8 +96,9 @@ class TaskHead:
             raise ValueError("training needs at least one training and one validation example")
         y_train = encode_targets(spec, train.targets)
         y_valid = encode_targets(spec, valid.targets)
-        scale = TargetScale.fit(y_train) if spec.kind is TaskKind.REGRESSION else None
-        variants = ["none"] if spec.kind is TaskKind.REGRESSION else [config.class_weights]
+        squared_error = spec.kind in SQUARED_ERROR
+        scale = TargetScale.fit(y_train.astype(np.float64)) if squared_error else None
+        variants = ["none"] if squared_error else [config.class_weights]
         if variants == ["auto"]:
             variants = ["none", "balanced"]
         started = time.perf_counter()
@@ -98,6 +106,7 @@ class TaskHead:
         vectors: tuple[np.ndarray, np.ndarray] | None = None
         best: tuple[Trained, TaskHead, str] | None = None
         tried: dict[str, dict[str, float]] = {}
+        probe_starts: dict[str, dict[str, float]] = {}  # validation of each LP-FT start
         for weighting in variants:
             _seed(config.seed)
             head = cls._fresh(spec, config, device, scale)
@@ -120,6 +129,24 @@ class TaskHead:
                     say,
                 )
             else:
+                if config.init_head == "probe":
+                    if vectors is None:  # the adapter is still zero: these are frozen vectors
+                        vectors = head._embed_pair(train.texts, valid.texts, show_progress, None)
+                    start = train_probe(
+                        head.net,
+                        spec,
+                        vectors[0],
+                        y_train,
+                        vectors[1],
+                        y_valid,
+                        config,
+                        weights,
+                        scale,
+                        device,
+                        show_progress,
+                        say,
+                    )
+                    probe_starts[weighting] = start.metrics
                 ids = tokenize(head.base.tokenizer, train.texts, config.max_seq_length)
                 trained = train_network(
                     head.net,
@@ -146,11 +173,12 @@ class TaskHead:
                 best = (trained, head, weighting)
         assert best is not None
         trained, head, weighting = best
-        head.offsets = trained.offsets
+        head.calibration = trained.calibration
         head.info = {
             "trainable_parameters": count_trainable(head.net),
             "class_weights": weighting,
             "class_weights_tried": tried if len(tried) > 1 else {},
+            "probe_start": probe_starts.get(weighting, {}),
             "validation": trained.metrics,
             "best_step": trained.step,
             "steps": trained.steps,
@@ -233,27 +261,31 @@ class TaskHead:
         raw = self.outputs(texts)
         if self.spec.kind is TaskKind.CLASSIFICATION:
             logits = reported_logits(self.spec, raw)
-            return softmax(logits if self.offsets is None else logits + self.offsets)
+            return softmax(logits if self.calibration is None else logits + self.calibration)
         if self.spec.kind is TaskKind.BINARY:
             p = sigmoid(raw)
             return np.stack([1.0 - p, p], axis=1)
-        raise ValueError(f"task {self.spec.name!r} is a regression: use predict_values")
+        use = (
+            "predict_values"
+            if self.spec.kind is TaskKind.REGRESSION
+            else "predict or predict_values"
+        )
+        raise ValueError(
+            f"task {self.spec.name!r} ({self.spec.kind.value}) has no probabilities: use {use}"
+        )
 
     def predict_values(self, texts: Sequence[str]) -> np.ndarray:
-        """Predicted numbers in the target's units (regression)."""
-        if self.spec.kind is not TaskKind.REGRESSION:
+        """Predicted numbers in the target's units (regression), or positions on the label
+        scale (ordinal: 0 is the first label, 2.6 lies between the third and fourth)."""
+        if self.spec.kind not in SQUARED_ERROR:
             raise ValueError(f"task {self.spec.name!r} predicts labels: use predict/predict_proba")
         return (self.scale or TargetScale()).to_values(self.outputs(texts))
 
     def predict(self, texts: Sequence[str]) -> list[str] | np.ndarray:
-        """Label names (classification, binary at p >= 0.5) or values (regression)."""
+        """Label names (classification, ordinal, binary at p >= 0.5) or values (regression)."""
         if self.spec.kind is TaskKind.REGRESSION:
             return self.predict_values(texts)
-        raw = self.outputs(texts)
-        if self.spec.kind is TaskKind.CLASSIFICATION:
-            rows = classify(reported_logits(self.spec, raw), self.offsets)
-        else:
-            rows = (sigmoid(raw) >= 0.5).astype(np.int64)
+        rows = predict_classes(self.spec, self.outputs(texts), self.calibration, self.scale)
         return [self.spec.reported_labels[int(i)] for i in rows]
 
     def evaluate(self, examples: Examples, show_progress: bool = False) -> dict[str, float]:
@@ -263,7 +295,7 @@ class TaskHead:
             self.spec,
             self.outputs(examples.texts, show_progress),
             truth,
-            self.offsets,
+            self.calibration,
             self.scale,
         )
 
@@ -296,7 +328,9 @@ class TaskHead:
             "target_scale": (
                 {"mean": self.scale.mean, "std": self.scale.std} if self.scale else None
             ),
-            "offsets": None if self.offsets is None else [float(v) for v in self.offsets],
+            "calibration": (
+                None if self.calibration is None else [float(v) for v in self.calibration]
+            ),
             "metrics": metrics or {},
             "training": self.info,
             "versions": _versions(),
@@ -346,14 +380,14 @@ class TaskHead:
         net.to(pick_device(device))
         net.eval()
         scale = manifest.get("target_scale")
-        offsets = manifest.get("offsets")
+        calibration = manifest.get("calibration", manifest.get("offsets"))  # "offsets": older heads
         return cls(
             spec,
             config,
             base,
             net,
             TargetScale(**scale) if scale else None,
-            None if offsets is None else np.asarray(offsets, dtype=np.float64),
+            None if calibration is None else np.asarray(calibration, dtype=np.float64),
             {**manifest.get("training", {}), "metrics": manifest.get("metrics", {})},
         )
 

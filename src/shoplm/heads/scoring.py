@@ -1,15 +1,21 @@
 """From raw head outputs to predictions and metrics, the same way in training and serving.
 
 Raw outputs: class logits ``[n, k]`` (classification), one logit ``[n]`` (binary), or a
-standardised value ``[n]`` (regression; ``TargetScale`` turns it back into the target's
-units).  Classification logits may carry per-class offsets chosen on validation
-(:func:`fit_offsets`): argmax of ``logits + offsets`` is the prediction.  A task whose
-labels are grouped (:class:`TaskSpec` ``groups``) is predicted and scored over its groups:
-:func:`reported_logits` first, then the offsets.
+standardised value ``[n]`` (regression and ordinal; ``TargetScale`` turns it back into the
+target's units, for ordinal the position on the label scale).
+
+What turns outputs into classes may be chosen on validation, the head's *calibration*:
+per-class logit offsets for classification (:func:`fit_offsets`; argmax of ``logits +
+offsets`` is the prediction), the cutpoints between neighbouring classes on the scale for
+ordinal (:func:`fit_cutpoints`; a value's class is how many cutpoints lie at or below it).
+A task whose labels are grouped (:class:`TaskSpec` ``groups``) is predicted and scored over
+its groups: :func:`reported_logits` first, then the offsets; an ordinal task's cutpoints
+separate its groups.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,6 +26,7 @@ from shoplm.heads.spec import TaskKind, TaskSpec
 
 OFFSET_GRID = np.round(np.arange(-3.0, 3.0001, 0.1), 2)
 OFFSET_ROUNDS = 3
+CUTPOINT_CANDIDATES = 199  # quantiles of the validation values a cutpoint may move to
 
 
 @dataclass(frozen=True)
@@ -78,47 +85,125 @@ def fit_offsets(logits: np.ndarray, truth: np.ndarray) -> np.ndarray:
     macro-F1, so offsets stay at 0 unless they help.
     """
     n_classes = logits.shape[1]
-    offsets = np.zeros(n_classes, dtype=np.float64)
-    best = metrics.macro_f1(truth, classify(logits, offsets), n_classes)
+    return _coordinate_ascent(
+        np.zeros(n_classes, dtype=np.float64),
+        range(1, n_classes),
+        lambda _c, _current: OFFSET_GRID,
+        lambda offsets: metrics.macro_f1(truth, classify(logits, offsets), n_classes),
+    )
+
+
+def _coordinate_ascent(
+    start: np.ndarray,
+    coordinates: range,
+    choices: Callable[[int, np.ndarray], np.ndarray],
+    score: Callable[[np.ndarray], float],
+) -> np.ndarray:
+    """Each coordinate in turn takes the best of its ``choices`` (given the others), for at
+    most ``OFFSET_ROUNDS`` rounds; a change must strictly improve ``score``."""
+    current = start.copy()
+    best = score(current)
     for _ in range(OFFSET_ROUNDS):
         improved = False
-        for c in range(1, n_classes):
-            for value in OFFSET_GRID:
-                trial = offsets.copy()
+        for c in coordinates:
+            for value in choices(c, current):
+                trial = current.copy()
                 trial[c] = value
-                score = metrics.macro_f1(truth, classify(logits, trial), n_classes)
-                if score > best + 1e-12:
-                    best, offsets, improved = score, trial, True
+                trial_score = score(trial)
+                if trial_score > best + 1e-12:
+                    best, current, improved = trial_score, trial, True
         if not improved:
             break
-    return offsets
+    return current
+
+
+def default_cutpoints(spec: TaskSpec) -> np.ndarray:
+    """Cutpoints halfway between neighbouring reported classes on an ordinal label scale:
+    with labels 0-4 grouped (0, 1), (2), (3, 4) they are 1.5 and 2.5."""
+    rows = spec.group_rows()
+    return np.array(
+        [i + 0.5 for i in range(len(rows) - 1) if rows[i] != rows[i + 1]], dtype=np.float64
+    )
+
+
+def cut(values: np.ndarray, cutpoints: np.ndarray) -> np.ndarray:
+    """Each value's class: how many of the (increasing) cutpoints lie at or below it."""
+    return np.searchsorted(cutpoints, values, side="right")
+
+
+def fit_cutpoints(values: np.ndarray, truth: np.ndarray, start: np.ndarray) -> np.ndarray:
+    """Cutpoints maximising macro-F1 on these (validation) rows, from ``start``.
+
+    Coordinate ascent: each cutpoint in turn moves to the best of the values' quantiles
+    between its neighbours; a move must strictly improve macro-F1, so the cutpoints stay at
+    ``start`` unless moving helps.
+    """
+    n_classes = len(start) + 1
+    candidates = np.unique(np.quantile(values, np.linspace(0.005, 0.995, CUTPOINT_CANDIDATES)))
+
+    def between_neighbours(c: int, cutpoints: np.ndarray) -> np.ndarray:
+        low = cutpoints[c - 1] if c > 0 else -np.inf
+        high = cutpoints[c + 1] if c + 1 < len(cutpoints) else np.inf
+        return candidates[(candidates > low) & (candidates < high)]
+
+    return _coordinate_ascent(
+        np.asarray(start, dtype=np.float64),
+        range(len(start)),
+        between_neighbours,
+        lambda cutpoints: metrics.macro_f1(truth, cut(values, cutpoints), n_classes),
+    )
+
+
+def calibrate(
+    spec: TaskSpec, outputs: np.ndarray, truth: np.ndarray, scale: TargetScale | None
+) -> np.ndarray | None:
+    """The calibration these (validation) outputs call for: class offsets (classification),
+    cutpoints (ordinal), none for the other kinds."""
+    if spec.kind is TaskKind.CLASSIFICATION:
+        return fit_offsets(reported_logits(spec, outputs), reported_truth(spec, truth))
+    if spec.kind is TaskKind.ORDINAL:
+        values = (scale or TargetScale()).to_values(outputs)
+        return fit_cutpoints(values, reported_truth(spec, truth), default_cutpoints(spec))
+    return None
+
+
+def predict_classes(
+    spec: TaskSpec,
+    outputs: np.ndarray,
+    calibration: np.ndarray | None = None,
+    scale: TargetScale | None = None,
+) -> np.ndarray:
+    """Indices into ``spec.reported_labels`` (classification and ordinal), binary at p >= 0.5."""
+    if spec.kind is TaskKind.CLASSIFICATION:
+        return classify(reported_logits(spec, outputs), calibration)
+    if spec.kind is TaskKind.ORDINAL:
+        values = (scale or TargetScale()).to_values(outputs)
+        return cut(values, default_cutpoints(spec) if calibration is None else calibration)
+    if spec.kind is TaskKind.BINARY:
+        return (sigmoid(outputs) >= 0.5).astype(np.int64)
+    raise ValueError(f"task {spec.name!r} is a regression: it predicts values, not classes")
 
 
 def task_metrics(
     spec: TaskSpec,
     outputs: np.ndarray,
     truth: np.ndarray,
-    offsets: np.ndarray | None = None,
+    calibration: np.ndarray | None = None,
     scale: TargetScale | None = None,
 ) -> dict[str, float]:
     """The task's metrics: accuracy + macro-F1, AUC + log loss, or RMSE.
 
-    Classification is scored over the reported labels (the groups, where the task has
-    them); ``truth`` holds indices of ``spec.labels`` and ``offsets`` apply to the reported
-    logits.
+    Classification and ordinal tasks are scored over the reported labels (the groups, where
+    the task has them); ``truth`` holds indices of ``spec.labels`` and ``calibration`` is
+    the head's (offsets on the reported logits, or cutpoints).  An ordinal task also reports
+    the RMSE of its values in label steps (how far off the scale, before cutting).
     """
-    if spec.kind is TaskKind.CLASSIFICATION:
-        truth = reported_truth(spec, truth)
-        predicted = classify(reported_logits(spec, outputs), offsets)
-        n = len(spec.reported_labels)
-        result = {
-            "accuracy": metrics.accuracy(truth, predicted),
-            "macro_f1": metrics.macro_f1(truth, predicted, n),
-        }
-        if n <= 10:
-            per_class = metrics.f1_per_class(truth, predicted, n)
-            for i, label in enumerate(spec.reported_labels):
-                result[f"f1_{label}"] = float(per_class[i])
+    if spec.kind in (TaskKind.CLASSIFICATION, TaskKind.ORDINAL):
+        predicted = predict_classes(spec, outputs, calibration, scale)
+        result = _class_scores(spec, reported_truth(spec, truth), predicted)
+        if spec.kind is TaskKind.ORDINAL:
+            values = (scale or TargetScale()).to_values(outputs)
+            result["rmse"] = metrics.rmse(truth, values)
         return result
     if spec.kind is TaskKind.BINARY:
         p = sigmoid(outputs)
@@ -131,9 +216,22 @@ def task_metrics(
     return {"rmse": metrics.rmse(truth, values)}
 
 
+def _class_scores(spec: TaskSpec, truth: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
+    n = len(spec.reported_labels)
+    result = {
+        "accuracy": metrics.accuracy(truth, predicted),
+        "macro_f1": metrics.macro_f1(truth, predicted, n),
+    }
+    if n <= 10:
+        per_class = metrics.f1_per_class(truth, predicted, n)
+        for i, label in enumerate(spec.reported_labels):
+            result[f"f1_{label}"] = float(per_class[i])
+    return result
+
+
 def selection_score(spec: TaskSpec, scores: dict[str, float]) -> float:
     """Higher is better: macro-F1, minus log loss, or minus RMSE (early stopping, choices)."""
-    if spec.kind is TaskKind.CLASSIFICATION:
+    if spec.kind in (TaskKind.CLASSIFICATION, TaskKind.ORDINAL):
         return scores["macro_f1"]
     if spec.kind is TaskKind.BINARY:
         return -scores["log_loss"]

@@ -1,8 +1,10 @@
 """What a task head predicts, and its training examples checked row by row.
 
-A head is one of three kinds: ``classification`` (one of several named labels, softmax),
-``binary`` (a yes/no event such as a click, one logistic output) or ``regression`` (a number
-such as a star rating).  Targets are validated here, once, so a typo in row 5312 of a label
+A head is one of four kinds: ``classification`` (one of several named labels, softmax),
+``binary`` (a yes/no event such as a click, one logistic output), ``regression`` (a number
+such as a star rating) or ``ordinal`` (one of several labels in a fixed order, such as 1-5
+stars: learnt as one number, the label's position, and cut into classes at cutpoints chosen
+on validation).  Targets are validated here, once, so a typo in row 5312 of a label
 file fails with the row and the allowed labels instead of as a shape error mid-training.
 """
 
@@ -27,19 +29,22 @@ class TaskKind(StrEnum):
     CLASSIFICATION = "classification"
     BINARY = "binary"
     REGRESSION = "regression"
+    ORDINAL = "ordinal"
 
 
 @dataclass(frozen=True)
 class TaskSpec:
-    """A task's name, kind and (for classification and binary) its label names in order.
+    """A task's name, kind and (for all but regression) its label names in order.
 
-    For ``binary`` the second label is the positive event (default negative/positive).
+    For ``binary`` the second label is the positive event (default negative/positive).  For
+    ``ordinal`` the labels run from lowest to highest.
 
-    ``groups`` (classification only) lets a head learn finer labels than it reports: the
-    head trains on ``labels`` (say the five star ratings) and reports ``groups[i]`` for label
-    ``i`` (negative, negative, neutral, positive, positive), a group's probability being the
-    sum of its labels'.  The finer targets keep what separates a 4-star review from a 5-star
-    one, which a 3-way target throws away.
+    ``groups`` (classification and ordinal) lets a head learn finer labels than it reports:
+    the head trains on ``labels`` (say the five star ratings) and reports ``groups[i]`` for
+    label ``i`` (negative, negative, neutral, positive, positive); a classification group's
+    probability is the sum of its labels'.  The finer targets keep what separates a 4-star
+    review from a 5-star one, which a 3-way target throws away.  An ordinal task's groups
+    must each be one run of neighbouring labels, so that cutting the scale separates them.
     """
 
     name: str
@@ -55,8 +60,10 @@ class TaskSpec:
         object.__setattr__(self, "labels", labels)
         groups = tuple(str(group) for group in self.groups)
         object.__setattr__(self, "groups", groups)
-        if groups and self.kind is not TaskKind.CLASSIFICATION:
-            raise ValueError(f"task {self.name!r}: only classification labels can be grouped")
+        if groups and self.kind not in (TaskKind.CLASSIFICATION, TaskKind.ORDINAL):
+            raise ValueError(
+                f"task {self.name!r}: only classification and ordinal labels can be grouped"
+            )
         if groups and len(groups) != len(labels):
             raise ValueError(
                 f"task {self.name!r}: {len(groups)} groups for {len(labels)} labels; "
@@ -68,12 +75,24 @@ class TaskSpec:
             raise ValueError("a task needs a name")
         if len(set(labels)) != len(labels):
             raise ValueError(f"task {self.name!r}: labels repeat: {list(labels)}")
-        if self.kind is TaskKind.CLASSIFICATION and len(labels) < 2:
-            raise ValueError(f"classification task {self.name!r} needs at least two labels")
+        if self.kind in (TaskKind.CLASSIFICATION, TaskKind.ORDINAL) and len(labels) < 2:
+            raise ValueError(f"{self.kind.value} task {self.name!r} needs at least two labels")
+        if self.kind is TaskKind.ORDINAL and groups:
+            runs = [g for i, g in enumerate(groups) if i == 0 or groups[i - 1] != g]
+            if len(runs) != len(set(runs)):
+                raise ValueError(
+                    f"ordinal task {self.name!r}: each group must be one run of neighbouring "
+                    f"labels, got {list(groups)}"
+                )
         if self.kind is TaskKind.BINARY and len(labels) != 2:
             raise ValueError(f"binary task {self.name!r} needs exactly two labels")
         if self.kind is TaskKind.REGRESSION and labels:
             raise ValueError(f"regression task {self.name!r} takes no labels")
+
+    @property
+    def has_classes(self) -> bool:
+        """Whether the head predicts named classes (all kinds but regression)."""
+        return self.kind is not TaskKind.REGRESSION
 
     @property
     def n_outputs(self) -> int:
@@ -147,8 +166,9 @@ def check_texts(texts: Sequence[str]) -> list[str]:
 
 
 def encode_targets(spec: TaskSpec, targets: Sequence[Any]) -> np.ndarray:
-    """Targets as the numbers a head trains on: class index (int64) or float32 value."""
-    if spec.kind is TaskKind.CLASSIFICATION:
+    """Targets as the numbers a head trains on: label index (int64; classification and
+    ordinal, where the index is the position on the scale) or float32 value."""
+    if spec.kind in (TaskKind.CLASSIFICATION, TaskKind.ORDINAL):
         index = {label: i for i, label in enumerate(spec.labels)}
         out = np.empty(len(targets), dtype=np.int64)
         for row, target in enumerate(targets):

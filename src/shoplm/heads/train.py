@@ -24,18 +24,12 @@ from shoplm.heads.config import HeadConfig
 from shoplm.heads.features import run_batches
 from shoplm.heads.model import HeadNet
 from shoplm.heads.prefix import PrefixStates
-from shoplm.heads.scoring import (
-    TargetScale,
-    fit_offsets,
-    reported_logits,
-    reported_truth,
-    selection_score,
-    task_metrics,
-)
+from shoplm.heads.scoring import TargetScale, calibrate, selection_score, task_metrics
 from shoplm.heads.spec import TaskKind, TaskSpec
 
 Say = Callable[[str], None]
 PROBE_PATIENCE_EPOCHS = 10
+SQUARED_ERROR = (TaskKind.REGRESSION, TaskKind.ORDINAL)  # one standardised output, MSE
 MAX_GRAD_NORM = 1.0
 
 
@@ -47,14 +41,15 @@ class Trained:
     metrics: dict[str, float]
     step: int
     steps: int
-    offsets: np.ndarray | None
+    calibration: np.ndarray | None  # class offsets or cutpoints chosen on validation
     stopped_early: bool
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
 def class_weights(spec: TaskSpec, y: np.ndarray, kind: str) -> torch.Tensor | None:
-    """Inverse-frequency weights (classification) or the positive weight (binary)."""
-    if kind == "none" or spec.kind is TaskKind.REGRESSION:
+    """Inverse-frequency weights (classification) or the positive weight (binary); the
+    squared-error kinds (regression, ordinal) take none."""
+    if kind == "none" or spec.kind in SQUARED_ERROR:
         return None
     if spec.kind is TaskKind.BINARY:
         positives = float(y.sum())
@@ -76,8 +71,8 @@ def loss_function(spec: TaskSpec, weights: torch.Tensor | None) -> nn.Module:
 def targets_tensor(spec: TaskSpec, y: np.ndarray, scale: TargetScale | None) -> torch.Tensor:
     if spec.kind is TaskKind.CLASSIFICATION:
         return torch.as_tensor(y, dtype=torch.long)
-    if spec.kind is TaskKind.REGRESSION and scale is not None:
-        y = scale.to_outputs(y)
+    if spec.kind in SQUARED_ERROR and scale is not None:
+        y = scale.to_outputs(y.astype(np.float32))
     return torch.as_tensor(y, dtype=torch.float32)
 
 
@@ -86,14 +81,12 @@ def score_outputs(
     outputs: np.ndarray,
     y: np.ndarray,
     scale: TargetScale | None,
-    calibrate: bool,
+    calibrated: bool,
 ) -> tuple[float, dict[str, float], np.ndarray | None]:
-    """(selection score, metrics, class offsets) of validation outputs."""
-    offsets = None
-    if spec.kind is TaskKind.CLASSIFICATION and calibrate:
-        offsets = fit_offsets(reported_logits(spec, outputs), reported_truth(spec, y))
-    scores = task_metrics(spec, outputs, y, offsets, scale)
-    return selection_score(spec, scores), scores, offsets
+    """(selection score, metrics, calibration) of validation outputs."""
+    calibration = calibrate(spec, outputs, y, scale) if calibrated else None
+    scores = task_metrics(spec, outputs, y, calibration, scale)
+    return selection_score(spec, scores), scores, calibration
 
 
 class _Best:
@@ -201,8 +194,10 @@ def train_network(
                 continue
             net.eval()
             outputs = _squeeze(spec, valid_outputs())
-            score, scores, offsets = score_outputs(spec, outputs, y_valid, scale, config.calibrate)
-            found = Trained(score, scores, step, step, offsets, False)
+            score, scores, found_calibration = score_outputs(
+                spec, outputs, y_valid, scale, config.calibrate
+            )
+            found = Trained(score, scores, step, step, found_calibration, False)
             improved = best.offer(score, found)
             history.append(
                 {
@@ -311,8 +306,10 @@ def train_probe(
         head.eval()
         with torch.no_grad():
             outputs = _squeeze(spec, head(xv).cpu().numpy())
-        score, scores, offsets = score_outputs(spec, outputs, y_valid, scale, config.calibrate)
-        improved = best.offer(score, Trained(score, scores, epoch, epoch, offsets, False))
+        score, scores, found_calibration = score_outputs(
+            spec, outputs, y_valid, scale, config.calibrate
+        )
+        improved = best.offer(score, Trained(score, scores, epoch, epoch, found_calibration, False))
         if improved:
             history.append({"epoch": epoch, **{k: round(v, 5) for k, v in scores.items()}})
         bar.update(1)
@@ -331,7 +328,9 @@ def _finish(best: _Best, steps: int, stopped: bool, history: list[dict[str, Any]
         raise RuntimeError("training ran no validation step (no training rows?)")
     best.restore()
     found = best.found
-    return Trained(found.score, found.metrics, found.step, steps, found.offsets, stopped, history)
+    return Trained(
+        found.score, found.metrics, found.step, steps, found.calibration, stopped, history
+    )
 
 
 def _eval_points(per_epoch: int, epochs: int, evals_per_epoch: int) -> set[int]:
