@@ -111,10 +111,11 @@ class TaskHead:
             _seed(config.seed)
             head = cls._fresh(spec, config, device, scale)
             weights = class_weights(spec, y_train, weighting)
-            if config.mode == "probe":
-                if vectors is None:
+            probe: Trained | None = None
+            if config.mode == "probe" or config.init_head == "probe":
+                if vectors is None:  # a LoRA adapter starts at zero: these are frozen vectors
                     vectors = head._embed_pair(train.texts, valid.texts, show_progress, cache)
-                trained = train_probe(
+                probe = train_probe(
                     head.net,
                     spec,
                     vectors[0],
@@ -128,25 +129,11 @@ class TaskHead:
                     show_progress,
                     say,
                 )
+            if config.mode == "probe" and probe is not None:
+                trained = probe
             else:
-                if config.init_head == "probe":
-                    if vectors is None:  # the adapter is still zero: these are frozen vectors
-                        vectors = head._embed_pair(train.texts, valid.texts, show_progress, None)
-                    start = train_probe(
-                        head.net,
-                        spec,
-                        vectors[0],
-                        y_train,
-                        vectors[1],
-                        y_valid,
-                        config,
-                        weights,
-                        scale,
-                        device,
-                        show_progress,
-                        say,
-                    )
-                    probe_starts[weighting] = start.metrics
+                if probe is not None:  # LP-FT: LoRA starts from the fitted output layer
+                    probe_starts[weighting] = probe.metrics
                 ids = tokenize(head.base.tokenizer, train.texts, config.max_seq_length)
                 trained = train_network(
                     head.net,
