@@ -40,7 +40,7 @@ from shoplm.evaluation.runner import Progress, embedding_cache_path, say_on_stde
 from shoplm.evaluation.search_eval import evaluate_search, split_queries
 from shoplm.evaluation.threads import limit_threads
 from shoplm.finetune.data import TrainingData
-from shoplm.finetune.filtering import keep_within_rank
+from shoplm.finetune.filtering import keep_within_rank, pairs_to_build
 from shoplm.finetune.job import run_in_child
 from shoplm.finetune.negatives import add_hard_negatives
 from shoplm.finetune.pairs import recommendation_data, search_data
@@ -139,7 +139,7 @@ def evaluate_finetune(
     half_life = profile_half_life(valid_half_life, frozen)
     say("building training pairs (training split only)")
     training = task_training_data(
-        dataset, task, window, max_pairs if max_positive_rank is None else None, max_valid,
+        dataset, task, window, pairs_to_build(max_pairs, max_positive_rank), max_valid,
         valid_corpus_size, seed, half_life,
     )  # fmt: skip
     source = negatives or ("bm25" if task == "search" else "none")

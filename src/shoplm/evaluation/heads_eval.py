@@ -521,17 +521,16 @@ def _constant(spec: TaskSpec, train: Examples, test: Examples) -> dict[str, floa
     y_train = encode_targets(spec, train.targets)
     y_test = encode_targets(spec, test.targets)
     n = len(y_test)
-    if spec.kind is TaskKind.ORDINAL:  # the middle of the majority class's labels
+    if spec.kind in (TaskKind.CLASSIFICATION, TaskKind.ORDINAL):
         groups = spec.group_rows()
         majority = np.bincount(groups[y_train], minlength=len(spec.reported_labels)).argmax()
-        scale = TargetScale.fit(y_train.astype(np.float64))
-        middle = np.full(n, np.flatnonzero(groups == majority).mean())
-        scores = task_metrics(spec, scale.to_outputs(middle), y_test, scale=scale)
-    elif spec.kind is TaskKind.CLASSIFICATION:
-        groups = spec.group_rows()
-        majority = np.bincount(groups[y_train], minlength=len(spec.reported_labels)).argmax()
-        logits = np.where(groups == majority, 30.0, -30.0)[None, :].repeat(n, axis=0)
-        scores = task_metrics(spec, logits, y_test)
+        if spec.kind is TaskKind.ORDINAL:  # the middle of the majority class's labels
+            scale = TargetScale.fit(y_train.astype(np.float64))
+            middle = np.full(n, np.flatnonzero(groups == majority).mean())
+            scores = task_metrics(spec, scale.to_outputs(middle), y_test, scale=scale)
+        else:
+            logits = np.where(groups == majority, 30.0, -30.0)[None, :].repeat(n, axis=0)
+            scores = task_metrics(spec, logits, y_test)
     elif spec.kind is TaskKind.BINARY:
         p = float(np.clip(y_train.mean(), 1e-6, 1 - 1e-6))
         logit = np.full(n, np.log(p / (1 - p)))

@@ -14,7 +14,7 @@ import numpy as np
 
 from shoplm.finetune.data import TrainingData, TrainingPair
 from shoplm.finetune.pairs import sample_pairs
-from shoplm.finetune.validation import Encode, history_vector
+from shoplm.finetune.validation import Encode, anchor_vectors
 
 CHUNK = 1024  # anchors scored against the catalog at once (games: 288k x 17k otherwise)
 
@@ -29,16 +29,7 @@ def positive_ranks(data: TrainingData, encode: Encode) -> np.ndarray:
     ids = sorted(data.corpus)
     row_of = {item_id: row for row, item_id in enumerate(ids)}
     vectors = np.asarray(encode([data.corpus[i] for i in ids]), dtype=np.float32)
-    texts = [p.anchor.text for p in data.pairs if p.anchor.text is not None]
-    text_vectors = iter(np.asarray(encode(texts), dtype=np.float32)) if texts else iter(())
-    anchors = np.stack(
-        [
-            next(text_vectors)
-            if p.anchor.text is not None
-            else history_vector(p.anchor, vectors, row_of)
-            for p in data.pairs
-        ]
-    )
+    anchors = anchor_vectors([p.anchor for p in data.pairs], encode, vectors, row_of)
     positives = np.array([row_of[p.positive] for p in data.pairs])
     ranks = np.empty(len(data.pairs), dtype=np.int64)
     for start in range(0, len(data.pairs), CHUNK):  # a chunk's scores, not the whole matrix
@@ -52,6 +43,12 @@ def positive_ranks(data: TrainingData, encode: Encode) -> np.ndarray:
     return ranks
 
 
+def pairs_to_build(max_pairs: int | None, max_rank: int | None) -> int | None:
+    """The cap on pairs to build before the filter: none when a rank filter will draw
+    ``max_pairs`` from the pairs it keeps (a cap first would leave fewer learnable ones)."""
+    return max_pairs if max_rank is None else None
+
+
 def keep_within_rank(
     data: TrainingData,
     encode: Encode,
@@ -62,7 +59,8 @@ def keep_within_rank(
     """Drop the pairs whose positive ranks below ``max_rank``, then draw ``max_pairs`` of the
     rest (seeded); a small report of what stayed.
 
-    Pass the pairs unsampled: sampling after the filter keeps ``max_pairs`` learnable ones.
+    Build the pairs with :func:`pairs_to_build`'s cap: sampling after the filter keeps
+    ``max_pairs`` learnable ones.
     """
     if max_rank < 1:
         raise ValueError(f"max_rank must be >= 1, got {max_rank}")

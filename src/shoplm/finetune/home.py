@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from shoplm.finetune.filtering import keep_within_rank
+from shoplm.finetune.filtering import keep_within_rank, pairs_to_build
 from shoplm.finetune.job import train
 from shoplm.finetune.manifest import base_of
 from shoplm.finetune.negatives import add_hard_negatives
@@ -79,7 +79,7 @@ def finetune_home(
         raise ValueError(f"platform {platform!r} has no events: fine-tuning learns from them")
     data = recommendation_data(
         items, sequences, window=window, half_life=content_half_life(engine, platform),
-        max_pairs=max_pairs if max_positive_rank is None else None, max_valid=max_valid,
+        max_pairs=pairs_to_build(max_pairs, max_positive_rank), max_valid=max_valid,
         seed=config.seed,
     )  # fmt: skip
     encode = engine.encoder.encode_cached

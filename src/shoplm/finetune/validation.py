@@ -25,15 +25,10 @@ def validation_ndcg(data: TrainingData, encode: Encode, k: int = 10) -> float:
     vectors = np.asarray(encode([data.corpus[i] for i in needed]), dtype=np.float32)
     row_of = {item_id: row for row, item_id in enumerate(needed)}
     n_corpus = len(data.valid_corpus)
-    texts = [case.anchor.text for case in data.valid if case.anchor.text is not None]
-    text_vectors = iter(np.asarray(encode(texts), dtype=np.float32)) if texts else iter(())
+    queries = anchor_vectors([case.anchor for case in data.valid], encode, vectors, row_of)
     corpus = vectors[:n_corpus]
     scores = []
-    for case in data.valid:
-        if case.anchor.text is not None:
-            query = next(text_vectors)
-        else:
-            query = history_vector(case.anchor, vectors, row_of)
+    for case, query in zip(data.valid, queries, strict=True):
         ranking = corpus @ query
         for item_id in case.exclude:
             row = row_of.get(item_id)
@@ -45,11 +40,23 @@ def validation_ndcg(data: TrainingData, encode: Encode, k: int = 10) -> float:
     return float(np.mean(scores))
 
 
-def history_vector(anchor: Anchor, vectors: np.ndarray, row_of: dict[str, int]) -> np.ndarray:
-    """A history anchor as the content recommender sees a user: weighted mean, unit length."""
-    rows = [row_of[i] for i in anchor.item_ids]
-    query = np.asarray(anchor.weights, dtype=np.float32) @ vectors[rows]
-    return query / max(float(np.linalg.norm(query)), 1e-12)
+def anchor_vectors(
+    anchors: Sequence[Anchor], encode: Encode, vectors: np.ndarray, row_of: dict[str, int]
+) -> np.ndarray:
+    """One unit vector per anchor: a text anchor encoded (all texts in one call), a history
+    anchor as the content recommender sees a user (the weighted mean of its items' rows of
+    ``vectors``)."""
+    texts = [anchor.text for anchor in anchors if anchor.text is not None]
+    text_vectors = iter(np.asarray(encode(texts), dtype=np.float32)) if texts else iter(())
+    out = np.empty((len(anchors), vectors.shape[1]), dtype=np.float32)
+    for n, anchor in enumerate(anchors):
+        if anchor.text is not None:
+            out[n] = next(text_vectors)
+            continue
+        rows = [row_of[i] for i in anchor.item_ids]
+        query = np.asarray(anchor.weights, dtype=np.float32) @ vectors[rows]
+        out[n] = query / max(float(np.linalg.norm(query)), 1e-12)
+    return out
 
 
 def _history_ids(data: TrainingData) -> list[str]:
