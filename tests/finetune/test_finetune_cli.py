@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
+import pytest
 from typer.testing import CliRunner
 
 from shoplm.cli import app
 from shoplm.config import DEFAULT_ENCODER, Settings
 from shoplm.engine import Engine
+from shoplm.finetune import home as home_module
+from shoplm.finetune.filtering import keep_within_rank
 
 ARGS = ["--max-seq-length", "16", "--batch-size", "2", "--negatives", "bm25", "--json"]
 
@@ -61,7 +65,10 @@ def test_cli_finetune_errors_are_one_line(tmp_path: Path) -> None:
 
 
 def test_cli_finetune_top_blocks_with_the_catalog_bank(
-    tmp_path: Path, tiny_items: list[dict], tiny_events: list[dict]
+    tmp_path: Path,
+    tiny_items: list[dict],
+    tiny_events: list[dict],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     home = _tiny_home(tmp_path, tiny_items, tiny_events)
     options = ["--lora-layers", "2", "--bank-every", "2", "--max-positive-rank", "4", "--no-use"]
@@ -75,3 +82,22 @@ def test_cli_finetune_top_blocks_with_the_catalog_bank(
     assert kept["pairs_before"] == 8 and kept["max_rank"] == 4
     assert 0 < kept["pairs_kept"] == result["data"]["pairs"] <= 8
     assert Settings.load(home).encoder.model == DEFAULT_ENCODER
+
+    # The home now on the tuned folder: the rerun still ranks with the base it tunes from, so
+    # it keeps the same pairs and resumes the finished run instead of training anew.
+    settings = Settings.load(home)
+    settings.encoder.model = result["model_folder"]
+    settings.save(home)
+    ranked_with: list[str] = []
+
+    def recording_filter(data: Any, encode: Any, *args: Any) -> dict[str, Any]:
+        ranked_with.append(encode.__self__.settings.model)  # a TextEncoder's bound method
+        return keep_within_rank(data, encode, *args)
+
+    monkeypatch.setattr(home_module, "keep_within_rank", recording_filter)
+    again = CliRunner().invoke(app, ["finetune", "--home", str(home), *ARGS, *options])
+    assert again.exit_code == 0, again.output
+    second = json.loads(again.stdout)
+    assert second["positive_rank_filter"] == kept and second["data_hash"] == result["data_hash"]
+    assert second["resumed_at"] == result["steps"] and second["model_id"] == result["model_id"]
+    assert ranked_with == [DEFAULT_ENCODER]

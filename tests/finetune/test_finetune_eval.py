@@ -5,18 +5,24 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import os
+import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
 from typer.testing import CliRunner
 
 from shoplm.cli import app
+from shoplm.config import DEFAULT_ENCODER
+from shoplm.evaluation import finetune_eval
 from shoplm.evaluation.finetune_eval import (
     evaluate_finetune,
     parse_half_life,
     profile_half_life,
 )
+from shoplm.text.encoder import resolve_model
 
 # Full-ranking metrics cut at 20, so the catalog needs more than 20 items.
 TITLES = [
@@ -34,7 +40,19 @@ def test_shoplm_evaluate_finetune_scores_frozen_and_lora_in_one_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SHOPLM_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.delenv("SHOPLM_ENCODER", raising=False)
+    # A user's own base model (here a copy of the bundled one), named by SHOPLM_ENCODER: the
+    # frozen score, the rank filter and the tuned model's start must all be that folder.
+    base = tmp_path / "my-base"
+    shutil.copytree(resolve_model(DEFAULT_ENCODER), base)
+    monkeypatch.setenv("SHOPLM_ENCODER", str(base))
+    encoders_scored: list[str] = []
+    real_evaluate = finetune_eval.evaluate_recommend
+
+    def recording_evaluate(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        encoders_scored.append(os.environ["SHOPLM_ENCODER"])
+        return real_evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(finetune_eval, "evaluate_recommend", recording_evaluate)
     data = tmp_path / "office"
     data.mkdir()
     _write(
@@ -76,6 +94,9 @@ def test_shoplm_evaluate_finetune_scores_frozen_and_lora_in_one_run(
     assert result["finetune"]["hard_negatives"]["pairs_with_negatives"] == 16
     run = result["finetune"]["runs"]["lora"]
     assert run["model_id"].startswith("shoplm-recommend-lora@")
+    assert result["base_model"] == run["base_model"] == str(base)
+    assert encoders_scored[0] == str(base) and encoders_scored[1] != str(base)
+    assert os.environ["SHOPLM_ENCODER"] == str(base)  # the tuned model's setting was undone
     # Validation weighs histories the way the frozen content model was fitted (untuned: 5).
     assert result["finetune"]["notes"]["half_life"] == 5.0
     assert "half-life 5.0 (the frozen content model's choice on it)" in result["protocol"]

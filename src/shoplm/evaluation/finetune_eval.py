@@ -16,6 +16,10 @@ a plain model folder and evaluated through a throw-away engine whose ``encoder.m
 that folder (the ``SHOPLM_ENCODER`` setting), with its vectors cached apart from the
 shared cache.  Trainable parameters, wall time and peak memory come with each mode.
 
+The base (``base_model``: the default MiniLM, or any local sentence-transformers folder;
+``SHOPLM_ENCODER`` when set) is the one model behind every frozen figure: the frozen
+score, the rank filter, the vector hard negatives, and the start of each tuned model.
+
     python -m shoplm.evaluation.finetune_eval --data DIR --task recommend|search --json
 """
 
@@ -33,19 +37,18 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from shoplm.config import EncoderSettings
+from shoplm.config import DEFAULT_ENCODER, EncoderSettings
 from shoplm.datasets import RecDataset, SearchDataset, load_dataset
 from shoplm.evaluation.recommend_eval import evaluate_recommend, held_out_split
 from shoplm.evaluation.runner import Progress, embedding_cache_path, say_on_stderr
 from shoplm.evaluation.search_eval import evaluate_search, split_queries
 from shoplm.evaluation.threads import limit_threads
-from shoplm.finetune.data import TrainingData
+from shoplm.finetune.data import Encode, TrainingData
 from shoplm.finetune.filtering import keep_within_rank, pairs_to_build
 from shoplm.finetune.job import run_in_child
 from shoplm.finetune.negatives import add_hard_negatives
 from shoplm.finetune.pairs import recommendation_data, search_data
 from shoplm.finetune.train import FinetuneConfig
-from shoplm.finetune.validation import Encode
 from shoplm.recommend.content import DEFAULT_HALF_LIFE
 from shoplm.text.cache import EmbeddingCache
 from shoplm.text.encoder import TextEncoder
@@ -85,6 +88,7 @@ def evaluate_finetune(
     tune: bool = True,
     seed: int = 42,
     workdir: str | Path | None = None,
+    base_model: str = DEFAULT_ENCODER,
     show_progress: bool = False,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
@@ -126,7 +130,8 @@ def evaluate_finetune(
     costs: dict[str, dict[str, Any]] = {}
     runs: dict[str, dict[str, Any]] = {}
     began = time.perf_counter()
-    frozen = score("frozen")
+    with _encoder_env(base_model):
+        frozen = score("frozen")
     tuning = {f"{METHOD[task]}-frozen": frozen.get("tuning", {}).get(METHOD[task])}
     metrics[f"{METHOD[task]}-frozen"] = frozen["metrics"][METHOD[task]]
     costs["frozen"] = {
@@ -146,7 +151,7 @@ def evaluate_finetune(
     filtered = None
     with contextlib.ExitStack() as stack:
         needs_encoder = source == "vector" or max_positive_rank is not None
-        encode = stack.enter_context(_base_encode()) if needs_encoder else None
+        encode = stack.enter_context(_base_encode(base_model)) if needs_encoder else None
         if max_positive_rank is not None and encode is not None:
             say(f"ranking {len(training.pairs)} pairs' positives with the base encoder")
             filtered = keep_within_rank(training, encode, max_positive_rank, max_pairs, seed)
@@ -171,7 +176,9 @@ def evaluate_finetune(
                 seed=seed,
             )
             say(f"fine-tuning ({mode}) in a child process")
-            report = run_in_child(training, config, root / mode, platform=training.kind)
+            report = run_in_child(
+                training, config, root / mode, base=base_model, platform=training.kind
+            )
             costs["frozen"]["total_params"] = report["total_params"] - (
                 report["trainable_params"] if mode == "lora" else 0
             )
@@ -186,6 +193,7 @@ def evaluate_finetune(
             }
             runs[mode] = {
                 "model_id": report["model_id"],
+                "base_model": report["base_model"],
                 "valid_ndcg@10_base": report["metrics"]["valid_ndcg@10_base"],
                 "valid_ndcg@10_best": report["metrics"]["valid_ndcg@10_best"],
                 "best_step": report["metrics"]["best_step"],
@@ -198,6 +206,7 @@ def evaluate_finetune(
     return {
         "task": task,
         "dataset": frozen["dataset"],
+        "base_model": base_model,
         "protocol": frozen["protocol"] + "; " + protocol,
         count_key: frozen[count_key],
         "seconds": round(time.perf_counter() - started, 2),
@@ -306,18 +315,19 @@ def _finetune_protocol(task: str, half_life: float | None, tuned: bool) -> str:
 
 
 @contextlib.contextmanager
-def _base_encode() -> Iterator[Encode]:
+def _base_encode(base_model: str) -> Iterator[Encode]:
     """The base encoder's unit vectors, through the machine's embedding cache (then closed)."""
     with EmbeddingCache(embedding_cache_path()) as cache:
-        yield TextEncoder(EncoderSettings(), cache=cache).encode_cached
+        yield TextEncoder(EncoderSettings(model=base_model), cache=cache).encode_cached
 
 
 @contextlib.contextmanager
-def _encoder_env(model_folder: str, cache_dir: Path) -> Iterator[None]:
-    """Engines opened inside use ``model_folder`` as encoder and a separate vector cache."""
+def _encoder_env(model: str, cache_dir: Path | None = None) -> Iterator[None]:
+    """Engines opened inside use ``model`` as encoder (and ``cache_dir`` as vector cache)."""
     saved = {k: os.environ.get(k) for k in ("SHOPLM_ENCODER", "SHOPLM_CACHE_DIR")}
-    os.environ["SHOPLM_ENCODER"] = model_folder
-    os.environ["SHOPLM_CACHE_DIR"] = str(cache_dir)
+    os.environ["SHOPLM_ENCODER"] = model
+    if cache_dir is not None:
+        os.environ["SHOPLM_CACHE_DIR"] = str(cache_dir)
     try:
         yield
     finally:
@@ -340,6 +350,16 @@ def _workdir(workdir: str | Path | None) -> Iterator[Path]:
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
+
+
+def add_base_model_option(parser: argparse.ArgumentParser) -> None:
+    """``--base-model``: the frozen encoder of the run, ``SHOPLM_ENCODER`` when set."""
+    parser.add_argument(
+        "--base-model",
+        default=os.environ.get("SHOPLM_ENCODER") or DEFAULT_ENCODER,
+        help="the frozen encoder every tuned one starts from: the bundled default or a local "
+        "sentence-transformers folder [SHOPLM_ENCODER, else the default]",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -392,6 +412,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads [all]")
     parser.add_argument("--workdir", type=Path, default=None, help="keep models here")
+    add_base_model_option(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
 
@@ -408,7 +429,8 @@ def main(argv: list[str] | None = None) -> int:
         max_valid=args.max_valid,
         valid_corpus_size=args.valid_corpus_size, max_users=args.max_users,
         max_queries=args.max_queries, tune=not args.no_tune, seed=args.seed,
-        workdir=args.workdir, show_progress=True, progress=say_on_stderr,
+        workdir=args.workdir, base_model=args.base_model, show_progress=True,
+        progress=say_on_stderr,
     )  # fmt: skip
     if args.json:
         print(json.dumps(result, indent=2))

@@ -43,6 +43,7 @@ from shoplm.evaluation.finetune_eval import (
     SCALE,
     _encoder_env,
     _workdir,
+    add_base_model_option,
     parse_half_life,
     profile_half_life,
     training_cost,
@@ -176,7 +177,8 @@ def evaluate_transfer(
     metrics: dict[str, dict[str, float]] = {}
     costs: dict[str, dict[str, Any]] = {}
     evaluations: dict[str, dict[str, Any]] = {}
-    frozen = score("content-frozen")
+    with _encoder_env(base):
+        frozen = score("content-frozen")
     metrics["content-frozen"] = frozen["metrics"]["content"]
     evaluations["content-frozen"] = _eval_notes(frozen)
     costs["content-frozen"] = {"trainable_params": 0, "train_seconds": 0.0, "peak_rss_mb": None}
@@ -529,6 +531,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--in-process", action="store_true", help="train here, not in child processes"
     )
+    add_base_model_option(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
 
@@ -544,7 +547,7 @@ def main(argv: list[str] | None = None) -> int:
         scale=args.scale, valid_half_life=args.valid_half_life,
         patience=args.patience,
         max_valid=args.max_valid, valid_corpus_size=args.valid_corpus_size,
-        tune=not args.no_tune, seed=args.seed, workdir=args.workdir,
+        tune=not args.no_tune, seed=args.seed, workdir=args.workdir, base=args.base_model,
         isolate=not args.in_process, show_progress=True, progress=say_on_stderr,
     )  # fmt: skip
     if args.workdir is not None:

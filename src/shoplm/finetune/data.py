@@ -12,10 +12,16 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 FORMAT = 1
+
+# texts -> unit vectors, one row per text: how validation, filters and miners see an encoder.
+Encode = Callable[[Sequence[str]], np.ndarray]
 
 
 @dataclass

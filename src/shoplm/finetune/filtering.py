@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from shoplm.finetune.data import TrainingData, TrainingPair
+from shoplm.finetune.data import Encode, TrainingData, TrainingPair
 from shoplm.finetune.pairs import sample_pairs
-from shoplm.finetune.validation import Encode, anchor_vectors
+from shoplm.finetune.validation import anchor_vectors
 
 CHUNK = 1024  # anchors scored against the catalog at once (games: 288k x 17k otherwise)
 

@@ -18,6 +18,7 @@ from shoplm.finetune.negatives import add_hard_negatives
 from shoplm.finetune.pairs import recommendation_data, store_sequences
 from shoplm.finetune.train import FinetuneConfig, Progress
 from shoplm.recommend.content import DEFAULT_HALF_LIFE, ContentModel
+from shoplm.text.encoder import TextEncoder
 
 if TYPE_CHECKING:
     from shoplm.engine import Engine
@@ -62,12 +63,14 @@ def finetune_home(
     """Tune on the platform's (history -> next item) pairs; each user's newest item validates.
 
     Validation weighs each user's history with :func:`content_half_life`.
-    ``max_positive_rank`` trains only on pairs whose next item the home's encoder already
-    ranks within that many (:mod:`shoplm.finetune.filtering`); ``max_pairs`` draws from those.
+    ``max_positive_rank`` trains only on pairs whose next item the base already ranks within
+    that many (:mod:`shoplm.finetune.filtering`); ``max_pairs`` draws from those.
 
     The base is the home's encoder, or the base it was tuned from when it already is a
-    tuned folder.  With ``use_it`` the home's settings switch to the tuned folder; engines
-    opened before (this one included) keep the encoder they loaded until reopened.
+    tuned folder; it also ranks the pairs for that filter and the vector hard negatives, so
+    a second run picks the same pairs as the first.  With ``use_it`` the home's settings
+    switch to the tuned folder; engines opened before (this one included) keep the encoder
+    they loaded until reopened.
     """
     say = progress or (lambda _msg: None)
     platform = engine.resolve_platform(platform)
@@ -82,14 +85,14 @@ def finetune_home(
         max_pairs=pairs_to_build(max_pairs, max_positive_rank), max_valid=max_valid,
         seed=config.seed,
     )  # fmt: skip
-    encode = engine.encoder.encode_cached
+    base = base_of(engine.settings.encoder.model)
+    encode = _base_encoder(engine, base).encode_cached
     filtered = None
     if max_positive_rank is not None:
         say(f"ranking {len(data.pairs)} pairs' next items with the encoder")
         filtered = keep_within_rank(data, encode, max_positive_rank, max_pairs, config.seed)
     say(f"{len(data.pairs)} training pairs and {len(data.valid)} validation users")
     mined = add_hard_negatives(data, negatives, seed=config.seed, encode=encode)
-    base = base_of(engine.settings.encoder.model)
     out = finetune_dir(engine.home, platform, config.mode)
     result = train(data, config, out, base=base, platform=platform, in_child=in_child, progress=say)
     result["hard_negatives"] = mined
@@ -99,3 +102,11 @@ def finetune_home(
         engine.settings.save(engine.home)
         result["encoder_set"] = True
     return result
+
+
+def _base_encoder(engine: Engine, base: str) -> TextEncoder:
+    """The home's encoder when it is the base, else the base with the home's cache."""
+    if base == engine.settings.encoder.model:
+        return engine.encoder
+    settings = engine.settings.encoder.model_copy(update={"model": base})
+    return TextEncoder(settings, cache=engine.encoder.cache, show_progress=False)

@@ -9,15 +9,13 @@ that ranks first is as likely relevant as not.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from shoplm.finetune.data import TrainingData, TrainingPair
+from shoplm.finetune.data import Encode, TrainingData, TrainingPair
 from shoplm.index.lexical import LexicalIndex
 from shoplm.index.vector import VectorIndex
 
-Encode = Callable[[Sequence[str]], np.ndarray]
 SOURCES = ("none", "bm25", "vector")
 
 

@@ -7,14 +7,12 @@ the number tracks what the engine will do with the tuned encoder.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
 from shoplm.evaluation.metrics import graded_ndcg
-from shoplm.finetune.data import Anchor, TrainingData
-
-Encode = Callable[[Sequence[str]], np.ndarray]
+from shoplm.finetune.data import Anchor, Encode, TrainingData
 
 
 def validation_ndcg(data: TrainingData, encode: Encode, k: int = 10) -> float:
