@@ -16,7 +16,8 @@ from typer.testing import CliRunner
 
 from shoplm.cli import app
 from shoplm.config import DEFAULT_ENCODER
-from shoplm.evaluation import finetune_eval
+from shoplm.engine import Engine
+from shoplm.evaluation import recommend_eval
 from shoplm.evaluation.finetune_eval import (
     evaluate_finetune,
     parse_half_life,
@@ -45,14 +46,15 @@ def test_shoplm_evaluate_finetune_scores_frozen_and_lora_in_one_run(
     base = tmp_path / "my-base"
     shutil.copytree(resolve_model(DEFAULT_ENCODER), base)
     monkeypatch.setenv("SHOPLM_ENCODER", str(base))
-    encoders_scored: list[str] = []
-    real_evaluate = finetune_eval.evaluate_recommend
+    encoders_scored: list[str] = []  # the encoder of each engine the scoring opens
+    real_open = recommend_eval.open_temp_engine
 
-    def recording_evaluate(*args: Any, **kwargs: Any) -> dict[str, Any]:
-        encoders_scored.append(os.environ["SHOPLM_ENCODER"])
-        return real_evaluate(*args, **kwargs)
+    def recording_open(*args: Any, **kwargs: Any) -> Engine:
+        engine = real_open(*args, **kwargs)
+        encoders_scored.append(engine.settings.encoder.model)
+        return engine
 
-    monkeypatch.setattr(finetune_eval, "evaluate_recommend", recording_evaluate)
+    monkeypatch.setattr(recommend_eval, "open_temp_engine", recording_open)
     data = tmp_path / "office"
     data.mkdir()
     _write(
@@ -96,7 +98,7 @@ def test_shoplm_evaluate_finetune_scores_frozen_and_lora_in_one_run(
     assert run["model_id"].startswith("shoplm-recommend-lora@")
     assert result["base_model"] == run["base_model"] == str(base)
     assert encoders_scored[0] == str(base) and encoders_scored[1] != str(base)
-    assert os.environ["SHOPLM_ENCODER"] == str(base)  # the tuned model's setting was undone
+    assert os.environ["SHOPLM_ENCODER"] == str(base)  # the user's setting is left as it was
     # Validation weighs histories the way the frozen content model was fitted (untuned: 5).
     assert result["finetune"]["notes"]["half_life"] == 5.0
     assert "half-life 5.0 (the frozen content model's choice on it)" in result["protocol"]

@@ -13,12 +13,13 @@ queries (``dense-frozen``, ``dense-lora``...); the encoder learns from the train
 
 Each tuned model is trained in its own process (so its peak memory is its own), merged into
 a plain model folder and evaluated through a throw-away engine whose ``encoder.model`` is
-that folder (the ``SHOPLM_ENCODER`` setting), with its vectors cached apart from the
-shared cache.  Trainable parameters, wall time and peak memory come with each mode.
+that folder, with its vectors cached apart from the shared cache.  Trainable parameters,
+wall time and peak memory come with each mode.
 
 The base (``base_model``: the default MiniLM, or any local sentence-transformers folder;
-``SHOPLM_ENCODER`` when set) is the one model behind every frozen figure: the frozen
-score, the rank filter, the vector hard negatives, and the start of each tuned model.
+the CLI's default is ``SHOPLM_ENCODER`` when set) is the one model behind every frozen
+figure: the frozen score, the rank filter, the vector hard negatives, and the start of each
+tuned model.
 
     python -m shoplm.evaluation.finetune_eval --data DIR --task recommend|search --json
 """
@@ -114,24 +115,24 @@ def evaluate_finetune(
     if bad:
         raise ValueError(f"unknown fine-tuning mode(s) {bad}; choose lora and/or full")
 
-    def score(label: str) -> dict[str, Any]:
+    def score(label: str, model: str) -> dict[str, Any]:
         say(f"evaluating {METHOD[task]}-{label}")
+        encoder = {"model": model}
         if task == "recommend":
             return evaluate_recommend(
                 dataset, models=["content"], max_users=max_users, tune=tune, seed=seed,
-                show_progress=show_progress, progress=say,
+                show_progress=show_progress, progress=say, encoder=encoder,
             )  # fmt: skip
         return evaluate_search(
             dataset, models=["dense"], max_queries=max_queries, seed=seed,
-            show_progress=show_progress, progress=say,
+            show_progress=show_progress, progress=say, encoder=encoder,
         )  # fmt: skip
 
     metrics: dict[str, dict[str, float]] = {}
     costs: dict[str, dict[str, Any]] = {}
     runs: dict[str, dict[str, Any]] = {}
     began = time.perf_counter()
-    with _encoder_env(base_model):
-        frozen = score("frozen")
+    frozen = score("frozen", base_model)
     tuning = {f"{METHOD[task]}-frozen": frozen.get("tuning", {}).get(METHOD[task])}
     metrics[f"{METHOD[task]}-frozen"] = frozen["metrics"][METHOD[task]]
     costs["frozen"] = {
@@ -183,8 +184,8 @@ def evaluate_finetune(
                 report["trainable_params"] if mode == "lora" else 0
             )
             began = time.perf_counter()
-            with _encoder_env(report["model_folder"], root / "embeddings"):
-                result = score(mode)
+            with _separate_cache(root / "embeddings"):
+                result = score(mode, report["model_folder"])
             metrics[f"{METHOD[task]}-{mode}"] = result["metrics"][METHOD[task]]
             tuning[f"{METHOD[task]}-{mode}"] = result.get("tuning", {}).get(METHOD[task])
             costs[mode] = {
@@ -322,20 +323,18 @@ def _base_encode(base_model: str) -> Iterator[Encode]:
 
 
 @contextlib.contextmanager
-def _encoder_env(model: str, cache_dir: Path | None = None) -> Iterator[None]:
-    """Engines opened inside use ``model`` as encoder (and ``cache_dir`` as vector cache)."""
-    saved = {k: os.environ.get(k) for k in ("SHOPLM_ENCODER", "SHOPLM_CACHE_DIR")}
-    os.environ["SHOPLM_ENCODER"] = model
-    if cache_dir is not None:
-        os.environ["SHOPLM_CACHE_DIR"] = str(cache_dir)
+def _separate_cache(cache_dir: Path) -> Iterator[None]:
+    """Engines opened inside cache vectors in ``cache_dir``: a tuned model's vectors are
+    thrown away with the run instead of filling the machine's cache."""
+    saved = os.environ.get("SHOPLM_CACHE_DIR")
+    os.environ["SHOPLM_CACHE_DIR"] = str(cache_dir)
     try:
         yield
     finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        if saved is None:
+            os.environ.pop("SHOPLM_CACHE_DIR", None)
+        else:
+            os.environ["SHOPLM_CACHE_DIR"] = saved
 
 
 @contextlib.contextmanager

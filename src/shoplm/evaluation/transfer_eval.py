@@ -41,7 +41,7 @@ from shoplm.config import DEFAULT_ENCODER
 from shoplm.datasets import RecDataset, load_dataset
 from shoplm.evaluation.finetune_eval import (
     SCALE,
-    _encoder_env,
+    _separate_cache,
     _workdir,
     add_base_model_option,
     parse_half_life,
@@ -164,12 +164,13 @@ def evaluate_transfer(
             max_valid=max_valid, valid_corpus_size=valid_corpus_size, seed=seed,
         )  # fmt: skip
 
-    def score(label: str) -> dict[str, Any]:
+    def score(label: str, model: str) -> dict[str, Any]:
         say(f"evaluating {label} on {target_data.name}")
         began = time.perf_counter()
         result = evaluate_recommend(
             target_data, models=["content"], max_users=max_target_users, tune=tune,
             explain_users=0, seed=seed, show_progress=show_progress, progress=say,
+            encoder={"model": model},
         )  # fmt: skip
         result["eval_seconds"] = round(time.perf_counter() - began, 2)
         return result
@@ -177,8 +178,7 @@ def evaluate_transfer(
     metrics: dict[str, dict[str, float]] = {}
     costs: dict[str, dict[str, Any]] = {}
     evaluations: dict[str, dict[str, Any]] = {}
-    with _encoder_env(base):
-        frozen = score("content-frozen")
+    frozen = score("content-frozen", base)
     metrics["content-frozen"] = frozen["metrics"]["content"]
     evaluations["content-frozen"] = _eval_notes(frozen)
     costs["content-frozen"] = {"trainable_params": 0, "train_seconds": 0.0, "peak_rss_mb": None}
@@ -194,8 +194,8 @@ def evaluate_transfer(
             shared_data, config, runs_root / "shared", base, source_data.name, isolate, say
         )
         shared_base = runs["shared"]["model_folder"]
-        with _encoder_env(shared_base, cache):
-            zero = score("content-transfer-zero-shot")
+        with _separate_cache(cache):
+            zero = score("content-transfer-zero-shot", shared_base)
         metrics["content-transfer-zero-shot"] = zero["metrics"]["content"]
         evaluations["content-transfer-zero-shot"] = _eval_notes(zero)
         costs["content-transfer-zero-shot"] = _cost(runs["shared"])
@@ -219,8 +219,8 @@ def evaluate_transfer(
             runs[name] = train(
                 data, config, runs_root / _slug(name), run_base, target_data.name, isolate, say
             )
-            with _encoder_env(runs[name]["model_folder"], cache):
-                result = score(label)
+            with _separate_cache(cache):
+                result = score(label, runs[name]["model_folder"])
             metrics[label] = result["metrics"]["content"]
             evaluations[label] = _eval_notes(result)
             costs[label] = _cost(runs[name])
