@@ -138,10 +138,11 @@ def _probe_run(tiny_base: str) -> dict:
     )  # fmt: skip
 
 
-def test_star_targets_train_on_stars_but_keep_the_three_way_split(
-    tiny_base, tmp_path: Path
-) -> None:
-    reviews = TextLabelDataset("r", ["good", "bad", "meh"], [5.0, 2.0, 3.0], [2, 0, 1])
+THREE_REVIEWS = TextLabelDataset("r", ["good", "bad", "meh"], [5.0, 2.0, 3.0], [2, 0, 1])
+
+
+def test_star_targets_train_on_stars_and_report_the_three_groups() -> None:
+    reviews = THREE_REVIEWS
     built = build_task("sentiment", reviews, star_targets=True)
     assert built.examples.targets == ["5 stars", "2 stars", "3 stars"]
     assert built.spec.reported_labels == ("negative", "neutral", "positive")
@@ -150,6 +151,19 @@ def test_star_targets_train_on_stars_but_keep_the_three_way_split(
     with pytest.raises(ValueError, match="sentiment option"):
         build_task("rating", reviews, star_targets=True)
 
+
+def test_ordinal_sentiment_cuts_the_star_scale() -> None:
+    reviews = THREE_REVIEWS
+    built = build_task("sentiment", reviews, ordinal=True)
+    assert built.spec.kind is TaskKind.ORDINAL and built.spec.labels[0] == "1 star"
+    assert built.examples.targets == ["5 stars", "2 stars", "3 stars"]
+    with pytest.raises(ValueError, match="not both"):
+        build_task("sentiment", reviews, star_targets=True, ordinal=True)
+    with pytest.raises(ValueError, match="ordinal is a sentiment option"):
+        build_task("rating", reviews, ordinal=True)
+
+
+def test_star_target_and_ordinal_runs_keep_the_three_way_split(tiny_base, tmp_path: Path) -> None:
     data = _clothing_folder(tmp_path / "reviews")
     common = _probe_run(tiny_base)
     plain = evaluate_heads(data, **common)
@@ -161,22 +175,6 @@ def test_star_targets_train_on_stars_but_keep_the_three_way_split(
     assert "f1_neutral" in stars["metrics"]["probe"]
     assert "five star ratings" in stars["protocol"]
 
-
-def test_ordinal_sentiment_cuts_the_star_scale_on_the_three_way_split(
-    tiny_base, tmp_path: Path
-) -> None:
-    reviews = TextLabelDataset("r", ["good", "bad", "meh"], [5.0, 2.0, 3.0], [2, 0, 1])
-    built = build_task("sentiment", reviews, ordinal=True)
-    assert built.spec.kind is TaskKind.ORDINAL and built.spec.labels[0] == "1 star"
-    assert built.examples.targets == ["5 stars", "2 stars", "3 stars"]
-    with pytest.raises(ValueError, match="not both"):
-        build_task("sentiment", reviews, star_targets=True, ordinal=True)
-    with pytest.raises(ValueError, match="ordinal is a sentiment option"):
-        build_task("rating", reviews, ordinal=True)
-
-    data = _clothing_folder(tmp_path / "reviews")
-    common = _probe_run(tiny_base)
-    plain = evaluate_heads(data, **common)
     ordinal = evaluate_heads(data, ordinal=True, **common)
     assert ordinal["split"]["rows"] == plain["split"]["rows"]  # stratified the same way
     assert ordinal["split"]["by"] == "label"

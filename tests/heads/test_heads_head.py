@@ -33,6 +33,16 @@ def _as_stars(part: Examples) -> Examples:
     return Examples(part.texts, [fine[t][i % 2] for i, t in enumerate(part.targets)])
 
 
+def _star_head(
+    kind: str, base: str, toy_train: Examples, toy_valid: Examples, epochs: int
+) -> tuple[TaskSpec, TaskHead, Examples]:
+    """A LoRA head of ``kind`` trained on the toy rows' star labels: its spec, itself and
+    its validation rows."""
+    spec = TaskSpec("sentiment", kind, STARS, STAR_GROUPS)
+    train, valid = _as_stars(toy_train), _as_stars(toy_valid)
+    return spec, TaskHead.train(spec, train, valid, _config(base, "lora", epochs=epochs)), valid
+
+
 def _config(base: str, mode: str, **changes: object) -> HeadConfig:
     settings: dict = {
         "mode": mode,
@@ -190,9 +200,7 @@ def test_regression_and_binary_heads(tiny_base, toy_train, toy_valid, tmp_path: 
 def test_a_grouped_head_learns_fine_labels_and_predicts_their_groups(
     tiny_base, toy_train, toy_valid, tmp_path: Path
 ) -> None:
-    spec = TaskSpec("sentiment", "classification", STARS, STAR_GROUPS)
-    train, valid = _as_stars(toy_train), _as_stars(toy_valid)
-    head = TaskHead.train(spec, train, valid, _config(tiny_base, "lora", epochs=1))
+    spec, head, valid = _star_head("classification", tiny_base, toy_train, toy_valid, epochs=1)
     assert head.net.head.out_features == 5  # it learns the five labels ...
     proba = head.predict_proba(PROBE)
     assert proba.shape == (3, 3)  # ... and reports the three groups
@@ -210,9 +218,7 @@ def test_a_grouped_head_learns_fine_labels_and_predicts_their_groups(
 def test_an_ordinal_head_learns_the_scale_and_cuts_it_into_groups(
     tiny_base, toy_train, toy_valid, tmp_path: Path
 ) -> None:
-    spec = TaskSpec("sentiment", "ordinal", STARS, STAR_GROUPS)
-    train, valid = _as_stars(toy_train), _as_stars(toy_valid)
-    head = TaskHead.train(spec, train, valid, _config(tiny_base, "lora", epochs=2))
+    spec, head, valid = _star_head("ordinal", tiny_base, toy_train, toy_valid, epochs=2)
     assert head.net.head.out_features == 1  # one number: the position on the star scale
     assert head.calibration is not None and head.calibration.shape == (2,)
     assert head.calibration[0] < head.calibration[1]
