@@ -210,6 +210,9 @@ def finetune(
     scale: Annotated[
         float, typer.Option(min=0.1, help="Cosine -> logit multiplier (1 / temperature).")
     ] = 5.0,
+    symmetric: Annotated[
+        bool, typer.Option(help="Each next item also ranks its anchor among the batch's.")
+    ] = False,
     window: Annotated[int, typer.Option(min=1, help="History items per anchor.")] = 1,
     negatives: Annotated[str, typer.Option(help="Hard negatives: bm25, vector or none.")] = "bm25",
     max_positive_rank: Annotated[
@@ -250,6 +253,7 @@ def finetune(
             max_seq_length=max_seq_length,
             validate_every=validate_every,
             bank_every=bank_every,
+            symmetric=symmetric,
             scale=scale,
             seed=engine.settings.seed,
         )

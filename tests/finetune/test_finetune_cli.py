@@ -72,11 +72,13 @@ def test_cli_finetune_top_blocks_with_the_catalog_bank(
 ) -> None:
     home = _tiny_home(tmp_path, tiny_items, tiny_events)
     options = ["--lora-layers", "2", "--bank-every", "2", "--max-positive-rank", "4", "--no-use"]
+    options.append("--symmetric")
     done = CliRunner().invoke(app, ["finetune", "--home", str(home), *ARGS, *options])
     assert done.exit_code == 0, done.output
     result = json.loads(done.stdout)
     assert result["finished"] and not result.get("encoder_set")
     assert result["lora"]["layers"] == 2 and result["config"]["bank_every"] == 2
+    assert result["config"]["symmetric"]
     assert result["config"]["scale"] == 5.0  # behaviour pairs: the softer default
     kept = result["positive_rank_filter"]
     assert kept["pairs_before"] == 8 and kept["max_rank"] == 4

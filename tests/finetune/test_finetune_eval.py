@@ -73,7 +73,7 @@ def test_shoplm_evaluate_finetune_scores_frozen_and_lora_in_one_run(
     threads_before = torch.get_num_threads()
     options = "--task recommend --modes lora --max-seq-length 16 --batch-size 4 --no-tune --json"
     # Rank 24 of 24 items keeps every pair: the filter and vector negatives are wired in.
-    options += " --max-positive-rank 24 --negatives vector"
+    options += " --max-positive-rank 24 --negatives vector --symmetric"
     args = ["--data", str(data), "--workdir", str(tmp_path / "work"), "--threads", "1"]
     try:
         invoked = CliRunner().invoke(app, ["evaluate", "finetune", *args, *options.split()])
@@ -95,7 +95,7 @@ def test_shoplm_evaluate_finetune_scores_frozen_and_lora_in_one_run(
     assert result["finetune"]["hard_negatives"]["source"] == "vector"
     assert result["finetune"]["hard_negatives"]["pairs_with_negatives"] == 16
     run = result["finetune"]["runs"]["lora"]
-    assert run["model_id"].startswith("shoplm-recommend-lora@")
+    assert run["model_id"].startswith("shoplm-recommend-lora@") and run["config"]["symmetric"]
     assert result["base_model"] == run["base_model"] == str(base)
     assert encoders_scored[0] == str(base) and encoders_scored[1] != str(base)
     assert os.environ["SHOPLM_ENCODER"] == str(base)  # the user's setting is left as it was

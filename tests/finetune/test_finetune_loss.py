@@ -1,4 +1,4 @@
-"""The ranking loss: masked in-batch candidates, and the catalog bank of fixed vectors."""
+"""The ranking loss: masked in-batch candidates, the catalog bank, and the symmetric term."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from pathlib import Path
 
 import torch
 
-from shoplm.finetune.data import TrainingData
-from shoplm.finetune.loss import bank_mask, candidate_mask, ranking_loss
-from shoplm.finetune.train import FinetuneConfig, train_encoder
+from shoplm.finetune.data import Anchor, TrainingData, TrainingPair
+from shoplm.finetune.loss import bank_mask, candidate_mask, ranking_loss, reverse_mask
+from shoplm.finetune.train import FinetuneConfig, batch_loss, train_encoder
 
 
 def _unit(rows: list[list[float]]) -> torch.Tensor:
@@ -49,4 +49,51 @@ def test_a_run_with_the_bank_trains_and_validates(
     result = train_encoder(tiny_data_factory(), config, tmp_path / "run", show_progress=False)
     assert result["finished"] and result["steps"] == 4
     assert result["config"]["bank_every"] == 2
+    assert len(result["metrics"]["history"]) >= 2  # the base and the end of the epoch
+
+
+def test_reverse_mask_spares_anchors_that_are_no_wrong_answer() -> None:
+    keys = [frozenset({"a"}), frozenset({"b"}), frozenset({"a"}), frozenset({"c"})]
+    positives = ["x", "y", "z", "x"]
+    exclude = [["a", "x"], ["b", "y", "c"], ["a", "z"], ["c", "x"]]
+    allowed = reverse_mask(keys, positives, exclude)
+    assert allowed.tolist() == [
+        [True, True, False, False],  # anchor 2 is anchor 0's item; anchor 3 also leads to x
+        [True, True, True, False],  # user 1 bought c, anchor 3's item
+        [False, True, True, True],  # the same anchor a
+        [False, True, True, True],  # anchor 0 also leads to x
+    ]
+
+
+def test_the_symmetric_loss_adds_each_positive_ranking_its_anchor() -> None:
+    vectors = {"a": [1.0, 0.0], "b": [0.0, 1.0], "x": [0.8, 0.6], "y": [0.0, 1.0]}
+    data = TrainingData("recommend", {k: k for k in vectors}, [], [], [])
+    batch = [
+        TrainingPair(Anchor(item_ids=["a"], weights=[1.0]), "x", exclude=["a", "x"]),
+        TrainingPair(Anchor(item_ids=["b"], weights=[1.0]), "y", exclude=["b", "y"]),
+    ]
+
+    def embed(texts: list[str]) -> torch.Tensor:
+        return _unit([vectors[t] for t in texts])
+
+    one_way = FinetuneConfig(scale=1.0)
+    both_ways = one_way.model_copy(update={"symmetric": True})
+    forward = float(batch_loss(embed, data, batch, one_way))
+    symmetric = float(batch_loss(embed, data, batch, both_ways))
+    anchors, positives = _unit([[1.0, 0.0], [0.0, 1.0]]), _unit([[0.8, 0.6], [0.0, 1.0]])
+    everything = torch.ones((2, 2), dtype=torch.bool)
+    assert math.isclose(forward, float(ranking_loss(anchors, positives, everything, 1.0)))
+    backward = float(ranking_loss(positives, anchors, everything, 1.0))
+    assert math.isclose(symmetric, (forward + backward) / 2, rel_tol=1e-6)
+    assert backward != forward  # the second term is a different exam, not a copy
+
+
+def test_a_symmetric_run_trains_and_records_the_setting(
+    tmp_path: Path,
+    tiny_config: FinetuneConfig,
+    tiny_data_factory: Callable[[], TrainingData],
+) -> None:
+    config = tiny_config.model_copy(update={"symmetric": True})
+    result = train_encoder(tiny_data_factory(), config, tmp_path / "run", show_progress=False)
+    assert result["finished"] and result["steps"] == 4 and result["config"]["symmetric"]
     assert len(result["metrics"]["history"]) >= 2  # the base and the end of the epoch

@@ -76,6 +76,9 @@ def test_resume_continues_from_the_saved_step(
     assert cut["finished"] is False and cut["global_step"] == 2
     state = json.loads((tmp_path / "checkpoint" / "state.json").read_text())
     assert state["global_step"] == 2 and state["step_in_epoch"] == 2
+    # Written before the symmetric setting existed: it still resumes, with the default.
+    del state["config"]["symmetric"]
+    (tmp_path / "checkpoint" / "state.json").write_text(json.dumps(state))
     resumed = train_encoder(tiny_data, tiny_config, tmp_path, show_progress=False)
     assert resumed["finished"] and resumed["resumed_at"] == 2 and resumed["steps"] == 4
     # Same weights as the run that was never interrupted (dropout's random state included).
@@ -85,6 +88,21 @@ def test_resume_continues_from_the_saved_step(
     for name in straight:
         np.testing.assert_allclose(straight[name].numpy(), again[name].numpy(), atol=1e-6)
     assert resumed["model_id"] == lora_run[1]["model_id"]
+    state = json.loads((tmp_path / "checkpoint" / "state.json").read_text())
+    assert state["config"]["symmetric"] is False  # saved again with every setting
+
+
+def test_a_checkpoint_with_other_settings_starts_over(
+    tmp_path: Path, tiny_data: TrainingData, tiny_config: FinetuneConfig
+) -> None:
+    train_encoder(tiny_data, tiny_config, tmp_path, show_progress=False, stop_after=2)
+    said: list[str] = []
+    other = tiny_config.model_copy(update={"symmetric": True})
+    again = train_encoder(
+        tiny_data, other, tmp_path, show_progress=False, stop_after=1, progress=said.append
+    )
+    assert again["resumed_at"] == 0 and again["global_step"] == 1
+    assert any("other data or settings: starting over" in line for line in said)
 
 
 def test_adapter_round_trip_and_merged_folder(lora_run: Any) -> None:

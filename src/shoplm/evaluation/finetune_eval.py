@@ -76,6 +76,7 @@ def evaluate_finetune(
     max_seq_length: int = 128,
     validate_every: int | None = None,
     bank_every: int | None = None,
+    symmetric: bool = False,
     scale: float | None = None,
     patience: int = 2,
     window: int = 1,
@@ -172,6 +173,7 @@ def evaluate_finetune(
                 max_seq_length=max_seq_length,
                 validate_every=validate_every,
                 bank_every=bank_every,
+                symmetric=symmetric,
                 scale=scale or SCALE[task],
                 patience=patience,
                 seed=seed,
@@ -385,6 +387,9 @@ def main(argv: list[str] | None = None) -> int:
         "--bank-every", type=int, default=None, help="catalog negatives, refreshed every N steps"
     )
     parser.add_argument(
+        "--symmetric", action="store_true", help="each positive also ranks its anchor"
+    )
+    parser.add_argument(
         "--scale", type=float, default=None, help="logit scale [5 recommend, 20 search]"
     )
     parser.add_argument("--patience", type=int, default=2)
@@ -423,6 +428,7 @@ def main(argv: list[str] | None = None) -> int:
         lora_targets=[t for t in args.lora_targets.split(",") if t],
         max_seq_length=args.max_seq_length,
         validate_every=args.validate_every, bank_every=args.bank_every, scale=args.scale,
+        symmetric=args.symmetric,
         patience=args.patience, window=args.window, valid_half_life=args.valid_half_life,
         negatives=args.negatives, max_positive_rank=args.max_positive_rank,
         max_valid=args.max_valid,

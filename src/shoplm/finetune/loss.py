@@ -9,6 +9,9 @@ Optionally each anchor also ranks its positive against a *bank*: the vectors of 
 of the catalog as the encoder gave them at the last refresh (no gradient flows into them).
 A batch of 32 random items is an easy exam; the whole catalog is the one recommendation
 and search are scored on, and it keeps the anchors from drifting onto crowded regions.
+
+A *symmetric* loss also asks each positive to pick its own anchor among the batch's anchors:
+co-purchases run both ways, so every pair teaches twice per encoding.
 """
 
 from __future__ import annotations
@@ -50,6 +53,35 @@ def bank_mask(
     for i, banned in enumerate(exclude):
         rows = [row_of[b] for b in banned if b in row_of]
         allowed[i, rows] = False
+    return allowed
+
+
+def reverse_mask(
+    anchor_keys: Sequence[frozenset[Any]],
+    positives: Sequence[str],
+    exclude: Sequence[Sequence[str]],
+) -> Any:
+    """bool [B, B]: which of the batch's anchors positive ``j`` may treat as a wrong answer.
+
+    ``anchor_keys[i]`` is what anchor ``i`` is made of (its item ids, or its query text).
+    Another anchor is no negative for ``j`` when it is the same anchor, leads to the same
+    positive, or uses an item of ``j``'s ``exclude`` list (``j``'s user bought it too).
+    """
+    import torch
+
+    size = len(positives)
+    allowed = torch.ones((size, size), dtype=torch.bool)
+    for j in range(size):
+        related = set(exclude[j]) | {positives[j]}
+        for i in range(size):
+            if i == j:
+                continue
+            if (
+                anchor_keys[i] == anchor_keys[j]
+                or positives[i] == positives[j]
+                or anchor_keys[i] & related
+            ):
+                allowed[j, i] = False
     return allowed
 
 

@@ -31,13 +31,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from tqdm.auto import tqdm
 
 from shoplm.config import DEFAULT_ENCODER, progress_wanted
 from shoplm.finetune import checkpoint as ckpt
 from shoplm.finetune.data import TrainingData, TrainingPair
-from shoplm.finetune.loss import bank_mask, candidate_mask, ranking_loss
+from shoplm.finetune.loss import bank_mask, candidate_mask, ranking_loss, reverse_mask
 from shoplm.finetune.manifest import (
     FOLDER_MARKER,
     FORMAT,
@@ -98,6 +98,10 @@ class FinetuneConfig(BaseModel):
             "Rank each positive against every item's vector too, refreshed every N steps "
             "(and on resume); None: in-batch negatives only."
         ),
+    )
+    symmetric: bool = Field(
+        default=False,
+        description="Also rank each positive's anchor among the batch's anchors (both ways).",
     )
     patience: int = Field(default=2, ge=1)
     keep_best: bool = Field(
@@ -182,9 +186,9 @@ def train_encoder(
     state = _fresh_state(identity)
     best: dict[str, Any]
     saved = ckpt.load_checkpoint(out / "checkpoint")
-    resumed = saved is not None and all(saved["state"].get(k) == v for k, v in identity.items())
+    resumed = saved is not None and _same_run(saved["state"], identity, config)
     if saved is not None and resumed:
-        state = saved["state"]
+        state = {**saved["state"], "config": identity["config"]}
         groups = state.pop("optimizer_groups")
         load_trainable_state(model, saved["weights"])
         ckpt.restore_optimizer(optimizer, saved["optimizer"], groups)
@@ -331,6 +335,22 @@ def train_encoder(
     return {**result, **manifest}
 
 
+def _same_run(saved: dict[str, Any], identity: dict[str, Any], config: FinetuneConfig) -> bool:
+    """Whether a checkpoint's state was made by this run: same data, base and settings.
+
+    The saved settings are read back through the config, so a checkpoint written before a
+    setting existed resumes with that setting's default instead of starting over.
+    """
+    if any(saved.get(k) != identity[k] for k in ("data_hash", "base_model")):
+        return False
+    if not isinstance(saved.get("config"), dict):
+        return False
+    try:
+        return FinetuneConfig.model_validate(saved["config"]) == config
+    except ValidationError:
+        return False
+
+
 def _fresh_state(identity: dict[str, Any]) -> dict[str, Any]:
     return {
         **identity,
@@ -409,9 +429,9 @@ def batch_loss(
             anchor_rows.append((rows, pair.anchor.weights))
     width = max(len(p.negatives) for p in batch)
     negatives = [list(p.negatives) for p in batch] if width else [[] for _ in batch]
-    candidates, allowed = candidate_mask(
-        [p.positive for p in batch], negatives, [p.exclude for p in batch]
-    )
+    positives = [p.positive for p in batch]
+    exclude = [p.exclude for p in batch]
+    candidates, allowed = candidate_mask(positives, negatives, exclude)
     candidate_rows = [slot("item", c) for c in candidates]
     texts = [data.corpus[v] if kind == "item" else v for kind, v in keys]
     vectors = embed(texts)
@@ -420,13 +440,23 @@ def batch_loss(
         for row, weight in zip(rows, weights, strict=True):
             mix[i, row] += weight
     anchors = torch.nn.functional.normalize(mix @ vectors, dim=-1)
-    if bank is None:
-        return ranking_loss(anchors, vectors[candidate_rows], allowed, config.scale)
-    bank_ids, bank_vectors = bank
-    bank_allowed = bank_mask(bank_ids, candidates, [p.exclude for p in batch])
-    return ranking_loss(
-        anchors, vectors[candidate_rows], allowed, config.scale, bank_vectors, bank_allowed
-    )
+    extra: tuple[Any, Any] | tuple[()] = ()
+    if bank is not None:
+        bank_ids, bank_vectors = bank
+        extra = (bank_vectors, bank_mask(bank_ids, candidates, exclude))
+    loss = ranking_loss(anchors, vectors[candidate_rows], allowed, config.scale, *extra)
+    if not config.symmetric:
+        return loss
+    backward = reverse_mask([_anchor_key(p) for p in batch], positives, exclude)
+    positive_vectors = vectors[candidate_rows[: len(batch)]]
+    return (loss + ranking_loss(positive_vectors, anchors, backward, config.scale)) / 2
+
+
+def _anchor_key(pair: TrainingPair) -> frozenset[Any]:
+    """What an anchor is made of: its query text, or its item ids (comparable to ``exclude``)."""
+    if pair.anchor.text is not None:
+        return frozenset({("text", pair.anchor.text)})
+    return frozenset(pair.anchor.item_ids)
 
 
 def _embed(model: Any, texts: list[str], device: str) -> Any:
