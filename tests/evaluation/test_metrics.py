@@ -10,7 +10,9 @@ from shoplm.evaluation.metrics import (
     graded_ndcg,
     item_coverage,
     ranking_metrics,
+    ranking_metrics_per_user,
     search_metrics,
+    search_metrics_per_query,
 )
 
 # Three users, one target each:
@@ -37,6 +39,16 @@ def test_single_target_hand_values():
     # One relevant item per user: recall equals hit rate.
     for k in (1, 3, 5):
         assert m[f"Recall@{k}"] == pytest.approx(m[f"HR@{k}"])
+
+
+def test_per_user_rows_are_the_hand_values_in_user_order():
+    rows = ranking_metrics_per_user(RANKED, TARGETS, ks=(3,))
+    assert rows["NDCG@3"] == pytest.approx([0.5, 1.0, 0.0])
+    assert rows["MRR@3"] == pytest.approx([1 / 3, 1.0, 0.0])
+    assert rows["HR@3"].tolist() == [1.0, 1.0, 0.0]
+    # A user without a target has no row: rows stay paired only for users with one.
+    skipped = ranking_metrics_per_user(RANKED, np.array([7, -1, 4]), ks=(3,))
+    assert skipped["NDCG@3"] == pytest.approx([0.5, 0.0])
 
 
 def test_keys_are_exact():
@@ -180,6 +192,15 @@ def test_search_metrics_hand_values():
         "n_queries",
         "n_queries_no_relevant",
     }
+
+
+def test_search_rows_per_query_leave_out_the_unjudged_query():
+    ranked = [["x", "b", "a", "c"], ["p", "q"], ["m"]]
+    judgments = [{"a": 3, "b": 2, "c": 1, "d": 2.5}, {"p": 1, "q": 1}, {"m": 2}]
+    rows, left_out = search_metrics_per_query(ranked, judgments, ks=(3,), recall_ks=(2,))
+    assert left_out == 1
+    assert rows["NDCG@3"] == pytest.approx([0.47323, 1.0], abs=1e-5)  # queries A and C above
+    assert rows["Recall@2"] == pytest.approx([1 / 3, 1.0])
 
 
 def test_search_metrics_default_keys_and_gain_offset():

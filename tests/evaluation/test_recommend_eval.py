@@ -100,6 +100,13 @@ def test_choices_never_depend_on_the_test_items(tmp_path: Path, result: dict) ->
 
 def test_no_tuning_when_asked(tmp_path: Path) -> None:
     folder = write_office(tmp_path / "amazon_office", test_offset=0)
-    out = evaluate_recommend(folder, models=["itemknn"], ks=(10,), tune=False, max_users=10)
+    out = evaluate_recommend(
+        folder, models=["itemknn"], ks=(10,), tune=False, max_users=10, per_user="HR@10"
+    )
     assert out["tuning"] == {} and "validation item" not in out["protocol"]
     assert out["n_users"] == 10
+    rows = out["per_user"]["models"]["itemknn"]  # one row per test user, for paired tests
+    assert len(rows) == 10 and set(rows) <= {0.0, 1.0}
+    assert sum(rows) / 10 == pytest.approx(out["metrics"]["itemknn"]["HR@10"])
+    with pytest.raises(ValueError, match="unknown per-user metric 'HR@50'"):
+        evaluate_recommend(folder, models=["itemknn"], ks=(10,), per_user="HR@50")

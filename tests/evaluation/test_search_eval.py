@@ -103,8 +103,15 @@ def test_full_mode_scores_every_method_on_held_out_queries(homedepot: Path) -> N
 
 def test_rerank_mode_orders_judged_items_only(homedepot: Path) -> None:
     result = evaluate_search(
-        homedepot, models=["bm25", "hybrid-rerank", "random"], min_judged=2, mode="rerank"
+        homedepot,
+        models=["bm25", "hybrid-rerank", "random"],
+        min_judged=2,
+        mode="rerank",
+        per_query="MRR@10",
     )
+    rows = result["per_query"]["models"]["bm25"]  # one row per query, for paired tests
+    assert len(rows) == len(result["per_query"]["models"]["random"]) > 0
+    assert sum(rows) / len(rows) == pytest.approx(result["metrics"]["bm25"]["MRR@10"], abs=1e-5)
     assert result["mode"] == "rerank" and "judged items" in result["protocol"]
     assert set(result["metrics"]) == {"bm25", "hybrid-rerank", "random"}
     assert set(result["metrics"]["bm25"]) == {"NDCG@10", "MRR@10"}
@@ -119,6 +126,8 @@ def test_bad_arguments_are_named(homedepot: Path) -> None:
         evaluate_search(homedepot, models=["random"])
     with pytest.raises(ValueError, match="no held-out query has >= 50 judged items"):
         evaluate_search(homedepot, min_judged=50)
+    with pytest.raises(ValueError, match="unknown per-query metric 'HR@10'"):
+        evaluate_search(homedepot, per_query="HR@10")
 
 
 def test_split_is_seeded_disjoint_and_complete() -> None:

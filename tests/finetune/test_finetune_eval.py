@@ -89,6 +89,11 @@ def test_shoplm_evaluate_finetune_scores_frozen_and_lora_in_one_run(
     assert lora["torch_threads"] == 1  # the training child kept the cap
     assert 0 < lora["trainable_params"] < lora["total_params"] and lora["peak_rss_mb"] > 0
     assert result["training"]["frozen"]["trainable_params"] == 0
+    gain = result["paired"]["models"]["content-lora"]  # user by user, against the frozen
+    assert result["paired"]["baseline"] == "content-frozen" and gain["n"] == 8
+    metrics = result["metrics"]
+    shift = metrics["content-lora"]["NDCG@10"] - metrics["content-frozen"]["NDCG@10"]
+    assert gain["difference"] == pytest.approx(shift, abs=1e-5) and gain["se"] >= 0
     # 8 users x (5 - 2 held out - 1) pairs: neither the test nor the validation item is used.
     assert result["finetune"]["pairs"] == 16
     assert result["finetune"]["positive_rank_filter"]["pairs_kept"] == 16

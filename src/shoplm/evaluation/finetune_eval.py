@@ -40,6 +40,7 @@ from typing import Any, Literal
 
 from shoplm.config import DEFAULT_ENCODER, EncoderSettings
 from shoplm.datasets import RecDataset, SearchDataset, load_dataset
+from shoplm.evaluation.paired import paired_difference
 from shoplm.evaluation.recommend_eval import evaluate_recommend, held_out_split
 from shoplm.evaluation.runner import Progress, embedding_cache_path, say_on_stderr
 from shoplm.evaluation.search_eval import evaluate_search, split_queries
@@ -59,6 +60,7 @@ METHOD = {"recommend": "content", "search": "dense"}
 # Cosine -> logit multiplier per task.  Behaviour pairs are noisy: at 20 the item vectors
 # crowd together within a few dozen steps (the loss settles at log(batch)); at 5 they learn.
 SCALE = {"recommend": 5.0, "search": 20.0}
+PAIRED = "NDCG@10"  # each tuned encoder vs the frozen one, user by user (query by query)
 BASE_PARAMS = 22_713_216  # all-MiniLM-L6-v2; replaced by the count a job reports
 
 
@@ -117,19 +119,23 @@ def evaluate_finetune(
         raise ValueError(f"unknown fine-tuning mode(s) {bad}; choose lora and/or full")
 
     def score(label: str, model: str) -> dict[str, Any]:
+        """The evaluation's result, with ``"rows"``: each user's (query's) NDCG@10."""
         say(f"evaluating {METHOD[task]}-{label}")
         encoder = {"model": model}
         if task == "recommend":
-            return evaluate_recommend(
+            result = evaluate_recommend(
                 dataset, models=["content"], max_users=max_users, tune=tune, seed=seed,
-                show_progress=show_progress, progress=say, encoder=encoder,
+                show_progress=show_progress, progress=say, encoder=encoder, per_user=PAIRED,
             )  # fmt: skip
-        return evaluate_search(
+            return {**result, "rows": result.pop("per_user")["models"]["content"]}
+        result = evaluate_search(
             dataset, models=["dense"], max_queries=max_queries, seed=seed,
-            show_progress=show_progress, progress=say, encoder=encoder,
+            show_progress=show_progress, progress=say, encoder=encoder, per_query=PAIRED,
         )  # fmt: skip
+        return {**result, "rows": result.pop("per_query")["models"]["dense"]}
 
     metrics: dict[str, dict[str, float]] = {}
+    paired: dict[str, dict[str, float]] = {}
     costs: dict[str, dict[str, Any]] = {}
     runs: dict[str, dict[str, Any]] = {}
     began = time.perf_counter()
@@ -189,6 +195,7 @@ def evaluate_finetune(
             with _separate_cache(root / "embeddings"):
                 result = score(mode, report["model_folder"])
             metrics[f"{METHOD[task]}-{mode}"] = result["metrics"][METHOD[task]]
+            paired[f"{METHOD[task]}-{mode}"] = paired_difference(frozen["rows"], result["rows"])
             tuning[f"{METHOD[task]}-{mode}"] = result.get("tuning", {}).get(METHOD[task])
             costs[mode] = {
                 **training_cost(report),
@@ -214,6 +221,7 @@ def evaluate_finetune(
         count_key: frozen[count_key],
         "seconds": round(time.perf_counter() - started, 2),
         "metrics": metrics,
+        "paired": {"metric": PAIRED, "baseline": f"{METHOD[task]}-frozen", "models": paired},
         "training": costs,
         "tuning": {name: trials for name, trials in tuning.items() if trials},
         "finetune": {
@@ -442,6 +450,13 @@ def main(argv: list[str] | None = None) -> int:
     else:
         for name, row in result["metrics"].items():
             print(f"{name:16s} " + "  ".join(f"{k} {v:.4f}" for k, v in row.items()))
+        unit = "users" if result["task"] == "recommend" else "queries"
+        for name, gain in result["paired"]["models"].items():
+            print(
+                f"{name:16s} {PAIRED} {gain['difference']:+.4f} over frozen "
+                f"(paired SE {gain['se']:.4f}, 95% CI {gain['ci95_low']:+.4f} to "
+                f"{gain['ci95_high']:+.4f}; {gain['better']} {unit} better, {gain['worse']} worse)"
+            )
         for mode, cost in result["training"].items():
             print(f"{mode:8s} {cost}")
     return 0

@@ -119,6 +119,20 @@ def ranking_metrics(
     items than K cannot reach 1); NDCG@K's ideal DCG puts min(|relevant|, K) hits first.
     Users without a relevant item are skipped; ``n_users`` counts those evaluated.
     """
+    rows = ranking_metrics_per_user(ranked, relevant, ks)
+    out: dict[str, float] = {name: float(values.mean()) for name, values in rows.items()}
+    out["n_users"] = len(next(iter(rows.values())))
+    return out
+
+
+def ranking_metrics_per_user(
+    ranked: np.ndarray, relevant: Relevant, ks: Sequence[int] = (5, 10, 20)
+) -> dict[str, np.ndarray]:
+    """Each evaluated user's HR, NDCG, Recall and MRR (see :func:`ranking_metrics`).
+
+    Rows follow ``ranked``'s, less the users without a relevant item; two models ranked for
+    the same users give rows that pair up, which a paired comparison needs.
+    """
     ks = _check_ks(ks)
     depth = max(ks)
     top = _check_ranked(ranked, depth)
@@ -138,18 +152,16 @@ def ranking_metrics(
     any_hit = hits.any(axis=1)
     first = np.argmax(hits, axis=1)  # 0 when no hit; masked by the hit test below
 
-    out: dict[str, float] = {}
+    out: dict[str, np.ndarray] = {}
     for k in ks:
         h = hits[:, :k]
         n_hit = h.sum(axis=1)
         dcg = h @ disc[:k]
         idcg = ideal_cum[np.minimum(n_rel, k) - 1]
-        rr = np.where(any_hit & (first < k), 1.0 / (first + 1), 0.0)
-        out[f"HR@{k}"] = float((n_hit > 0).mean())
-        out[f"NDCG@{k}"] = float((dcg / idcg).mean())
-        out[f"Recall@{k}"] = float((n_hit / n_rel).mean())
-        out[f"MRR@{k}"] = float(rr.mean())
-    out["n_users"] = int(keep.sum())
+        out[f"HR@{k}"] = (n_hit > 0).astype(np.float64)
+        out[f"NDCG@{k}"] = dcg / idcg
+        out[f"Recall@{k}"] = n_hit / n_rel
+        out[f"MRR@{k}"] = np.where(any_hit & (first < k), 1.0 / (first + 1), 0.0)
     return out
 
 
@@ -216,16 +228,34 @@ def search_metrics(
     Queries with no relevant judgment are left out of every mean and counted in
     ``n_queries_no_relevant``; ``n_queries`` counts the queries evaluated.
     """
+    rows, n_empty = search_metrics_per_query(ranked, judgments, ks, recall_ks, gain_offset)
+    out: dict[str, float] = {name: float(values.mean()) for name, values in rows.items()}
+    out["n_queries"] = len(next(iter(rows.values())))
+    out["n_queries_no_relevant"] = n_empty
+    return out
+
+
+def search_metrics_per_query(
+    ranked: Sequence[Sequence[str]],
+    judgments: Sequence[Mapping[str, float]],
+    ks: Sequence[int] = (10,),
+    recall_ks: Sequence[int] = (100,),
+    gain_offset: float = 1.0,
+) -> tuple[dict[str, np.ndarray], int]:
+    """Each evaluated query's metrics (see :func:`search_metrics`) and the count left out.
+
+    Rows follow the queries' order, less those with no relevant judgment.
+    """
     ks = _check_ks(ks)
     recall_ks = _check_ks(recall_ks, "recall_ks")
     if len(ranked) != len(judgments):
         raise ValueError(f"{len(ranked)} ranked lists but {len(judgments)} judgment sets")
     depth = max([*ks, *recall_ks])
     disc = _discounts(depth)
-    sums = {f"NDCG@{k}": 0.0 for k in ks}
-    sums.update({f"MRR@{k}": 0.0 for k in ks})
-    sums.update({f"Recall@{k}": 0.0 for k in recall_ks})
-    n_eval = n_empty = 0
+    names = [f"NDCG@{k}" for k in ks] + [f"MRR@{k}" for k in ks]
+    rows: dict[str, list[float]] = {name: [] for name in names}
+    rows.update({f"Recall@{k}": [] for k in recall_ks})
+    n_empty = 0
 
     for q, (items, judged) in enumerate(zip(ranked, judgments, strict=True)):
         gains_of: dict[str, float] = {}
@@ -250,15 +280,11 @@ def search_metrics(
         first = int(np.argmax(relevant)) if relevant.any() else depth
         for k in ks:
             idcg = float(ideal[:k] @ disc[: min(k, len(ideal))])
-            sums[f"NDCG@{k}"] += float(gains[:k] @ disc[: min(k, len(gains))]) / idcg
-            sums[f"MRR@{k}"] += 1.0 / (first + 1) if first < k else 0.0
+            rows[f"NDCG@{k}"].append(float(gains[:k] @ disc[: min(k, len(gains))]) / idcg)
+            rows[f"MRR@{k}"].append(1.0 / (first + 1) if first < k else 0.0)
         for k in recall_ks:
-            sums[f"Recall@{k}"] += int(relevant[:k].sum()) / n_relevant
-        n_eval += 1
+            rows[f"Recall@{k}"].append(int(relevant[:k].sum()) / n_relevant)
 
-    if n_eval == 0:
+    if not rows[names[0]]:
         raise ValueError("no query has a relevant judgment: nothing to evaluate")
-    out: dict[str, float] = {name: total / n_eval for name, total in sums.items()}
-    out["n_queries"] = n_eval
-    out["n_queries_no_relevant"] = n_empty
-    return out
+    return {name: np.array(values) for name, values in rows.items()}, n_empty

@@ -38,7 +38,7 @@ import numpy as np
 
 from shoplm.datasets import RecDataset, load_dataset
 from shoplm.engine import BLEND, Engine
-from shoplm.evaluation.metrics import item_coverage, ranking_metrics
+from shoplm.evaluation.metrics import item_coverage, ranking_metrics, ranking_metrics_per_user
 from shoplm.evaluation.runner import Progress, open_temp_engine, seeded_sample, training_events
 from shoplm.evaluation.splits import leave_one_out, temporal_split
 from shoplm.fitted import FittedPlatform
@@ -90,6 +90,7 @@ def evaluate_recommend(
     explain_users: int | None = EXPLAIN_USERS,
     seed: int = 42,
     encoder: dict | None = None,
+    per_user: str | None = None,
     show_progress: bool = False,
     progress: Progress | None = None,
 ) -> dict:
@@ -102,6 +103,8 @@ def evaluate_recommend(
     validation split first.  Metrics are also reported on the cold-item slice: users whose
     test item was taken by at most ``cold_max_users`` training users.  The top 10 of kg and
     the hybrids are explained and checked for ``explain_users`` seeded test users (None: all).
+    ``per_user`` names a metric (e.g. ``"NDCG@10"``) to return for each test user as well,
+    under ``"per_user"``, in the same user order for every model (for paired comparisons).
     """
     say = progress or (lambda _msg: None)
     started = time.perf_counter()
@@ -112,6 +115,9 @@ def evaluate_recommend(
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {protocol!r}; choose from {PROTOCOLS}")
     models = list(dict.fromkeys(models or DEFAULT_REC_MODELS))
+    names = [f"{m}@{k}" for k in ks for m in ("HR", "NDCG", "Recall", "MRR")]
+    if per_user is not None and per_user not in names:
+        raise ValueError(f"unknown per-user metric {per_user!r}; choose from {names}")
     unknown = [m for m in models if m != BLEND and m not in MODEL_CLASSES]
     if unknown:
         known = ", ".join(sorted([*MODEL_CLASSES, BLEND]))
@@ -151,6 +157,7 @@ def evaluate_recommend(
             counts = _training_users_per_item(engine, fitted)
             cold = np.array([all(counts[r] <= cold_max_users for r in rel) for rel in relevant])
             metrics: dict[str, dict[str, float]] = {}
+            user_rows: dict[str, list[float]] = {}
             cold_metrics: dict[str, dict[str, float]] = {}
             timings: dict[str, float] = {}
             explanations: dict[str, dict] = {}
@@ -169,8 +176,10 @@ def evaluate_recommend(
                         fitted.catalog.item_ids,
                         [train[u] for u in explain_sample],
                     )
-                scores = ranking_metrics(ranked, relevant, ks)
-                scores.pop("n_users", None)
+                user_scores = ranking_metrics_per_user(ranked, relevant, ks)
+                if per_user is not None:
+                    user_rows[model] = [round(float(v), 6) for v in user_scores[per_user]]
+                scores = {name: values.mean() for name, values in user_scores.items()}
                 scores["coverage@10"] = item_coverage(ranked, fitted.n_items, k=min(10, max_k))
                 metrics[model] = {name: round(float(v), 6) for name, v in scores.items()}
                 if cold.any():
@@ -218,6 +227,7 @@ def evaluate_recommend(
         "knowledge": knowledge,
         "graph": graph_counts,
         "explanations": explanations,
+        **({"per_user": {"metric": per_user, "models": user_rows}} if per_user else {}),
     }
 
 

@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from shoplm.datasets import QueryClassDataset, SearchDataset, SearchQuery, load_dataset
-from shoplm.evaluation.metrics import search_metrics
+from shoplm.evaluation.metrics import search_metrics_per_query
 from shoplm.evaluation.runner import Progress, open_temp_engine, seeded_sample
 from shoplm.schema import DEFAULT_PLATFORM, Item
 from shoplm.search.category import CategoryPredictor
@@ -73,11 +73,14 @@ def evaluate_search(
     show_progress: bool = False,
     progress: Progress | None = None,
     encoder: dict | None = None,
+    per_query: str | None = None,
 ) -> dict:
     """Score each search method on held-out judged queries (see the module docstring).
 
     A query-classification dataset is scored with :func:`evaluate_query_classification`.
     ``encoder`` overrides encoder settings, e.g. ``{"backend": "onnx-int8"}``.
+    ``per_query`` names a metric (e.g. ``"NDCG@10"``) to return for each evaluated query as
+    well, under ``"per_query"``, in the same order for every model (for paired comparisons).
     ``data`` is a dataset folder, or a dataset already loaded (callers that score it twice).
     """
     say = progress or (lambda _msg: None)
@@ -99,6 +102,9 @@ def evaluate_search(
     unknown = [m for m in models if m not in known]
     if unknown:
         raise ValueError(f"unknown search model(s) {unknown}; choose from {known}")
+    names = [f"NDCG@{k}", f"MRR@{k}", f"Recall@{recall_k}"]
+    if per_query is not None and per_query not in names:
+        raise ValueError(f"unknown per-query metric {per_query!r}; choose from {names}")
 
     train, held_out = split_queries(dataset.queries, train_fraction, seed)
     test_pool = {q.query_id: q for q in held_out if len(q.judgments) >= min_judged}
@@ -139,20 +145,22 @@ def evaluate_search(
             engine.search(queries[0].text, k=1)  # warm-up: load the encoder and indexes
             kg_expansion = _kg_expansion(engine, queries)
             metrics: dict[str, dict[str, float]] = {}
+            query_rows: dict[str, list[float]] = {}
             latency: dict[str, dict[str, float]] = {}
             for model in models:
                 say(f"searching {len(queries)} queries with {model}")
                 _forget_query_vectors(engine)
                 ranked, took = _run(engine, queries, model, mode, max(k, recall_k), seed)
-                scores = search_metrics(
+                query_scores, _ = search_metrics_per_query(
                     ranked,
                     [q.judgments for q in queries],
                     ks=(k,),
                     recall_ks=(recall_k,),
                     gain_offset=GAIN_OFFSET,
                 )
-                scores.pop("n_queries", None)
-                scores.pop("n_queries_no_relevant", None)
+                if per_query is not None:
+                    query_rows[model] = [round(float(v), 6) for v in query_scores[per_query]]
+                scores = {name: values.mean() for name, values in query_scores.items()}
                 if mode == "rerank":
                     scores.pop(f"Recall@{recall_k}", None)  # every judged item is returned
                 metrics[model] = {name: round(float(v), 6) for name, v in scores.items()}
@@ -177,6 +185,7 @@ def evaluate_search(
         "seconds": round(time.perf_counter() - started, 2),
         "latency_ms": latency,
         "metrics": metrics,
+        **({"per_query": {"metric": per_query, "models": query_rows}} if per_query else {}),
     }
 
 
