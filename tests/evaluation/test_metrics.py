@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from shoplm.evaluation.metrics import (
+    RANKING_METRICS,
     dcg,
     graded_ndcg,
     item_coverage,
@@ -53,7 +54,7 @@ def test_per_user_rows_are_the_hand_values_in_user_order():
 
 def test_keys_are_exact():
     m = ranking_metrics(RANKED, TARGETS, ks=(2, 5))
-    expected = {f"{name}@{k}" for name in ("HR", "NDCG", "Recall", "MRR") for k in (2, 5)}
+    expected = {f"{name}@{k}" for name in RANKING_METRICS for k in (2, 5)}
     assert set(m) == expected | {"n_users"}
     assert all(isinstance(v, float) for k, v in m.items() if k != "n_users")
 

@@ -22,6 +22,7 @@ from itertools import chain
 import numpy as np
 
 Relevant = Sequence[Collection[int]] | np.ndarray
+RANKING_METRICS = ("HR", "NDCG", "Recall", "MRR")  # what ranking_metrics reports at each K
 
 
 def _discounts(n: int) -> np.ndarray:

@@ -38,7 +38,12 @@ import numpy as np
 
 from shoplm.datasets import RecDataset, load_dataset
 from shoplm.engine import BLEND, Engine
-from shoplm.evaluation.metrics import item_coverage, ranking_metrics, ranking_metrics_per_user
+from shoplm.evaluation.metrics import (
+    RANKING_METRICS,
+    item_coverage,
+    ranking_metrics,
+    ranking_metrics_per_user,
+)
 from shoplm.evaluation.runner import Progress, open_temp_engine, seeded_sample, training_events
 from shoplm.evaluation.splits import leave_one_out, temporal_split
 from shoplm.fitted import FittedPlatform
@@ -115,7 +120,7 @@ def evaluate_recommend(
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {protocol!r}; choose from {PROTOCOLS}")
     models = list(dict.fromkeys(models or DEFAULT_REC_MODELS))
-    names = [f"{m}@{k}" for k in ks for m in ("HR", "NDCG", "Recall", "MRR")]
+    names = [f"{m}@{k}" for k in ks for m in RANKING_METRICS]
     if per_user is not None and per_user not in names:
         raise ValueError(f"unknown per-user metric {per_user!r}; choose from {names}")
     unknown = [m for m in models if m != BLEND and m not in MODEL_CLASSES]
