@@ -125,6 +125,17 @@ def test_shoplm_evaluate_transfer_scores_every_variant_and_stores_adapters(
         assert 0.0 <= result["metrics"][name]["NDCG@10"] <= 1.0, name
         assert result["evaluations"][name]["n_users"] == 20, name
     assert "leave-one-out" in result["protocol"] and "transfer" in result["protocol"]
+    comparisons = {(c["model"], c["against"]): c for c in result["paired"]["comparisons"]}
+    tuned = [name for name in variants if name.startswith("content-") and "frozen" not in name]
+    expected = {(name, "content-frozen") for name in tuned}
+    expected |= {(f"content-transfer-{s}", f"content-alone-{s}") for s in ("10%", "100%")}
+    assert set(comparisons) == expected
+    head_to_head = comparisons[("content-transfer-10%", "content-alone-10%")]
+    shift = (
+        result["metrics"]["content-transfer-10%"]["NDCG@10"]
+        - result["metrics"]["content-alone-10%"]["NDCG@10"]
+    )
+    assert head_to_head["n"] == 20 and head_to_head["difference"] == pytest.approx(shift, abs=1e-5)
     assert "recency half-life 5.0 (the frozen content model's choice)" in result["protocol"]
 
     # 10% of 20 target users; 2 users x (5 - 2 held out - 1) pairs, 20 users for 100%.

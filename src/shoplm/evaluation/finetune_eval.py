@@ -40,6 +40,7 @@ from typing import Any, Literal
 
 from shoplm.config import DEFAULT_ENCODER, EncoderSettings
 from shoplm.datasets import RecDataset, SearchDataset, load_dataset
+from shoplm.evaluation.paired import PAIRED_METRIC as PAIRED
 from shoplm.evaluation.paired import paired_difference
 from shoplm.evaluation.recommend_eval import evaluate_recommend, held_out_split
 from shoplm.evaluation.runner import Progress, embedding_cache_path, say_on_stderr
@@ -60,7 +61,6 @@ METHOD = {"recommend": "content", "search": "dense"}
 # Cosine -> logit multiplier per task.  Behaviour pairs are noisy: at 20 the item vectors
 # crowd together within a few dozen steps (the loss settles at log(batch)); at 5 they learn.
 SCALE = {"recommend": 5.0, "search": 20.0}
-PAIRED = "NDCG@10"  # each tuned encoder vs the frozen one, user by user (query by query)
 BASE_PARAMS = 22_713_216  # all-MiniLM-L6-v2; replaced by the count a job reports
 
 

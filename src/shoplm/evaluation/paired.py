@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 
 Z_95 = 1.959964  # two-sided 95% quantile of the standard normal
+PAIRED_METRIC = "NDCG@10"  # what the fine-tuning evaluations compare user by user
 
 
 def paired_difference(baseline: Sequence[float], candidate: Sequence[float]) -> dict[str, float]:

@@ -49,6 +49,7 @@ from shoplm.evaluation.finetune_eval import (
     training_cost,
 )
 from shoplm.evaluation.metrics import item_coverage, ranking_metrics
+from shoplm.evaluation.paired import PAIRED_METRIC, paired_difference
 from shoplm.evaluation.ranking import top_k_from_scores
 from shoplm.evaluation.recommend_eval import evaluate_recommend, held_out_split
 from shoplm.evaluation.runner import Progress, say_on_stderr, seeded_sample
@@ -170,14 +171,16 @@ def evaluate_transfer(
         result = evaluate_recommend(
             target_data, models=["content"], max_users=max_target_users, tune=tune,
             explain_users=0, seed=seed, show_progress=show_progress, progress=say,
-            encoder={"model": model},
+            encoder={"model": model}, per_user=PAIRED_METRIC,
         )  # fmt: skip
+        user_rows[label] = result.pop("per_user")["models"]["content"]
         result["eval_seconds"] = round(time.perf_counter() - began, 2)
         return result
 
     metrics: dict[str, dict[str, float]] = {}
     costs: dict[str, dict[str, Any]] = {}
     evaluations: dict[str, dict[str, Any]] = {}
+    user_rows: dict[str, list[float]] = {}  # each content variant's NDCG@10 per test user
     frozen = score("content-frozen", base)
     metrics["content-frozen"] = frozen["metrics"]["content"]
     evaluations["content-frozen"] = _eval_notes(frozen)
@@ -265,6 +268,7 @@ def evaluate_transfer(
         "target_users": len(everyone),
         "seconds": round(time.perf_counter() - started, 2),
         "metrics": metrics,
+        "paired": paired_comparisons(user_rows, share),
         "training": costs,
         "evaluations": evaluations,
         "pairs": {
@@ -278,6 +282,24 @@ def evaluate_transfer(
         "config": config.model_dump(),
         "base_model": base,
         "peak_rss_mb_parent": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+
+
+def paired_comparisons(user_rows: dict[str, list[float]], share: str) -> dict[str, Any]:
+    """User-by-user gains of each tuned variant over the frozen encoder, and of transfer.
+
+    Transfer is also set against training alone on the same share of the target's data:
+    the experiment's own question, answered with its noise.
+    """
+    compared = [(name, "content-frozen") for name in user_rows if name != "content-frozen"]
+    compared += [(f"content-transfer-{s}", f"content-alone-{s}") for s in (share, "100%")]
+    return {
+        "metric": PAIRED_METRIC,
+        "comparisons": [
+            {"model": candidate, "against": baseline}
+            | paired_difference(user_rows[baseline], user_rows[candidate])
+            for candidate, baseline in compared
+        ],
     }
 
 
@@ -557,6 +579,12 @@ def main(argv: list[str] | None = None) -> int:
     else:
         for name, row in result["metrics"].items():
             print(f"{name:28s} NDCG@10 {row['NDCG@10']:.4f}  HR@10 {row['HR@10']:.4f}")
+        for gain in result["paired"]["comparisons"]:
+            print(
+                f"{gain['model']} - {gain['against']}: {gain['difference']:+.4f} "
+                f"(paired SE {gain['se']:.4f}, 95% CI {gain['ci95_low']:+.4f} to "
+                f"{gain['ci95_high']:+.4f})"
+            )
         print(f"swap check: max abs diff {result['swap_check']['max_abs_diff']:.2e}")
     return 0
 
