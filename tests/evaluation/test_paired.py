@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from shoplm.evaluation.paired import Z_95, paired_difference
+from shoplm.evaluation.paired import Z_95, describe, paired_difference
 
 
 def test_hand_values() -> None:
@@ -16,6 +16,7 @@ def test_hand_values() -> None:
     assert result["ci95_low"] == pytest.approx(0.25 - Z_95 * 0.228218, abs=1e-5)
     assert result["relative"] == pytest.approx(0.25 / 0.3125)
     assert (result["better"], result["worse"]) == (2, 1)
+    assert describe(result) == "+0.2500 (paired SE 0.2282, 95% CI -0.1973 to +0.6973)"
 
 
 def test_identical_models_differ_by_nothing() -> None:

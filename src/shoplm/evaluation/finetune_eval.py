@@ -40,8 +40,7 @@ from typing import Any, Literal
 
 from shoplm.config import DEFAULT_ENCODER, EncoderSettings
 from shoplm.datasets import RecDataset, SearchDataset, load_dataset
-from shoplm.evaluation.paired import PAIRED_METRIC as PAIRED
-from shoplm.evaluation.paired import paired_difference
+from shoplm.evaluation.paired import PAIRED_METRIC, describe, paired_difference
 from shoplm.evaluation.recommend_eval import evaluate_recommend, held_out_split
 from shoplm.evaluation.runner import Progress, embedding_cache_path, say_on_stderr
 from shoplm.evaluation.search_eval import evaluate_search, split_queries
@@ -125,12 +124,12 @@ def evaluate_finetune(
         if task == "recommend":
             result = evaluate_recommend(
                 dataset, models=["content"], max_users=max_users, tune=tune, seed=seed,
-                show_progress=show_progress, progress=say, encoder=encoder, per_user=PAIRED,
+                show_progress=show_progress, progress=say, encoder=encoder, per_user=PAIRED_METRIC,
             )  # fmt: skip
             return {**result, "rows": result.pop("per_user")["models"]["content"]}
         result = evaluate_search(
             dataset, models=["dense"], max_queries=max_queries, seed=seed,
-            show_progress=show_progress, progress=say, encoder=encoder, per_query=PAIRED,
+            show_progress=show_progress, progress=say, encoder=encoder, per_query=PAIRED_METRIC,
         )  # fmt: skip
         return {**result, "rows": result.pop("per_query")["models"]["dense"]}
 
@@ -221,7 +220,7 @@ def evaluate_finetune(
         count_key: frozen[count_key],
         "seconds": round(time.perf_counter() - started, 2),
         "metrics": metrics,
-        "paired": {"metric": PAIRED, "baseline": f"{METHOD[task]}-frozen", "models": paired},
+        "paired": {"metric": PAIRED_METRIC, "baseline": f"{METHOD[task]}-frozen", "models": paired},
         "training": costs,
         "tuning": {name: trials for name, trials in tuning.items() if trials},
         "finetune": {
@@ -452,11 +451,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name:16s} " + "  ".join(f"{k} {v:.4f}" for k, v in row.items()))
         unit = "users" if result["task"] == "recommend" else "queries"
         for name, gain in result["paired"]["models"].items():
-            print(
-                f"{name:16s} {PAIRED} {gain['difference']:+.4f} over frozen "
-                f"(paired SE {gain['se']:.4f}, 95% CI {gain['ci95_low']:+.4f} to "
-                f"{gain['ci95_high']:+.4f}; {gain['better']} {unit} better, {gain['worse']} worse)"
-            )
+            counts = f"{gain['better']} {unit} better, {gain['worse']} worse"
+            print(f"{name:16s} {PAIRED_METRIC} over frozen {describe(gain)}; {counts}")
         for mode, cost in result["training"].items():
             print(f"{mode:8s} {cost}")
     return 0

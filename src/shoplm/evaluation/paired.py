@@ -45,3 +45,11 @@ def paired_difference(baseline: Sequence[float], candidate: Sequence[float]) -> 
         "better": int((diff > 0).sum()),
         "worse": int((diff < 0).sum()),
     }
+
+
+def describe(gain: dict[str, float]) -> str:
+    """One line for a person: ``+0.0015 (paired SE 0.0013, 95% CI -0.0009 to +0.0040)``."""
+    return (
+        f"{gain['difference']:+.4f} (paired SE {gain['se']:.4f}, "
+        f"95% CI {gain['ci95_low']:+.4f} to {gain['ci95_high']:+.4f})"
+    )

@@ -49,7 +49,7 @@ from shoplm.evaluation.finetune_eval import (
     training_cost,
 )
 from shoplm.evaluation.metrics import item_coverage, ranking_metrics
-from shoplm.evaluation.paired import PAIRED_METRIC, paired_difference
+from shoplm.evaluation.paired import PAIRED_METRIC, describe, paired_difference
 from shoplm.evaluation.ranking import top_k_from_scores
 from shoplm.evaluation.recommend_eval import evaluate_recommend, held_out_split
 from shoplm.evaluation.runner import Progress, say_on_stderr, seeded_sample
@@ -580,11 +580,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, row in result["metrics"].items():
             print(f"{name:28s} NDCG@10 {row['NDCG@10']:.4f}  HR@10 {row['HR@10']:.4f}")
         for gain in result["paired"]["comparisons"]:
-            print(
-                f"{gain['model']} - {gain['against']}: {gain['difference']:+.4f} "
-                f"(paired SE {gain['se']:.4f}, 95% CI {gain['ci95_low']:+.4f} to "
-                f"{gain['ci95_high']:+.4f})"
-            )
+            print(f"{gain['model']} - {gain['against']}: {describe(gain)}")
         print(f"swap check: max abs diff {result['swap_check']['max_abs_diff']:.2e}")
     return 0
 
