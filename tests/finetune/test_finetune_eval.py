@@ -47,11 +47,13 @@ def test_shoplm_evaluate_finetune_scores_frozen_and_lora_in_one_run(
     shutil.copytree(resolve_model(DEFAULT_ENCODER), base)
     monkeypatch.setenv("SHOPLM_ENCODER", str(base))
     encoders_scored: list[str] = []  # the encoder of each engine the scoring opens
+    caches_used: list[Path] = []  # and its vector cache
     real_open = recommend_eval.open_temp_engine
 
     def recording_open(*args: Any, **kwargs: Any) -> Engine:
         engine = real_open(*args, **kwargs)
         encoders_scored.append(engine.settings.encoder.model)
+        caches_used.append(Path(engine._embedding_cache_path))
         return engine
 
     monkeypatch.setattr(recommend_eval, "open_temp_engine", recording_open)
@@ -103,6 +105,10 @@ def test_shoplm_evaluate_finetune_scores_frozen_and_lora_in_one_run(
     assert run["model_id"].startswith("shoplm-recommend-lora@") and run["config"]["symmetric"]
     assert result["base_model"] == run["base_model"] == str(base)
     assert encoders_scored[0] == str(base) and encoders_scored[1] != str(base)
+    # The frozen vectors stay in the machine's cache; the tuned model's go with the run.
+    assert caches_used[0].is_relative_to(tmp_path / "cache")
+    assert caches_used[1] == tmp_path / "work" / "tuned-embeddings.sqlite"
+    assert os.environ["SHOPLM_CACHE_DIR"] == str(tmp_path / "cache")  # never switched
     assert os.environ["SHOPLM_ENCODER"] == str(base)  # the user's setting is left as it was
     # Validation weighs histories the way the frozen content model was fitted (untuned: 5).
     assert result["finetune"]["notes"]["half_life"] == 5.0

@@ -60,6 +60,7 @@ METHOD = {"recommend": "content", "search": "dense"}
 # Cosine -> logit multiplier per task.  Behaviour pairs are noisy: at 20 the item vectors
 # crowd together within a few dozen steps (the loss settles at log(batch)); at 5 they learn.
 SCALE = {"recommend": 5.0, "search": 20.0}
+TUNED_CACHE = "tuned-embeddings.sqlite"  # in the run's workdir: thrown away with it
 BASE_PARAMS = 22_713_216  # all-MiniLM-L6-v2; replaced by the count a job reports
 
 
@@ -117,19 +118,24 @@ def evaluate_finetune(
     if bad:
         raise ValueError(f"unknown fine-tuning mode(s) {bad}; choose lora and/or full")
 
-    def score(label: str, model: str) -> dict[str, Any]:
-        """The evaluation's result, with ``"rows"``: each user's (query's) NDCG@10."""
+    def score(label: str, model: str, cache: Path | None = None) -> dict[str, Any]:
+        """The evaluation's result, with ``"rows"``: each user's (query's) NDCG@10.
+
+        ``cache``: a vector cache of its own (None: the machine's), for a tuned model.
+        """
         say(f"evaluating {METHOD[task]}-{label}")
         encoder = {"model": model}
         if task == "recommend":
             result = evaluate_recommend(
                 dataset, models=["content"], max_users=max_users, tune=tune, seed=seed,
-                show_progress=show_progress, progress=say, encoder=encoder, per_user=PAIRED_METRIC,
+                show_progress=show_progress, progress=say, encoder=encoder,
+                per_user=PAIRED_METRIC, embedding_cache=cache,
             )  # fmt: skip
             return {**result, "rows": result.pop("per_user")["models"]["content"]}
         result = evaluate_search(
             dataset, models=["dense"], max_queries=max_queries, seed=seed,
-            show_progress=show_progress, progress=say, encoder=encoder, per_query=PAIRED_METRIC,
+            show_progress=show_progress, progress=say, encoder=encoder,
+            per_query=PAIRED_METRIC, embedding_cache=cache,
         )  # fmt: skip
         return {**result, "rows": result.pop("per_query")["models"]["dense"]}
 
@@ -191,8 +197,7 @@ def evaluate_finetune(
                 report["trainable_params"] if mode == "lora" else 0
             )
             began = time.perf_counter()
-            with _separate_cache(root / "embeddings"):
-                result = score(mode, report["model_folder"])
+            result = score(mode, report["model_folder"], root / TUNED_CACHE)
             metrics[f"{METHOD[task]}-{mode}"] = result["metrics"][METHOD[task]]
             paired[f"{METHOD[task]}-{mode}"] = paired_difference(frozen["rows"], result["rows"])
             tuning[f"{METHOD[task]}-{mode}"] = result.get("tuning", {}).get(METHOD[task])
@@ -329,21 +334,6 @@ def _base_encode(base_model: str) -> Iterator[Encode]:
     """The base encoder's unit vectors, through the machine's embedding cache (then closed)."""
     with EmbeddingCache(embedding_cache_path()) as cache:
         yield TextEncoder(EncoderSettings(model=base_model), cache=cache).encode_cached
-
-
-@contextlib.contextmanager
-def _separate_cache(cache_dir: Path) -> Iterator[None]:
-    """Engines opened inside cache vectors in ``cache_dir``: a tuned model's vectors are
-    thrown away with the run instead of filling the machine's cache."""
-    saved = os.environ.get("SHOPLM_CACHE_DIR")
-    os.environ["SHOPLM_CACHE_DIR"] = str(cache_dir)
-    try:
-        yield
-    finally:
-        if saved is None:
-            os.environ.pop("SHOPLM_CACHE_DIR", None)
-        else:
-            os.environ["SHOPLM_CACHE_DIR"] = saved
 
 
 @contextlib.contextmanager

@@ -96,6 +96,7 @@ def evaluate_recommend(
     seed: int = 42,
     encoder: dict | None = None,
     per_user: str | None = None,
+    embedding_cache: Path | None = None,
     show_progress: bool = False,
     progress: Progress | None = None,
 ) -> dict:
@@ -110,6 +111,8 @@ def evaluate_recommend(
     the hybrids are explained and checked for ``explain_users`` seeded test users (None: all).
     ``per_user`` names a metric (e.g. ``"NDCG@10"``) to return for each test user as well,
     under ``"per_user"``, in the same user order for every model (for paired comparisons).
+    ``embedding_cache`` is the vector cache's file (None: the machine's, see
+    :func:`~shoplm.evaluation.runner.open_temp_engine`).
     """
     say = progress or (lambda _msg: None)
     started = time.perf_counter()
@@ -133,7 +136,7 @@ def evaluate_recommend(
     users = seeded_sample([u for u in targets if train.get(u)], max_users, seed)
     explain_sample = seeded_sample(users, explain_users, seed)
     with tempfile.TemporaryDirectory(prefix="shoplm-eval-") as workdir:
-        engine = open_temp_engine(workdir, show_progress, encoder)
+        engine = open_temp_engine(workdir, show_progress, encoder, embedding_cache)
         try:
             say(
                 f"ingesting {len(dataset.items)} items and {sum(map(len, train.values()))} "

@@ -37,12 +37,21 @@ def embedding_cache_path() -> Path:
     return root / "embeddings.sqlite"
 
 
-def open_temp_engine(workdir: str, show_progress: bool, encoder: dict | None = None) -> Engine:
-    """A throw-away engine on the machine's embedding cache; ``encoder`` overrides settings."""
+def open_temp_engine(
+    workdir: str,
+    show_progress: bool,
+    encoder: dict | None = None,
+    embedding_cache: Path | None = None,
+) -> Engine:
+    """A throw-away engine; ``encoder`` overrides settings.
+
+    Vectors go to ``embedding_cache`` when given (a tuned model's, thrown away with its run),
+    else to the machine's cache, where the next run finds them.
+    """
     overrides = {"encoder": encoder} if encoder else {}
     return Engine.open(
         Path(workdir) / "home",
-        embedding_cache=embedding_cache_path(),
+        embedding_cache=embedding_cache or embedding_cache_path(),
         show_progress=show_progress,
         **overrides,
     )

@@ -74,6 +74,7 @@ def evaluate_search(
     progress: Progress | None = None,
     encoder: dict | None = None,
     per_query: str | None = None,
+    embedding_cache: Path | None = None,
 ) -> dict:
     """Score each search method on held-out judged queries (see the module docstring).
 
@@ -81,6 +82,7 @@ def evaluate_search(
     ``encoder`` overrides encoder settings, e.g. ``{"backend": "onnx-int8"}``.
     ``per_query`` names a metric (e.g. ``"NDCG@10"``) to return for each evaluated query as
     well, under ``"per_query"``, in the same order for every model (for paired comparisons).
+    ``embedding_cache`` is the vector cache's file (None: the machine's).
     ``data`` is a dataset folder, or a dataset already loaded (callers that score it twice).
     """
     say = progress or (lambda _msg: None)
@@ -118,7 +120,7 @@ def evaluate_search(
     learned = [m for m in models if m in LEARNED_METHODS]
 
     with tempfile.TemporaryDirectory(prefix="shoplm-eval-") as workdir:
-        engine = open_temp_engine(workdir, show_progress, encoder)
+        engine = open_temp_engine(workdir, show_progress, encoder, embedding_cache)
         try:
             items = [
                 item

@@ -41,7 +41,7 @@ from shoplm.config import DEFAULT_ENCODER
 from shoplm.datasets import RecDataset, load_dataset
 from shoplm.evaluation.finetune_eval import (
     SCALE,
-    _separate_cache,
+    TUNED_CACHE,
     _workdir,
     add_base_model_option,
     parse_half_life,
@@ -165,13 +165,13 @@ def evaluate_transfer(
             max_valid=max_valid, valid_corpus_size=valid_corpus_size, seed=seed,
         )  # fmt: skip
 
-    def score(label: str, model: str) -> dict[str, Any]:
+    def score(label: str, model: str, cache: Path | None = None) -> dict[str, Any]:
         say(f"evaluating {label} on {target_data.name}")
         began = time.perf_counter()
         result = evaluate_recommend(
             target_data, models=["content"], max_users=max_target_users, tune=tune,
             explain_users=0, seed=seed, show_progress=show_progress, progress=say,
-            encoder={"model": model}, per_user=PAIRED_METRIC,
+            encoder={"model": model}, per_user=PAIRED_METRIC, embedding_cache=cache,
         )  # fmt: skip
         user_rows[label] = result.pop("per_user")["models"]["content"]
         result["eval_seconds"] = round(time.perf_counter() - began, 2)
@@ -188,7 +188,7 @@ def evaluate_transfer(
     half_life = profile_half_life(valid_half_life, frozen)
 
     with _workdir(workdir) as root:
-        runs_root, cache = root / "adapters", root / "embeddings"
+        runs_root, cache = root / "adapters", root / TUNED_CACHE
         say(f"building source pairs from {source_data.name} (training split only)")
         shared_data = pairs(source_data, _source_sequences(source_data), max_source_pairs)
         say(f"{len(shared_data.pairs)} source pairs; training the shared adapter")
@@ -197,8 +197,7 @@ def evaluate_transfer(
             shared_data, config, runs_root / "shared", base, source_data.name, isolate, say
         )
         shared_base = runs["shared"]["model_folder"]
-        with _separate_cache(cache):
-            zero = score("content-transfer-zero-shot", shared_base)
+        zero = score("content-transfer-zero-shot", shared_base, cache)
         metrics["content-transfer-zero-shot"] = zero["metrics"]["content"]
         evaluations["content-transfer-zero-shot"] = _eval_notes(zero)
         costs["content-transfer-zero-shot"] = _cost(runs["shared"])
@@ -222,8 +221,7 @@ def evaluate_transfer(
             runs[name] = train(
                 data, config, runs_root / _slug(name), run_base, target_data.name, isolate, say
             )
-            with _separate_cache(cache):
-                result = score(label, runs[name]["model_folder"])
+            result = score(label, runs[name]["model_folder"], cache)
             metrics[label] = result["metrics"]["content"]
             evaluations[label] = _eval_notes(result)
             costs[label] = _cost(runs[name])
