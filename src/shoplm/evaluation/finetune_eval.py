@@ -60,7 +60,7 @@ METHOD = {"recommend": "content", "search": "dense"}
 # Cosine -> logit multiplier per task.  Behaviour pairs are noisy: at 20 the item vectors
 # crowd together within a few dozen steps (the loss settles at log(batch)); at 5 they learn.
 SCALE = {"recommend": 5.0, "search": 20.0}
-TUNED_CACHE = "tuned-embeddings.sqlite"  # in the run's workdir: thrown away with it
+TUNED_CACHE = "tuned-embeddings.sqlite"  # in the run's workdir, apart from the machine's cache
 BASE_PARAMS = 22_713_216  # all-MiniLM-L6-v2; replaced by the count a job reports
 
 
