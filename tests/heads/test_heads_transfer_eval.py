@@ -75,6 +75,22 @@ def test_every_variant_is_scored_on_the_same_target_rows(
     json.dumps(result)
 
 
+def test_variants_runs_only_the_named_ones(tiny_base, platforms, tmp_path: Path) -> None:
+    source, target = platforms
+    head = HeadConfig(
+        base_model=tiny_base, epochs=1, batch_size=8, class_weights="none",
+        lora=LoraSettings(r=2, alpha=4, layers=1),
+    )  # fmt: skip
+    result = evaluate_heads_transfer(
+        source, target, fraction=0.2, head=head, variants=["transfer-100%"],
+        max_source_train=None,
+    )  # fmt: skip
+    assert list(result["metrics"]) == ["transfer-zero-shot", "transfer-100%"]
+    assert list(result["heads"]) == ["shared", "transfer-100%"]
+    assert result["heads"]["transfer-100%"]["stacked_on_shared"]
+    assert result["rows"]["source_train"] == 42  # no cap: the whole 70% training split
+
+
 def test_export_encoder_merges_the_adapter_into_plain_weights(
     tiny_base, toy_train, toy_valid, tmp_path: Path
 ) -> None:
@@ -114,5 +130,15 @@ def test_cli_and_bad_input(tiny_base, platforms, tmp_path: Path) -> None:
     (queries / "queries.csv.gz").write_bytes(gzip.compress(text.encode(), mtime=0))
     with pytest.raises(ValueError, match="holds a QueryClassDataset, not reviews"):
         evaluate_heads_transfer(queries, target)
+    with pytest.raises(ValueError, match=r"variants must be some of .*'alone-10%'"):
+        evaluate_heads_transfer(source, target, variants=["alone-50%"])
+    with pytest.raises(ValueError, match="variants must be some of"):
+        evaluate_heads_transfer(source, target, variants=[])
     result = CliRunner().invoke(app, ["evaluate", "heads-transfer", "--help"])
-    assert result.exit_code == 0 and "--fraction" in result.output
+    assert result.exit_code == 0 and "--fraction" in result.output and "--variants" in result.output
+    bad = CliRunner().invoke(
+        app,
+        ["evaluate", "heads-transfer", "--source", str(source), "--target", str(target),
+         "--variants", "transfer-100%,nope", "--base-model", tiny_base],
+    )  # fmt: skip
+    assert bad.exit_code == 2 and "error: variants must be some of" in bad.output

@@ -11,6 +11,10 @@ every variant is scored once on the same held-out test rows:
   target adapter + head trained on the share's rows (or on all of them);
 - ``alone-<f>`` / ``-100%``: the same target adapter + head on the plain base, same rows.
 
+``variants`` runs only some of the trained variants (the zero-shot one comes free with the
+shared head): e.g. ``transfer-100%`` alone, when ``alone-100%`` is a run of
+``shoplm evaluate heads`` already made with the same split and settings.
+
 Each variant makes its choices (stopping point, class weights, logit offsets) on its own
 validation rows (the same share of the target's validation split), never on test.  Every
 head is saved apart (adapter + head safetensors, manifest naming its base), so the target
@@ -71,6 +75,7 @@ def evaluate_heads_transfer(
     threads: int | None = None,
     show_progress: bool = False,
     progress: Progress | None = None,
+    variants: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Train the shared head on ``source``, every variant on ``target``; score each once.
 
@@ -80,7 +85,8 @@ def evaluate_heads_transfer(
     restore the priors).  ``max_valid`` caps every validation split, ``max_test`` the target's
     test rows.  ``head`` holds the training settings of every head (default
     :data:`DEFAULT_HEAD`); each variant takes its own mode and base model, and its seed seeds
-    the splits too.
+    the splits too.  ``variants`` names the trained variants to run (default: all of
+    :func:`variant_names`), checked before any training.
     """
     head = head or DEFAULT_HEAD
     seed = head.seed
@@ -98,9 +104,10 @@ def evaluate_heads_transfer(
             f"source and target disagree on the task: {source_task.spec} vs {target_task.spec}"
         )
     spec = target_task.spec
+    share = share_label(fraction)
+    chosen = _chosen_variants(share, variants)
     source_parts = _source_parts(source_task, seed, max_source_train, max_valid)
     target_rows = _target_rows(target_task, seed, fraction, max_valid, max_test)
-    share = share_label(fraction)
     test = target_task.examples.subset(target_rows["test"])
 
     def config(base: str, mode: str = "lora") -> HeadConfig:
@@ -130,14 +137,15 @@ def evaluate_heads_transfer(
         say(f"transfer-zero-shot: test {brief(zero_shot[0])}")
         del shared
         gc.collect()
-        plan = [
-            (f"probe-{share}", head.base_model, "probe", share),
-            (f"transfer-{share}", shared_base, "lora", share),
-            (f"alone-{share}", head.base_model, "lora", share),
-            ("transfer-100%", shared_base, "lora", "100%"),
-            ("alone-100%", head.base_model, "lora", "100%"),
-        ]
-        for name, base, mode, part in plan:
+        plan = {
+            f"probe-{share}": (head.base_model, "probe", share),
+            f"transfer-{share}": (shared_base, "lora", share),
+            f"alone-{share}": (head.base_model, "lora", share),
+            "transfer-100%": (shared_base, "lora", "100%"),
+            "alone-100%": (head.base_model, "lora", "100%"),
+        }
+        for name in chosen:
+            base, mode, part = plan[name]
             say(f"{name}: {len(target_rows[f'train-{part}'])} target training rows")
             trained, (scores, valid, notes) = train_and_score(
                 spec, rows(part), config(base, mode), show_progress, say
@@ -173,6 +181,21 @@ def evaluate_heads_transfer(
         "seed": seed,
         "environment": {"torch_threads": torch.get_num_threads()},
     }
+
+
+def variant_names(share: str) -> list[str]:
+    """The trained variants, in the order they run, for a share label such as ``10%``."""
+    return [f"probe-{share}", f"transfer-{share}", f"alone-{share}", "transfer-100%", "alone-100%"]
+
+
+def _chosen_variants(share: str, variants: Sequence[str] | None) -> list[str]:
+    known = variant_names(share)
+    if variants is None:
+        return known
+    unknown = [name for name in variants if name not in known]
+    if unknown or not variants:
+        raise ValueError(f"variants must be some of {known}, got {list(variants)}")
+    return [name for name in known if name in variants]
 
 
 def _reviews(path: str | Path, role: str) -> TextLabelDataset:
@@ -257,20 +280,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--target", required=True, type=Path, help="target reviews folder")
     p.add_argument("--task", choices=TASKS, default="sentiment")
     p.add_argument("--fraction", type=float, default=0.1, help="share of the target's rows")
-    p.add_argument("--max-source-train", type=int, default=4000)
+    p.add_argument(
+        "--max-source-train", type=int, default=4000, help="source training rows (0: all)"
+    )
     p.add_argument("--max-valid", type=int, default=2000)
     p.add_argument("--max-test", type=int, default=2000)
     p.add_argument("--class-weights", choices=("none", "balanced", "auto"), default="none")
     p.add_argument("--workdir", type=Path, default=None, help="keep the heads here")
+    p.add_argument(
+        "--variants",
+        default=None,
+        help="comma-separated trained variants to run (default all: probe-<f>, transfer-<f>, "
+        "alone-<f>, transfer-100%%, alone-100%%)",
+    )
     p.add_argument("--json", action="store_true", help="print the full result as JSON")
     add_training_options(p)
     args = p.parse_args(argv)
     result = evaluate_heads_transfer(
         args.source, args.target, task=args.task, fraction=args.fraction,
-        max_source_train=args.max_source_train, max_valid=args.max_valid,
+        max_source_train=args.max_source_train or None, max_valid=args.max_valid,
         max_test=args.max_test, head=training_config(args, args.class_weights),
         workdir=args.workdir, threads=args.threads, show_progress=progress_wanted(),
         progress=say_on_stderr,
+        variants=None if args.variants is None else _names(args.variants),
     )  # fmt: skip
     if args.json:
         print(json.dumps(result, indent=2))
@@ -279,6 +311,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name, row in result["metrics"].items():
             print(f"{name:20s} {brief(row)}")
     return 0
+
+
+def _names(text: str) -> list[str]:
+    return [name.strip() for name in text.split(",") if name.strip()]
 
 
 if __name__ == "__main__":
