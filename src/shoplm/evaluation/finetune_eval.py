@@ -40,6 +40,7 @@ from typing import Any, Literal
 
 from shoplm.config import DEFAULT_ENCODER, EncoderSettings
 from shoplm.datasets import RecDataset, SearchDataset, load_dataset
+from shoplm.evaluation.options import comma_list
 from shoplm.evaluation.paired import PAIRED_METRIC, describe, paired_difference
 from shoplm.evaluation.recommend_eval import evaluate_recommend, held_out_split
 from shoplm.evaluation.runner import Progress, embedding_cache_path, say_on_stderr
@@ -419,10 +420,10 @@ def main(argv: list[str] | None = None) -> int:
 
     limit_threads(args.threads)
     result = evaluate_finetune(
-        args.data, task=args.task, modes=[m for m in args.modes.split(",") if m],
+        args.data, task=args.task, modes=comma_list(args.modes),
         epochs=args.epochs, max_pairs=args.max_pairs, batch_size=args.batch_size,
         learning_rate=args.lr, lora_r=args.rank, lora_layers=args.lora_layers,
-        lora_targets=[t for t in args.lora_targets.split(",") if t],
+        lora_targets=comma_list(args.lora_targets),
         max_seq_length=args.max_seq_length,
         validate_every=args.validate_every, bank_every=args.bank_every, scale=args.scale,
         symmetric=args.symmetric,

@@ -54,6 +54,7 @@ from shoplm.datasets import (
     load_dataset,
 )
 from shoplm.datasets.types import SENTIMENT_NAMES, sentiment_label
+from shoplm.evaluation.options import comma_list
 from shoplm.evaluation.threads import limit_threads
 from shoplm.heads import Examples, HeadConfig, LoraSettings, TaskHead, TaskKind, TaskSpec
 from shoplm.heads.model import pick_device
@@ -673,7 +674,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     result = evaluate_heads(
         args.data,
         task=args.task,
-        modes=[m.strip() for m in args.modes.split(",") if m.strip()],
+        modes=comma_list(args.modes),
         max_train=args.max_train,
         max_valid=args.max_valid,
         max_test=args.max_test,

@@ -53,6 +53,7 @@ from shoplm.evaluation.heads_eval import (
     train_and_score,
     training_config,
 )
+from shoplm.evaluation.options import comma_list
 from shoplm.evaluation.threads import limit_threads
 from shoplm.evaluation.transfer_eval import share_label
 from shoplm.heads import Examples, HeadConfig, TaskHead
@@ -302,7 +303,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         max_test=args.max_test, head=training_config(args, args.class_weights),
         workdir=args.workdir, threads=args.threads, show_progress=progress_wanted(),
         progress=say_on_stderr,
-        variants=None if args.variants is None else _names(args.variants),
+        variants=None if args.variants is None else comma_list(args.variants),
     )  # fmt: skip
     if args.json:
         print(json.dumps(result, indent=2))
@@ -311,10 +312,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name, row in result["metrics"].items():
             print(f"{name:20s} {brief(row)}")
     return 0
-
-
-def _names(text: str) -> list[str]:
-    return [name.strip() for name in text.split(",") if name.strip()]
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from shoplm.datasets import RecDataset, load_dataset
+from shoplm.evaluation.options import comma_list
 from shoplm.evaluation.runner import Progress, embedding_cache_path
 from shoplm.recommend.rating import (
     DEFAULT_GRIDS,
@@ -290,7 +291,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     result = evaluate_rating(
         args.data,
-        models=[m.strip() for m in args.models.split(",") if m.strip()],
+        models=comma_list(args.models),
         seed=args.seed,
         protocol=args.protocol,
         tune=not args.no_tune,

@@ -49,6 +49,7 @@ from shoplm.evaluation.finetune_eval import (
     training_cost,
 )
 from shoplm.evaluation.metrics import item_coverage, ranking_metrics
+from shoplm.evaluation.options import comma_list
 from shoplm.evaluation.paired import PAIRED_METRIC, describe, paired_difference
 from shoplm.evaluation.ranking import top_k_from_scores
 from shoplm.evaluation.recommend_eval import evaluate_recommend, held_out_split
@@ -561,7 +562,7 @@ def main(argv: list[str] | None = None) -> int:
         max_source_pairs=args.max_source_pairs, max_target_users=args.max_target_users,
         epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
         lora_r=args.rank, lora_layers=args.lora_layers,
-        lora_targets=[t for t in args.lora_targets.split(",") if t],
+        lora_targets=comma_list(args.lora_targets),
         max_target_pairs=args.max_target_pairs, max_seq_length=args.max_seq_length,
         validate_every=args.validate_every, bank_every=args.bank_every, window=args.window,
         scale=args.scale, valid_half_life=args.valid_half_life,
