@@ -41,16 +41,21 @@ def platforms(tmp_path: Path) -> tuple[Path, Path]:
     )
 
 
-def test_every_variant_is_scored_on_the_same_target_rows(
-    tiny_base, platforms, tmp_path: Path
-) -> None:
-    source, target = platforms
-    head = HeadConfig(
+@pytest.fixture
+def tiny_head(tiny_base) -> HeadConfig:
+    """One quick LoRA head setting on the tiny base for every variant."""
+    return HeadConfig(
         base_model=tiny_base, epochs=1, batch_size=8, class_weights="none",
         lora=LoraSettings(r=2, alpha=4, layers=1),
     )  # fmt: skip
+
+
+def test_every_variant_is_scored_on_the_same_target_rows(
+    tiny_base, tiny_head, platforms, tmp_path: Path
+) -> None:
+    source, target = platforms
     result = evaluate_heads_transfer(
-        source, target, fraction=0.2, head=head, workdir=tmp_path / "work"
+        source, target, fraction=0.2, head=tiny_head, workdir=tmp_path / "work"
     )
     assert result["source"] == "womens_clothing_reviews"
     assert result["target"] == "amazon_office_reviews_sample"
@@ -75,14 +80,10 @@ def test_every_variant_is_scored_on_the_same_target_rows(
     json.dumps(result)
 
 
-def test_variants_runs_only_the_named_ones(tiny_base, platforms, tmp_path: Path) -> None:
+def test_variants_runs_only_the_named_ones(tiny_head, platforms) -> None:
     source, target = platforms
-    head = HeadConfig(
-        base_model=tiny_base, epochs=1, batch_size=8, class_weights="none",
-        lora=LoraSettings(r=2, alpha=4, layers=1),
-    )  # fmt: skip
     result = evaluate_heads_transfer(
-        source, target, fraction=0.2, head=head, variants=["transfer-100%"],
+        source, target, fraction=0.2, head=tiny_head, variants=["transfer-100%"],
         max_source_train=None,
     )  # fmt: skip
     assert list(result["metrics"]) == ["transfer-zero-shot", "transfer-100%"]
