@@ -87,7 +87,7 @@ def evaluate_heads_transfer(
     test rows.  ``head`` holds the training settings of every head (default
     :data:`DEFAULT_HEAD`); each variant takes its own mode and base model, and its seed seeds
     the splits too.  ``variants`` names the trained variants to run (default: all of
-    :func:`variant_names`), checked before any training.
+    :func:`variant_plan`), checked before any training.
     """
     head = head or DEFAULT_HEAD
     seed = head.seed
@@ -138,22 +138,15 @@ def evaluate_heads_transfer(
         say(f"transfer-zero-shot: test {brief(zero_shot[0])}")
         del shared
         gc.collect()
-        plan = {
-            f"probe-{share}": (head.base_model, "probe", share),
-            f"transfer-{share}": (shared_base, "lora", share),
-            f"alone-{share}": (head.base_model, "lora", share),
-            "transfer-100%": (shared_base, "lora", "100%"),
-            "alone-100%": (head.base_model, "lora", "100%"),
-        }
-        for name in chosen:
-            base, mode, part = plan[name]
+        for name, (on_shared, mode, part) in chosen.items():
+            base = shared_base if on_shared else head.base_model
             say(f"{name}: {len(target_rows[f'train-{part}'])} target training rows")
             trained, (scores, valid, notes) = train_and_score(
                 spec, rows(part), config(base, mode), show_progress, say
             )
             metrics[name], validation[name], training[name] = scores, valid, notes
             folder = root / name.replace("%", "")
-            heads[name] = _save(trained, folder, target_task.dataset, stacked=base == shared_base)
+            heads[name] = _save(trained, folder, target_task.dataset, stacked=on_shared)
             say(f"{name}: test {brief(scores)}")
             del trained
             gc.collect()
@@ -184,19 +177,27 @@ def evaluate_heads_transfer(
     }
 
 
-def variant_names(share: str) -> list[str]:
-    """The trained variants, in the order they run, for a share label such as ``10%``."""
-    return [f"probe-{share}", f"transfer-{share}", f"alone-{share}", "transfer-100%", "alone-100%"]
+def variant_plan(share: str) -> dict[str, tuple[bool, str, str]]:
+    """Every trained variant, in the order they run, for a share label such as ``10%``:
+    name -> (stacked on the shared adapter?, mode, which target rows)."""
+    return {
+        f"probe-{share}": (False, "probe", share),
+        f"transfer-{share}": (True, "lora", share),
+        f"alone-{share}": (False, "lora", share),
+        "transfer-100%": (True, "lora", "100%"),
+        "alone-100%": (False, "lora", "100%"),
+    }
 
 
-def _chosen_variants(share: str, variants: Sequence[str] | None) -> list[str]:
-    known = variant_names(share)
+def _chosen_variants(
+    share: str, variants: Sequence[str] | None
+) -> dict[str, tuple[bool, str, str]]:
+    plan = variant_plan(share)
     if variants is None:
-        return known
-    unknown = [name for name in variants if name not in known]
-    if unknown or not variants:
-        raise ValueError(f"variants must be some of {known}, got {list(variants)}")
-    return [name for name in known if name in variants]
+        return plan
+    if not variants or any(name not in plan for name in variants):
+        raise ValueError(f"variants must be some of {list(plan)}, got {list(variants)}")
+    return {name: step for name, step in plan.items() if name in variants}
 
 
 def _reviews(path: str | Path, role: str) -> TextLabelDataset:

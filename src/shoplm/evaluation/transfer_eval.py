@@ -166,6 +166,8 @@ def evaluate_transfer(
             max_valid=max_valid, valid_corpus_size=valid_corpus_size, seed=seed,
         )  # fmt: skip
 
+    user_rows: dict[str, list[float]] = {}  # each content variant's NDCG@10 per test user
+
     def score(label: str, model: str, cache: Path | None = None) -> dict[str, Any]:
         say(f"evaluating {label} on {target_data.name}")
         began = time.perf_counter()
@@ -181,7 +183,6 @@ def evaluate_transfer(
     metrics: dict[str, dict[str, float]] = {}
     costs: dict[str, dict[str, Any]] = {}
     evaluations: dict[str, dict[str, Any]] = {}
-    user_rows: dict[str, list[float]] = {}  # each content variant's NDCG@10 per test user
     frozen = score("content-frozen", base)
     metrics["content-frozen"] = frozen["metrics"]["content"]
     evaluations["content-frozen"] = _eval_notes(frozen)
