@@ -13,6 +13,7 @@ from shoplm.heads import HeadConfig, LoraSettings
         ({"mode": "full"}, "mode must be one of"),
         ({"class_weights": "inverse"}, "class_weights must be one of"),
         ({"init_head": "zeros"}, "init_head must be one of"),
+        ({"ema_decay": 1.0}, r"ema_decay must be in \(0, 1\)"),
         ({"epochs": 0}, "epochs must be at least 1"),
         ({"encoder_lr": 0.0}, "learning rates must be positive"),
         ({"warmup_ratio": 1.0}, r"warmup_ratio must be in \[0, 1\)"),

@@ -14,10 +14,12 @@ from typer.testing import CliRunner
 from shoplm.cli import app
 from shoplm.datasets import QueryClassDataset, SearchDataset, SearchQuery, TextLabelDataset
 from shoplm.evaluation.heads_eval import (
+    _parser,
     build_task,
     cap_rows,
     evaluate_heads,
     split_rows,
+    training_config,
 )
 from shoplm.heads import TaskKind
 from shoplm.schema import Item
@@ -106,6 +108,7 @@ def test_one_run_trains_probe_and_lora_on_the_same_split(tiny_base, tmp_path: Pa
         lora_layers=1,
         class_weights="none",
         init_head="probe",
+        ema_decay=0.95,
         save_to=tmp_path / "heads",
     )
     assert result["head_task"] == "sentiment" and result["dataset"] == "womens_clothing_reviews"
@@ -126,6 +129,7 @@ def test_one_run_trains_probe_and_lora_on_the_same_split(tiny_base, tmp_path: Pa
     # negative and positive tie as the training majority; the first label wins
     assert result["metrics"]["constant"]["accuracy"] == round(5 / 13, 6)
     assert result["config"]["lora"]["init_head"] == "probe"  # LP-FT: LoRA starts at a probe
+    assert result["config"]["lora"]["ema_decay"] == 0.95
     assert "macro_f1" in result["training"]["lora"]["probe_start"]
     json.dumps(result)  # the result is plain JSON
 
@@ -201,3 +205,10 @@ def test_shoplm_evaluate_heads_prints_json(tiny_base, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
     assert out["head_task"] == "sentiment" and len(out["training"]["probe"]["cutpoints"]) == 2
+
+
+def test_training_options_reach_the_head_config() -> None:
+    args = _parser().parse_args(["--data", "x", "--ema-decay", "0.99", "--init-head", "probe"])
+    config = training_config(args, "none")
+    assert config.ema_decay == 0.99 and config.init_head == "probe"
+    assert training_config(_parser().parse_args(["--data", "x"]), "none").ema_decay is None

@@ -82,6 +82,7 @@ TEMPLATE_KEYS = (
     "encoder_lr",
     "head_lr",
     "init_head",
+    "ema_decay",
     "seed",
 )
 
@@ -350,6 +351,7 @@ def evaluate_heads(
     encoder_lr: float = EVAL_HEAD.encoder_lr,
     head_lr: float = EVAL_HEAD.head_lr,
     init_head: str = EVAL_HEAD.init_head,
+    ema_decay: float | None = EVAL_HEAD.ema_decay,
     lora_r: int = EVAL_HEAD.lora.r,
     lora_alpha: int = EVAL_HEAD.lora.alpha,
     lora_layers: int | None = EVAL_HEAD.lora.layers,
@@ -424,6 +426,7 @@ def evaluate_heads(
             encoder_lr=encoder_lr,
             head_lr=head_lr,
             init_head=init_head,  # type: ignore[arg-type]
+            ema_decay=ema_decay,
             class_weights=(
                 lora_class_weights if mode == "lora" and lora_class_weights else class_weights
             ),  # type: ignore[arg-type]
@@ -623,6 +626,13 @@ def add_training_options(p: argparse.ArgumentParser) -> None:
         default=head.init_head,
         help="LoRA: start the output layer at random or from a linear probe fitted first (LP-FT)",
     )
+    p.add_argument(
+        "--ema-decay",
+        type=float,
+        default=head.ema_decay,
+        help="LoRA: validate and keep a moving average of the weights (decay per step, "
+        "e.g. 0.99) instead of the last step's",
+    )
     p.add_argument("--lora-r", type=int, default=head.lora.r)
     p.add_argument("--lora-alpha", type=int, default=head.lora.alpha)
     p.add_argument(
@@ -645,6 +655,7 @@ def training_options(args: argparse.Namespace) -> dict[str, Any]:
         "encoder_lr": args.encoder_lr,
         "head_lr": args.head_lr,
         "init_head": args.init_head,
+        "ema_decay": args.ema_decay,
         "lora_r": args.lora_r,
         "lora_alpha": args.lora_alpha,
         "lora_layers": args.lora_layers or None,

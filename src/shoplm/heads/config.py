@@ -57,6 +57,9 @@ class HeadConfig:
     ``calibrate``: classification: per-class logit offsets chosen on validation to maximise
     macro-F1 (they correct for class priors, e.g. after a balanced sample); ordinal: the
     cutpoints between classes, chosen the same way.
+    ``ema_decay``: LoRA: validate and keep an exponential moving average of the trainable
+    weights (this decay per step, e.g. 0.99) instead of the last step's weights; None keeps
+    the last step's.  Training itself is unchanged.  Probe mode ignores it.
     """
 
     mode: Literal["lora", "probe"] = "lora"
@@ -73,6 +76,7 @@ class HeadConfig:
     class_weights: Literal["none", "balanced", "auto"] = "auto"
     init_head: Literal["random", "probe"] = "random"
     calibrate: bool = True
+    ema_decay: float | None = None
     seed: int = 42
     device: str | None = None
     lora: LoraSettings = field(default_factory=LoraSettings)
@@ -96,6 +100,8 @@ class HeadConfig:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.head_lr <= 0 or self.encoder_lr <= 0:
             raise ValueError("learning rates must be positive")
+        if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
+            raise ValueError(f"ema_decay must be in (0, 1) or None, got {self.ema_decay}")
         if not 0.0 <= self.warmup_ratio < 1.0:
             raise ValueError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import sys
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +20,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from shoplm.heads.averaging import WeightAverage
 from shoplm.heads.batches import collate, tokenize, training_batches
 from shoplm.heads.config import HeadConfig
 from shoplm.heads.features import run_batches
@@ -165,6 +167,8 @@ def train_network(
         net, tokenizer, train_ids, valid_texts, config, device, show_progress, say
     )
     best = _Best(net)
+    trained_params = encoder_params + head_params
+    average = WeightAverage(trained_params, config.ema_decay) if config.ema_decay else None
     history: list[dict[str, Any]] = []
     bar = tqdm(
         total=total,
@@ -182,9 +186,11 @@ def train_network(
             loss = loss_fn(out, target[rows].to(device))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            nn.utils.clip_grad_norm_(encoder_params + head_params, MAX_GRAD_NORM)
+            nn.utils.clip_grad_norm_(trained_params, MAX_GRAD_NORM)
             optimizer.step()
             scheduler.step()
+            if average is not None:
+                average.update()
             step += 1
             value = loss.item()
             running = 0.9 * running + 0.1 * value if step > 1 else value
@@ -193,12 +199,13 @@ def train_network(
             if step not in checkpoints:
                 continue
             net.eval()
-            outputs = _squeeze(spec, valid_outputs())
-            score, scores, found_calibration = score_outputs(
-                spec, outputs, y_valid, scale, config.calibrate
-            )
-            found = Trained(score, scores, step, step, found_calibration, False)
-            improved = best.offer(score, found)
+            with average.applied() if average is not None else nullcontext():
+                outputs = _squeeze(spec, valid_outputs())
+                score, scores, found_calibration = score_outputs(
+                    spec, outputs, y_valid, scale, config.calibrate
+                )
+                found = Trained(score, scores, step, step, found_calibration, False)
+                improved = best.offer(score, found)  # keeps the weights scored: the average
             history.append(
                 {
                     "step": step,

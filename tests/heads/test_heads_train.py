@@ -1,0 +1,78 @@
+"""The LoRA loop with a moving average: training follows the same path, the average is what
+is validated and kept (tiny random BERT)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from shoplm.heads import HeadConfig, LoraSettings, TaskHead, TaskSpec
+from shoplm.heads import train as train_module
+from shoplm.heads.averaging import WeightAverage
+
+SPEC = TaskSpec("sentiment", "classification", ("negative", "neutral", "positive"))
+BEST = train_module._Best  # the real classes, before any test patches them
+
+
+def _trainable(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {n: p.detach().clone() for n, p in module.named_parameters() if p.requires_grad}
+
+
+def _run(monkeypatch: pytest.MonkeyPatch, base: str, train, valid, ema: float | None) -> dict:
+    """Train once, recording what each validation offered, and (with the average) the raw
+    and averaged weights at each validation."""
+    seen: dict = {"offered": [], "raw": [], "average": []}
+
+    class RecordingBest(BEST):
+        def offer(self, score, trained):
+            seen["offered"].append(_trainable(self.module))
+            return super().offer(score, trained)
+
+    class RecordingAverage(WeightAverage):
+        def applied(self):
+            seen["raw"].append([p.detach().clone() for p in self.params])
+            seen["average"].append([s.clone() for s in self.shadow])
+            return super().applied()
+
+    monkeypatch.setattr(train_module, "_Best", RecordingBest)
+    monkeypatch.setattr(train_module, "WeightAverage", RecordingAverage)
+    config = HeadConfig(
+        mode="lora",
+        base_model=base,
+        batch_size=8,
+        epochs=3,
+        evals_per_epoch=2,
+        patience=10,
+        class_weights="none",
+        ema_decay=ema,
+        lora=LoraSettings(r=2, alpha=4, dropout=0.0),
+    )
+    seen["head"] = TaskHead.train(SPEC, train, valid, config)
+    return seen
+
+
+def test_the_average_is_validated_and_kept_while_training_is_unchanged(
+    monkeypatch: pytest.MonkeyPatch, tiny_base, toy_train, toy_valid
+) -> None:
+    plain = _run(monkeypatch, tiny_base, toy_train, toy_valid, None)
+    averaged = _run(monkeypatch, tiny_base, toy_train, toy_valid, 0.9)
+    assert not plain["average"] and len(averaged["average"]) == len(plain["offered"]) == 6
+    for check, plain_weights in enumerate(plain["offered"]):
+        names = list(plain_weights)
+        # the raw weights at each validation are those of the run without the average
+        for name, raw in zip(names, averaged["raw"][check], strict=True):
+            torch.testing.assert_close(raw, plain_weights[name], rtol=0, atol=0)
+        # what was scored and offered is the average, not the raw weights
+        offered = averaged["offered"][check]
+        for name, mean in zip(names, averaged["average"][check], strict=True):
+            torch.testing.assert_close(offered[name], mean, rtol=0, atol=0)
+        assert any(not torch.equal(offered[n], plain_weights[n]) for n in names), (
+            f"validation {check}: the average equals the raw weights"
+        )
+    # the head keeps the average from its best validation
+    head = averaged["head"]
+    best = [h["step"] for h in head.info["history"]].index(head.info["best_step"])
+    kept = _trainable(head.net)
+    for name, value in averaged["offered"][best].items():
+        torch.testing.assert_close(kept[name], value, rtol=0, atol=0)
+    assert head.config.ema_decay == 0.9
