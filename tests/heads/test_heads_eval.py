@@ -212,3 +212,33 @@ def test_training_options_reach_the_head_config() -> None:
     config = training_config(args, "none")
     assert config.ema_decay == 0.99 and config.init_head == "probe"
     assert training_config(_parser().parse_args(["--data", "x"]), "none").ema_decay is None
+
+
+def test_members_average_lora_heads_and_report_each_alone(tiny_base, tmp_path: Path) -> None:
+    data = _clothing_folder(tmp_path / "reviews")
+    settings = dict(
+        task="sentiment",
+        modes=["lora"],
+        base_model=tiny_base,
+        epochs=1,
+        batch_size=8,
+        lora_r=2,
+        lora_alpha=4,
+        lora_layers=1,
+        class_weights="none",
+    )
+    single = evaluate_heads(data, **settings)
+    pair = evaluate_heads(data, members=2, save_to=tmp_path / "heads", **settings)
+    assert pair["members"] == 2 and single["members"] == 1
+    members = pair["training"]["lora"]["member_test"]
+    assert len(members) == 2 and "member_test" not in single["training"]["lora"]
+    # member 0 is the head the single run trained, scored on the same test rows
+    assert members[0] == {k: v for k, v in single["metrics"]["lora"].items() if k in members[0]}
+    assert pair["training"]["lora"]["seeds"] == [42, 43]
+    assert (
+        pair["metrics"]["lora"]["trainable_parameters"]
+        == 2 * (single["metrics"]["lora"]["trainable_parameters"])
+    )
+    assert (tmp_path / "heads" / "lora" / "ensemble.json").is_file()
+    with pytest.raises(ValueError, match="members must be at least 1"):
+        evaluate_heads(data, members=0, **settings)

@@ -57,6 +57,7 @@ from shoplm.datasets.types import SENTIMENT_NAMES, sentiment_label
 from shoplm.evaluation.options import comma_list
 from shoplm.evaluation.threads import limit_threads
 from shoplm.heads import Examples, HeadConfig, LoraSettings, TaskHead, TaskKind, TaskSpec
+from shoplm.heads.ensemble import HeadEnsemble
 from shoplm.heads.model import pick_device
 from shoplm.heads.resources import ResourceMeter
 from shoplm.heads.scoring import TargetScale, task_metrics
@@ -352,6 +353,7 @@ def evaluate_heads(
     head_lr: float = EVAL_HEAD.head_lr,
     init_head: str = EVAL_HEAD.init_head,
     ema_decay: float | None = EVAL_HEAD.ema_decay,
+    members: int = 1,
     lora_r: int = EVAL_HEAD.lora.r,
     lora_alpha: int = EVAL_HEAD.lora.alpha,
     lora_layers: int | None = EVAL_HEAD.lora.layers,
@@ -380,11 +382,15 @@ def evaluate_heads(
     LoRA's time).  ``balance_train`` draws the capped training rows evenly across classes;
     the logit offsets (ordinal: cutpoints) chosen on validation then restore the natural
     class priors.
+    ``members`` > 1 trains that many LoRA heads (seeds ``seed``, ``seed + 1``, ...) and
+    scores the mean of their outputs (:class:`HeadEnsemble`), each member's test score beside.
     ``lora_layers`` puts the adapter on the top N transformer blocks only (see
     ``LoraSettings``).  ``cache_vectors`` lets the probe reuse frozen vectors from shoplm's
     embedding cache (faster reruns, but then its wall time is not a from-scratch time).
     """
     say = progress or (lambda _message: None)
+    if members < 1:
+        raise ValueError(f"members must be at least 1, got {members}")
     unknown = [m for m in modes if m not in MODES]
     if unknown or not modes:
         raise ValueError(f"modes must be among {MODES}, got {list(modes)}")
@@ -444,7 +450,15 @@ def evaluate_heads(
         say(f"training {mode} ...")
         cache = _vector_cache() if cache_vectors and mode == "probe" else None
         try:
-            head, run = train_and_score(spec, parts, configs[mode], show_progress, say, cache)
+            head, run = train_and_score(
+                spec,
+                parts,
+                configs[mode],
+                show_progress,
+                say,
+                cache,
+                members=members if mode == "lora" else 1,
+            )
         finally:  # a failed run must not leave the machine's vector cache open
             if cache is not None:
                 cache.close()
@@ -465,6 +479,7 @@ def evaluate_heads(
         "validation": validation,
         "training": training,
         "config": {mode: cfg.to_dict() for mode, cfg in configs.items()},
+        "members": members,
         "labels": list(spec.reported_labels),
         "trained_labels": list(spec.labels),
         "label_counts": _label_counts(spec, parts),
@@ -492,15 +507,25 @@ def train_and_score(
     show_progress: bool = False,
     say: Progress | None = None,
     cache: EmbeddingCache | None = None,
-) -> tuple[TaskHead, tuple[dict[str, Any], dict[str, float], dict[str, Any]]]:
-    """Train one head on ``parts["train"]`` (choices on ``"valid"``), score it once on
-    ``"test"``: the head, and its (test metrics with cost, validation metrics, training notes).
+    members: int = 1,
+) -> tuple[TaskHead | HeadEnsemble, tuple[dict[str, Any], dict[str, float], dict[str, Any]]]:
+    """Train one head (``members`` > 1: an ensemble of that many) on ``parts["train"]``
+    (choices on ``"valid"``), score it once on ``"test"``: the head, and its (test metrics
+    with cost, validation metrics, training notes; an ensemble's notes hold each member's
+    test metrics alone, from the same pass).
     """
+    alone: list[dict[str, float]] = []
+    head: TaskHead | HeadEnsemble
     with ResourceMeter(pick_device(config.device)) as meter:
-        head = TaskHead.train(
-            spec, parts["train"], parts["valid"], config, show_progress, say, cache
-        )
-        scores = head.evaluate(parts["test"], show_progress)
+        train, valid = parts["train"], parts["valid"]
+        if members > 1:
+            head = HeadEnsemble.train(
+                spec, train, valid, config, members, show_progress, say, cache
+            )
+            scores, alone = head.evaluate_members(parts["test"], show_progress)
+        else:
+            head = TaskHead.train(spec, train, valid, config, show_progress, say, cache)
+            scores = head.evaluate(parts["test"], show_progress)
     metrics = {
         **{k: round(v, 6) for k, v in scores.items()},
         "trainable_parameters": head.trainable_parameters,
@@ -508,6 +533,8 @@ def train_and_score(
     }
     validation = {k: round(v, 6) for k, v in head.info["validation"].items()}
     training = {k: v for k, v in head.info.items() if k != "validation"}
+    if alone:
+        training["member_test"] = [{k: round(v, 6) for k, v in m.items()} for m in alone]
     if head.calibration is not None:
         name = "cutpoints" if spec.kind is TaskKind.ORDINAL else "offsets"
         training[name] = [round(float(v), 3) for v in head.calibration]
@@ -605,6 +632,13 @@ def _parser() -> argparse.ArgumentParser:
         help="sentiment: learn the star rating as one number, cut it into the three sentiment "
         "groups at two cutpoints chosen on validation",
     )
+    p.add_argument(
+        "--members",
+        type=int,
+        default=1,
+        help="LoRA: train this many heads (seeds SEED, SEED+1, ...) and average their outputs; "
+        "each member's own test score is reported beside the ensemble's",
+    )
     p.add_argument("--save", type=Path, default=None, help="save each head to SAVE/<mode>")
     p.add_argument("--device", default=None)
     p.add_argument("--cache-vectors", action="store_true", help="probe: use the vector cache")
@@ -697,6 +731,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         relevance_threshold=args.relevance_threshold,
         star_targets=args.star_targets,
         ordinal=args.ordinal,
+        members=args.members,
         save_to=args.save,
         device=args.device,
         cache_vectors=args.cache_vectors,

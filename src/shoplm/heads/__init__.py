@@ -7,6 +7,7 @@ adapter on the encoder (``mode="lora"``) or on the frozen encoder's vectors alon
 """
 
 from shoplm.heads.config import HeadConfig, LoraSettings
+from shoplm.heads.ensemble import HeadEnsemble
 from shoplm.heads.head import TaskHead
 from shoplm.heads.spec import Examples, HeadDataError, TaskKind, TaskSpec
 from shoplm.heads.storage import HeadFormatError
@@ -15,6 +16,7 @@ __all__ = [
     "Examples",
     "HeadConfig",
     "HeadDataError",
+    "HeadEnsemble",
     "HeadFormatError",
     "LoraSettings",
     "TaskHead",

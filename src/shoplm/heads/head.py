@@ -34,14 +34,8 @@ from shoplm.heads.model import (
     lora_target_pattern,
     pick_device,
 )
-from shoplm.heads.scoring import (
-    TargetScale,
-    predict_classes,
-    reported_logits,
-    sigmoid,
-    softmax,
-    task_metrics,
-)
+from shoplm.heads.predicting import Predicting
+from shoplm.heads.scoring import TargetScale
 from shoplm.heads.spec import Examples, TaskKind, TaskSpec, check_texts, encode_targets
 from shoplm.heads.train import (
     SQUARED_ERROR,
@@ -56,7 +50,7 @@ from shoplm.text.cache import EmbeddingCache
 Say = Callable[[str], None]
 
 
-class TaskHead:
+class TaskHead(Predicting):
     """A trained head on the encoder (LoRA-adapted or frozen), ready to predict."""
 
     def __init__(
@@ -241,50 +235,6 @@ class TaskHead:
                 desc="predicting",
             )
         return raw if self.spec.kind is TaskKind.CLASSIFICATION else raw.reshape(-1)
-
-    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        """Class probabilities ``[n, k]``, columns in ``spec.reported_labels`` order (binary:
-        k=2)."""
-        raw = self.outputs(texts)
-        if self.spec.kind is TaskKind.CLASSIFICATION:
-            logits = reported_logits(self.spec, raw)
-            return softmax(logits if self.calibration is None else logits + self.calibration)
-        if self.spec.kind is TaskKind.BINARY:
-            p = sigmoid(raw)
-            return np.stack([1.0 - p, p], axis=1)
-        use = (
-            "predict_values"
-            if self.spec.kind is TaskKind.REGRESSION
-            else "predict or predict_values"
-        )
-        raise ValueError(
-            f"task {self.spec.name!r} ({self.spec.kind.value}) has no probabilities: use {use}"
-        )
-
-    def predict_values(self, texts: Sequence[str]) -> np.ndarray:
-        """Predicted numbers in the target's units (regression), or positions on the label
-        scale (ordinal: 0 is the first label, 2.6 lies between the third and fourth)."""
-        if self.spec.kind not in SQUARED_ERROR:
-            raise ValueError(f"task {self.spec.name!r} predicts labels: use predict/predict_proba")
-        return (self.scale or TargetScale()).to_values(self.outputs(texts))
-
-    def predict(self, texts: Sequence[str]) -> list[str] | np.ndarray:
-        """Label names (classification, ordinal, binary at p >= 0.5) or values (regression)."""
-        if self.spec.kind is TaskKind.REGRESSION:
-            return self.predict_values(texts)
-        rows = predict_classes(self.spec, self.outputs(texts), self.calibration, self.scale)
-        return [self.spec.reported_labels[int(i)] for i in rows]
-
-    def evaluate(self, examples: Examples, show_progress: bool = False) -> dict[str, float]:
-        """The task's metrics on labelled examples (test rows, say)."""
-        truth = encode_targets(self.spec, examples.targets)
-        return task_metrics(
-            self.spec,
-            self.outputs(examples.texts, show_progress),
-            truth,
-            self.calibration,
-            self.scale,
-        )
 
     @property
     def trainable_parameters(self) -> int:

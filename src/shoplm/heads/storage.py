@@ -43,23 +43,33 @@ def write_head(
         save_file(_plain(adapter), folder / ADAPTER_FILE)
     else:
         (folder / ADAPTER_FILE).unlink(missing_ok=True)
-    tmp = folder / (MANIFEST + ".tmp")
-    tmp.write_text(json.dumps({"format": FORMAT, **manifest}, indent=2, sort_keys=True))
-    tmp.replace(folder / MANIFEST)
+    return write_manifest(folder, manifest)
+
+
+def write_manifest(
+    folder: Path, manifest: dict[str, Any], name: str = MANIFEST, form: str = FORMAT
+) -> Path:
+    """``manifest`` (with its format) as ``folder/name``, whole or not at all."""
+    tmp = folder / (name + ".tmp")
+    tmp.write_text(json.dumps({"format": form, **manifest}, indent=2, sort_keys=True))
+    tmp.replace(folder / name)
     return folder
 
 
-def read_manifest(folder: Path) -> dict[str, Any]:
-    path = Path(folder).expanduser() / MANIFEST
+def read_manifest(
+    folder: Path, name: str = MANIFEST, form: str = FORMAT, what: str = "saved task head"
+) -> dict[str, Any]:
+    """The JSON manifest ``folder/name``, refused unless it is of format ``form``."""
+    path = Path(folder).expanduser() / name
     if not path.is_file():
-        raise HeadFormatError(f"{path.parent}: no {MANIFEST}, so it is not a saved task head")
+        raise HeadFormatError(f"{path.parent}: no {name}, so it is not a {what}")
     try:
         manifest = json.loads(path.read_text())
     except json.JSONDecodeError as error:
         raise HeadFormatError(f"{path} is not valid JSON: {error}") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+    if not isinstance(manifest, dict) or manifest.get("format") != form:
         found = manifest.get("format") if isinstance(manifest, dict) else None
-        raise HeadFormatError(f"{path}: format {found!r}, expected {FORMAT!r}")
+        raise HeadFormatError(f"{path}: format {found!r}, expected {form!r}")
     return manifest
 
 

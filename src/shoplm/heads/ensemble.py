@@ -1,0 +1,153 @@
+"""Several heads of one task, trained alike but for their seeds, with their outputs averaged.
+
+Why: on a few thousand labelled rows one head's score moves by about a point with the seed
+alone (the output layer's start, the batch order, dropout), and which validation step wins
+moves with it.  The mean of k such heads' raw outputs cancels part of that noise, at k times
+the training and prediction cost.  Member 0 is trained with the config's own seed, so it is
+the head a single run would give; the others take ``seed + 1``, ``seed + 2``, ...
+
+The ensemble is calibrated once more on validation (class offsets, ordinal cutpoints) for the
+averaged outputs; each member keeps its own calibration for when it is used alone.
+
+On disk::
+
+    ensemble.json     format, member folders, calibration, metrics
+    member-0/ ...     each a saved TaskHead folder
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from shoplm.heads import storage
+from shoplm.heads.config import HeadConfig
+from shoplm.heads.head import TaskHead
+from shoplm.heads.predicting import Predicting
+from shoplm.heads.scoring import calibrate, task_metrics
+from shoplm.heads.spec import Examples, TaskSpec, encode_targets
+from shoplm.text.cache import EmbeddingCache
+
+FORMAT = "shoplm-head-ensemble/1"
+MANIFEST = "ensemble.json"
+Say = Callable[[str], None]
+
+
+class HeadEnsemble(Predicting):
+    """Heads of one task whose raw outputs are averaged before they are read."""
+
+    def __init__(
+        self,
+        members: Sequence[TaskHead],
+        calibration: np.ndarray | None,
+        info: dict[str, Any] | None = None,
+    ) -> None:
+        if not members:
+            raise ValueError("an ensemble needs at least one member head")
+        task = members[0].spec.to_dict()
+        if any(head.spec.to_dict() != task for head in members):
+            raise ValueError("ensemble members must share one task (name, kind and labels)")
+        self.members = list(members)
+        self.spec: TaskSpec = members[0].spec
+        self.config: HeadConfig = members[0].config
+        self.scale = members[0].scale  # fitted on the same training rows by every member
+        self.calibration = calibration
+        self.info = info or {}
+
+    @classmethod
+    def train(
+        cls,
+        spec: TaskSpec,
+        train: Examples,
+        valid: Examples,
+        config: HeadConfig,
+        members: int,
+        show_progress: bool = False,
+        say: Say | None = None,
+        cache: EmbeddingCache | None = None,
+    ) -> HeadEnsemble:
+        """Train ``members`` heads on the same rows, seeds ``config.seed + k``; calibrate
+        their mean on ``valid``."""
+        if members < 1:
+            raise ValueError(f"members must be at least 1, got {members}")
+        say = say or (lambda _message: None)
+        heads = []
+        for k in range(members):
+            say(f"ensemble member {k + 1}/{members} (seed {config.seed + k}) ...")
+            member_config = replace(config, seed=config.seed + k)
+            heads.append(
+                TaskHead.train(spec, train, valid, member_config, show_progress, say, cache)
+            )
+        valid_outputs = [head.outputs(valid.texts, show_progress) for head in heads]
+        y_valid = encode_targets(spec, valid.targets)
+        mean = np.mean(valid_outputs, axis=0)
+        calibration = calibrate(spec, mean, y_valid, heads[0].scale) if config.calibrate else None
+        validation = task_metrics(spec, mean, y_valid, calibration, heads[0].scale)
+        info = {
+            "members": members,
+            "seeds": [config.seed + k for k in range(members)],
+            "validation": validation,
+            "member_training": [head.info for head in heads],
+        }
+        return cls(heads, calibration, info)
+
+    def member_outputs(self, texts: Sequence[str], show_progress: bool = False) -> list:
+        """Each member's raw outputs, in member order."""
+        return [head.outputs(texts, show_progress) for head in self.members]
+
+    def outputs(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray:
+        """The members' raw outputs averaged."""
+        return np.mean(self.member_outputs(texts, show_progress), axis=0)
+
+    def evaluate_members(
+        self, examples: Examples, show_progress: bool = False
+    ) -> tuple[dict[str, float], list[dict[str, float]]]:
+        """(the ensemble's metrics, each member's alone), from one pass of each member."""
+        truth = encode_targets(self.spec, examples.targets)
+        each = self.member_outputs(examples.texts, show_progress)
+        alone = [
+            task_metrics(self.spec, out, truth, head.calibration, head.scale)
+            for out, head in zip(each, self.members, strict=True)
+        ]
+        mean = np.mean(each, axis=0)
+        together = task_metrics(self.spec, mean, truth, self.calibration, self.scale)
+        return together, alone
+
+    @property
+    def trainable_parameters(self) -> int:
+        return sum(head.trainable_parameters for head in self.members)
+
+    # ------------------------------------------------------------ save / load
+    def save(self, folder: str | Path, metrics: dict[str, Any] | None = None) -> Path:
+        """Each member in its own folder, then the ensemble's manifest (written last)."""
+        folder = Path(folder).expanduser()
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / MANIFEST).unlink(missing_ok=True)
+        names = [f"member-{k}" for k in range(len(self.members))]
+        for name, head in zip(names, self.members, strict=True):
+            head.save(folder / name)
+        manifest = {
+            "members": names,
+            "calibration": (
+                None if self.calibration is None else [float(v) for v in self.calibration]
+            ),
+            "metrics": metrics or {},
+            "training": self.info,
+        }
+        return storage.write_manifest(folder, manifest, MANIFEST, FORMAT)
+
+    @classmethod
+    def load(cls, folder: str | Path, device: str | None = None) -> HeadEnsemble:
+        folder = Path(folder).expanduser()
+        manifest = storage.read_manifest(folder, MANIFEST, FORMAT, "saved head ensemble")
+        members = [TaskHead.load(folder / name, device) for name in manifest["members"]]
+        calibration = manifest.get("calibration")
+        return cls(
+            members,
+            None if calibration is None else np.asarray(calibration, dtype=np.float64),
+            {**manifest.get("training", {}), "metrics": manifest.get("metrics", {})},
+        )

@@ -1,0 +1,79 @@
+"""What every trained head predicts from its raw outputs, one head or several averaged.
+
+A subclass gives ``spec``, ``scale``, ``calibration`` and ``outputs(texts)`` (raw outputs, see
+:mod:`shoplm.heads.scoring`); this turns them into probabilities, values, labels and metrics
+the same way for a :class:`~shoplm.heads.head.TaskHead` and a
+:class:`~shoplm.heads.ensemble.HeadEnsemble`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from shoplm.heads.scoring import (
+    TargetScale,
+    predict_classes,
+    reported_logits,
+    sigmoid,
+    softmax,
+    task_metrics,
+)
+from shoplm.heads.spec import Examples, TaskKind, TaskSpec, encode_targets
+from shoplm.heads.train import SQUARED_ERROR
+
+
+class Predicting:
+    """Predictions and metrics from ``outputs``; see the module docstring."""
+
+    spec: TaskSpec
+    scale: TargetScale | None
+    calibration: np.ndarray | None
+
+    def outputs(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray:
+        raise NotImplementedError
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """Class probabilities ``[n, k]``, columns in ``spec.reported_labels`` order (binary:
+        k=2)."""
+        raw = self.outputs(texts)
+        if self.spec.kind is TaskKind.CLASSIFICATION:
+            logits = reported_logits(self.spec, raw)
+            return softmax(logits if self.calibration is None else logits + self.calibration)
+        if self.spec.kind is TaskKind.BINARY:
+            p = sigmoid(raw)
+            return np.stack([1.0 - p, p], axis=1)
+        use = (
+            "predict_values"
+            if self.spec.kind is TaskKind.REGRESSION
+            else "predict or predict_values"
+        )
+        raise ValueError(
+            f"task {self.spec.name!r} ({self.spec.kind.value}) has no probabilities: use {use}"
+        )
+
+    def predict_values(self, texts: Sequence[str]) -> np.ndarray:
+        """Predicted numbers in the target's units (regression), or positions on the label
+        scale (ordinal: 0 is the first label, 2.6 lies between the third and fourth)."""
+        if self.spec.kind not in SQUARED_ERROR:
+            raise ValueError(f"task {self.spec.name!r} predicts labels: use predict/predict_proba")
+        return (self.scale or TargetScale()).to_values(self.outputs(texts))
+
+    def predict(self, texts: Sequence[str]) -> list[str] | np.ndarray:
+        """Label names (classification, ordinal, binary at p >= 0.5) or values (regression)."""
+        if self.spec.kind is TaskKind.REGRESSION:
+            return self.predict_values(texts)
+        rows = predict_classes(self.spec, self.outputs(texts), self.calibration, self.scale)
+        return [self.spec.reported_labels[int(i)] for i in rows]
+
+    def evaluate(self, examples: Examples, show_progress: bool = False) -> dict[str, float]:
+        """The task's metrics on labelled examples (test rows, say)."""
+        truth = encode_targets(self.spec, examples.targets)
+        return task_metrics(
+            self.spec,
+            self.outputs(examples.texts, show_progress),
+            truth,
+            self.calibration,
+            self.scale,
+        )
