@@ -13,7 +13,7 @@ import pytest
 import torch
 from transformers import BertConfig, BertModel, BertTokenizerFast
 
-from shoplm.heads import Examples
+from shoplm.heads import Examples, HeadConfig, LoraSettings
 
 POSITIVE = ["good", "great", "love", "lovely", "perfect", "nice"]
 NEGATIVE = ["bad", "awful", "hate", "poor", "broken", "ugly"]
@@ -74,3 +74,17 @@ def toy_train() -> Examples:
 @pytest.fixture
 def toy_valid() -> Examples:
     return _reviews(15, 7)
+
+
+@pytest.fixture
+def tiny_lora(tiny_base: str) -> HeadConfig:
+    """A quick LoRA head setting on the tiny base: one epoch, rank 2, no dropout (so runs
+    with the same seed repeat exactly)."""
+    return HeadConfig(
+        mode="lora",
+        base_model=tiny_base,
+        batch_size=8,
+        epochs=1,
+        class_weights="none",
+        lora=LoraSettings(r=2, alpha=4, dropout=0.0),
+    )

@@ -9,33 +9,22 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from shoplm.heads import HeadConfig, HeadEnsemble, HeadFormatError, LoraSettings, TaskHead, TaskSpec
+from shoplm.heads import HeadEnsemble, HeadFormatError, TaskHead, TaskSpec
 from shoplm.heads.scoring import task_metrics
 from shoplm.heads.spec import encode_targets
 
 SPEC = TaskSpec("sentiment", "classification", ("negative", "neutral", "positive"))
 
 
-def _config(base: str) -> HeadConfig:
-    return HeadConfig(
-        mode="lora",
-        base_model=base,
-        batch_size=8,
-        epochs=1,
-        class_weights="none",
-        lora=LoraSettings(r=2, alpha=4, dropout=0.0),
-    )
-
-
 @pytest.fixture
-def pair(tiny_base, toy_train, toy_valid) -> HeadEnsemble:
-    return HeadEnsemble.train(SPEC, toy_train, toy_valid, _config(tiny_base), members=2)
+def pair(tiny_lora, toy_train, toy_valid) -> HeadEnsemble:
+    return HeadEnsemble.train(SPEC, toy_train, toy_valid, tiny_lora, members=2)
 
 
 def test_member_0_is_the_single_head_and_outputs_are_the_mean(
-    pair: HeadEnsemble, tiny_base, toy_train, toy_valid
+    pair: HeadEnsemble, tiny_lora, toy_train, toy_valid
 ) -> None:
-    single = TaskHead.train(SPEC, toy_train, toy_valid, _config(tiny_base))
+    single = TaskHead.train(SPEC, toy_train, toy_valid, tiny_lora)
     texts = toy_valid.texts
     np.testing.assert_array_equal(pair.members[0].outputs(texts), single.outputs(texts))
     assert [m.config.seed for m in pair.members] == [42, 43] and pair.info["seeds"] == [42, 43]

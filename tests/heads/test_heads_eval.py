@@ -95,10 +95,9 @@ def test_build_task_from_each_supported_kind_of_dataset() -> None:
         build_task("sentiment", search)
 
 
-def test_one_run_trains_probe_and_lora_on_the_same_split(tiny_base, tmp_path: Path) -> None:
-    data = _clothing_folder(tmp_path / "reviews")
-    result = evaluate_heads(
-        data,
+def _tiny_lora(tiny_base: str) -> dict:
+    """Settings of a quick sentiment run with a small LoRA head on the tiny base."""
+    return dict(
         task="sentiment",
         base_model=tiny_base,
         epochs=1,
@@ -107,6 +106,14 @@ def test_one_run_trains_probe_and_lora_on_the_same_split(tiny_base, tmp_path: Pa
         lora_alpha=4,
         lora_layers=1,
         class_weights="none",
+    )
+
+
+def test_one_run_trains_probe_and_lora_on_the_same_split(tiny_base, tmp_path: Path) -> None:
+    data = _clothing_folder(tmp_path / "reviews")
+    result = evaluate_heads(
+        data,
+        **_tiny_lora(tiny_base),
         init_head="probe",
         ema_decay=0.95,
         save_to=tmp_path / "heads",
@@ -216,17 +223,7 @@ def test_training_options_reach_the_head_config() -> None:
 
 def test_members_average_lora_heads_and_report_each_alone(tiny_base, tmp_path: Path) -> None:
     data = _clothing_folder(tmp_path / "reviews")
-    settings = dict(
-        task="sentiment",
-        modes=["lora"],
-        base_model=tiny_base,
-        epochs=1,
-        batch_size=8,
-        lora_r=2,
-        lora_alpha=4,
-        lora_layers=1,
-        class_weights="none",
-    )
+    settings = {**_tiny_lora(tiny_base), "modes": ["lora"]}
     single = evaluate_heads(data, **settings)
     pair = evaluate_heads(data, members=2, save_to=tmp_path / "heads", **settings)
     assert pair["members"] == 2 and single["members"] == 1

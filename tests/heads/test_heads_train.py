@@ -3,10 +3,12 @@ is validated and kept (tiny random BERT)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 
-from shoplm.heads import HeadConfig, LoraSettings, TaskHead, TaskSpec
+from shoplm.heads import TaskHead, TaskSpec
 from shoplm.heads import train as train_module
 from shoplm.heads.averaging import WeightAverage
 
@@ -18,7 +20,7 @@ def _trainable(module: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {n: p.detach().clone() for n, p in module.named_parameters() if p.requires_grad}
 
 
-def _run(monkeypatch: pytest.MonkeyPatch, base: str, train, valid, ema: float | None) -> dict:
+def _run(monkeypatch: pytest.MonkeyPatch, tiny_lora, train, valid, ema: float | None) -> dict:
     """Train once, recording what each validation offered, and (with the average) the raw
     and averaged weights at each validation."""
     seen: dict = {"offered": [], "raw": [], "average": []}
@@ -36,26 +38,16 @@ def _run(monkeypatch: pytest.MonkeyPatch, base: str, train, valid, ema: float | 
 
     monkeypatch.setattr(train_module, "_Best", RecordingBest)
     monkeypatch.setattr(train_module, "WeightAverage", RecordingAverage)
-    config = HeadConfig(
-        mode="lora",
-        base_model=base,
-        batch_size=8,
-        epochs=3,
-        evals_per_epoch=2,
-        patience=10,
-        class_weights="none",
-        ema_decay=ema,
-        lora=LoraSettings(r=2, alpha=4, dropout=0.0),
-    )
+    config = replace(tiny_lora, epochs=3, evals_per_epoch=2, patience=10, ema_decay=ema)
     seen["head"] = TaskHead.train(SPEC, train, valid, config)
     return seen
 
 
 def test_the_average_is_validated_and_kept_while_training_is_unchanged(
-    monkeypatch: pytest.MonkeyPatch, tiny_base, toy_train, toy_valid
+    monkeypatch: pytest.MonkeyPatch, tiny_lora, toy_train, toy_valid
 ) -> None:
-    plain = _run(monkeypatch, tiny_base, toy_train, toy_valid, None)
-    averaged = _run(monkeypatch, tiny_base, toy_train, toy_valid, 0.9)
+    plain = _run(monkeypatch, tiny_lora, toy_train, toy_valid, None)
+    averaged = _run(monkeypatch, tiny_lora, toy_train, toy_valid, 0.9)
     assert not plain["average"] and len(averaged["average"]) == len(plain["offered"]) == 6
     for check, plain_weights in enumerate(plain["offered"]):
         names = list(plain_weights)
