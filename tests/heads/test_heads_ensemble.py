@@ -77,3 +77,22 @@ def test_bad_member_counts_and_mixed_tasks_are_refused(pair: HeadEnsemble, toy_t
     )
     with pytest.raises(ValueError, match="must share one task"):
         HeadEnsemble([pair.members[0], other], None)
+
+
+def test_a_member_that_learnt_nothing_is_left_out(
+    monkeypatch: pytest.MonkeyPatch, tiny_lora, toy_train, toy_valid
+) -> None:
+    real_train = TaskHead.train.__func__
+
+    def second_collapses(cls, *args, **kwargs):
+        head = real_train(cls, *args, **kwargs)
+        if head.config.seed == 43:
+            head.info["beats_constant"] = False  # as a majority-class head would report
+        return head
+
+    monkeypatch.setattr(TaskHead, "train", classmethod(second_collapses))
+    pair = HeadEnsemble.train(SPEC, toy_train, toy_valid, tiny_lora, members=2)
+    assert [m.config.seed for m in pair.members] == [42]
+    assert pair.info["left_out_seeds"] == [43] and pair.info["seeds"] == [42]
+    texts = toy_valid.texts
+    np.testing.assert_array_equal(pair.outputs(texts), pair.members[0].outputs(texts))

@@ -223,7 +223,7 @@ def test_training_options_reach_the_head_config() -> None:
 
 def test_members_average_lora_heads_and_report_each_alone(tiny_base, tmp_path: Path) -> None:
     data = _clothing_folder(tmp_path / "reviews")
-    settings = {**_tiny_lora(tiny_base), "modes": ["lora"]}
+    settings = {**_tiny_lora(tiny_base), "modes": ["lora"], "epochs": 4}  # both learn
     single = evaluate_heads(data, **settings)
     pair = evaluate_heads(data, members=2, save_to=tmp_path / "heads", **settings)
     assert pair["members"] == 2 and single["members"] == 1

@@ -278,3 +278,18 @@ def test_probe_vectors_go_through_the_embedding_cache(
         again = TaskHead.train(SPEC, toy_train, toy_valid, _config(tiny_base, "probe"), cache=cache)
     np.testing.assert_allclose(again.outputs(PROBE), first.outputs(PROBE), atol=1e-6)
     assert "|heads-meanpool-norm|max128" in key  # never mixed with the search encoder's vectors
+
+
+def test_a_head_no_better_than_a_constant_says_so(tiny_base, toy_train, toy_valid) -> None:
+    heard: list[str] = []
+    config = _config(tiny_base, "probe")
+    head = TaskHead.train(SPEC, toy_train, toy_valid, config, say=heard.append)
+    assert head.info["beats_constant"] and not any("warning" in m for m in heard)
+    # one class only in validation: predicting it everywhere is already the best score
+    positive = Examples(
+        [t for t, y in zip(toy_valid.texts, toy_valid.targets, strict=True) if y == "positive"],
+        ["positive"] * toy_valid.targets.count("positive"),
+    )
+    head = TaskHead.train(SPEC, toy_train, positive, config, say=heard.append)
+    assert not head.info["beats_constant"]
+    assert any("validates no better than a constant prediction" in m for m in heard)

@@ -8,6 +8,7 @@ import pytest
 
 from shoplm.heads import TaskSpec
 from shoplm.heads.scoring import (
+    beats_constant,
     calibrate,
     cut,
     default_cutpoints,
@@ -128,3 +129,18 @@ def test_classes_of_each_kind_and_none_for_a_regression() -> None:
     with pytest.raises(ValueError, match="regression"):
         predict_classes(TaskSpec("rating", "regression"), np.zeros(2))
     assert calibrate(TaskSpec("rating", "regression"), np.zeros(2), np.zeros(2), None) is None
+
+
+def test_a_head_must_beat_the_best_constant_prediction_of_validation() -> None:
+    y = np.array([0, 0, 0, 1, 2])  # all "negative": F1 0.75 on it, 0 on the others
+    assert not beats_constant(PLAIN, 0.25, y)  # what a head stuck on the majority scores
+    assert beats_constant(PLAIN, 0.26, y)
+    binary = TaskSpec("click", "binary")
+    y = np.array([0, 1, 1, 1])  # a constant 0.75 has log loss 0.5623
+    constant_loss = -(np.log(0.25) + 3 * np.log(0.75)) / 4
+    assert not beats_constant(binary, -constant_loss, y)
+    assert beats_constant(binary, -constant_loss + 0.01, y)
+    rating = TaskSpec("rating", "regression")
+    y = np.array([1.0, 3.0, 5.0])  # the mean's RMSE is their standard deviation
+    assert not beats_constant(rating, -float(np.std(y)), y)
+    assert beats_constant(rating, -float(np.std(y)) + 0.01, y)

@@ -60,7 +60,7 @@ from shoplm.heads import Examples, HeadConfig, LoraSettings, TaskHead, TaskKind,
 from shoplm.heads.ensemble import HeadEnsemble
 from shoplm.heads.model import pick_device
 from shoplm.heads.resources import ResourceMeter
-from shoplm.heads.scoring import TargetScale, task_metrics
+from shoplm.heads.scoring import constant_metrics
 from shoplm.heads.spec import encode_targets
 from shoplm.text.cache import EmbeddingCache
 
@@ -549,26 +549,9 @@ def _vector_cache() -> EmbeddingCache:
 
 def _constant(spec: TaskSpec, train: Examples, test: Examples) -> dict[str, float]:
     """The no-text baseline: majority class, training positive rate, or training mean."""
-    y_train = encode_targets(spec, train.targets)
-    y_test = encode_targets(spec, test.targets)
-    n = len(y_test)
-    if spec.kind in (TaskKind.CLASSIFICATION, TaskKind.ORDINAL):
-        groups = spec.group_rows()
-        majority = np.bincount(groups[y_train], minlength=len(spec.reported_labels)).argmax()
-        if spec.kind is TaskKind.ORDINAL:  # the middle of the majority class's labels
-            scale = TargetScale.fit(y_train.astype(np.float64))
-            middle = np.full(n, np.flatnonzero(groups == majority).mean())
-            scores = task_metrics(spec, scale.to_outputs(middle), y_test, scale=scale)
-        else:
-            logits = np.where(groups == majority, 30.0, -30.0)[None, :].repeat(n, axis=0)
-            scores = task_metrics(spec, logits, y_test)
-    elif spec.kind is TaskKind.BINARY:
-        p = float(np.clip(y_train.mean(), 1e-6, 1 - 1e-6))
-        logit = np.full(n, np.log(p / (1 - p)))
-        scores = task_metrics(spec, logit, y_test)
-    else:
-        scale = TargetScale.fit(y_train)
-        scores = task_metrics(spec, np.zeros(n), y_test, scale=scale)
+    scores = constant_metrics(
+        spec, encode_targets(spec, train.targets), encode_targets(spec, test.targets)
+    )
     return {k: round(v, 6) for k, v in scores.items()}
 
 

@@ -71,7 +71,8 @@ class HeadEnsemble(Predicting):
         cache: EmbeddingCache | None = None,
     ) -> HeadEnsemble:
         """Train ``members`` heads on the same rows, seeds ``config.seed + k``; calibrate
-        their mean on ``valid``."""
+        their mean on ``valid``.  A member that validates no better than a constant
+        prediction (it collapsed) is left out of the mean, unless every member did."""
         if members < 1:
             raise ValueError(f"members must be at least 1, got {members}")
         say = say or (lambda _message: None)
@@ -82,6 +83,11 @@ class HeadEnsemble(Predicting):
             heads.append(
                 TaskHead.train(spec, train, valid, member_config, show_progress, say, cache)
             )
+        kept = [head for head in heads if head.info["beats_constant"]] or heads
+        left_out = [head.config.seed for head in heads if head not in kept]
+        if left_out:
+            say(f"ensemble: members of seeds {left_out} learnt nothing and are left out")
+        heads = kept
         valid_outputs = [head.outputs(valid.texts, show_progress) for head in heads]
         y_valid = encode_targets(spec, valid.targets)
         mean = np.mean(valid_outputs, axis=0)
@@ -89,7 +95,8 @@ class HeadEnsemble(Predicting):
         validation = task_metrics(spec, mean, y_valid, calibration, heads[0].scale)
         info = {
             "members": members,
-            "seeds": [config.seed + k for k in range(members)],
+            "seeds": [head.config.seed for head in heads],
+            "left_out_seeds": left_out,
             "validation": validation,
             "member_training": [head.info for head in heads],
         }

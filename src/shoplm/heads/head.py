@@ -35,7 +35,7 @@ from shoplm.heads.model import (
     pick_device,
 )
 from shoplm.heads.predicting import Predicting
-from shoplm.heads.scoring import TargetScale
+from shoplm.heads.scoring import TargetScale, beats_constant
 from shoplm.heads.spec import Examples, TaskKind, TaskSpec, check_texts, encode_targets
 from shoplm.heads.train import (
     SQUARED_ERROR,
@@ -155,7 +155,15 @@ class TaskHead(Predicting):
         assert best is not None
         trained, head, weighting = best
         head.calibration = trained.calibration
+        learnt = beats_constant(spec, trained.score, y_valid)
+        if not learnt and say:
+            say(
+                f"warning: the {spec.name} head validates no better than a constant prediction "
+                f"(score {trained.score:.4f}): it has learnt nothing from the text; try a lower "
+                "learning rate or another seed"
+            )
         head.info = {
+            "beats_constant": learnt,
             "trainable_parameters": count_trainable(head.net),
             "class_weights": weighting,
             "class_weights_tried": tried if len(tried) > 1 else {},

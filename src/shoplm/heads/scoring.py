@@ -229,6 +229,33 @@ def _class_scores(spec: TaskSpec, truth: np.ndarray, predicted: np.ndarray) -> d
     return result
 
 
+def constant_metrics(spec: TaskSpec, y_train: np.ndarray, y_eval: np.ndarray) -> dict[str, float]:
+    """The metrics on ``y_eval`` of a prediction that ignores the text: the majority class,
+    the positive rate, or the mean of ``y_train`` (indices of ``spec.labels`` or values)."""
+    n = len(y_eval)
+    if spec.kind in (TaskKind.CLASSIFICATION, TaskKind.ORDINAL):
+        groups = spec.group_rows()
+        majority = np.bincount(groups[y_train], minlength=len(spec.reported_labels)).argmax()
+        if spec.kind is TaskKind.ORDINAL:  # the middle of the majority class's labels
+            scale = TargetScale.fit(y_train.astype(np.float64))
+            middle = np.full(n, np.flatnonzero(groups == majority).mean())
+            return task_metrics(spec, scale.to_outputs(middle), y_eval, scale=scale)
+        logits = np.where(groups == majority, 30.0, -30.0)[None, :].repeat(n, axis=0)
+        return task_metrics(spec, logits, y_eval)
+    if spec.kind is TaskKind.BINARY:
+        p = float(np.clip(y_train.mean(), 1e-6, 1 - 1e-6))
+        return task_metrics(spec, np.full(n, np.log(p / (1 - p))), y_eval)
+    return task_metrics(spec, np.zeros(n), y_eval, scale=TargetScale.fit(y_train))
+
+
+def beats_constant(spec: TaskSpec, score: float, y_valid: np.ndarray) -> bool:
+    """Whether a head's validation ``score`` (:func:`selection_score`) beats the best text-free
+    prediction of the validation rows themselves.  A head that does not has collapsed (say,
+    to the majority class after too high a learning rate) and learnt nothing from the text."""
+    baseline = constant_metrics(spec, y_valid, y_valid)
+    return score > selection_score(spec, baseline) + 1e-9
+
+
 def selection_score(spec: TaskSpec, scores: dict[str, float]) -> float:
     """Higher is better: macro-F1, minus log loss, or minus RMSE (early stopping, choices)."""
     if spec.kind in (TaskKind.CLASSIFICATION, TaskKind.ORDINAL):
