@@ -4,12 +4,14 @@ ensemble saves and loads (tiny random BERT)."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from shoplm.heads import HeadEnsemble, HeadFormatError, TaskHead, TaskSpec
+from shoplm.heads.ensemble import _choose_members
 from shoplm.heads.scoring import task_metrics
 from shoplm.heads.spec import encode_targets
 
@@ -18,20 +20,35 @@ SPEC = TaskSpec("sentiment", "classification", ("negative", "neutral", "positive
 
 @pytest.fixture
 def pair(tiny_lora, toy_train, toy_valid) -> HeadEnsemble:
-    return HeadEnsemble.train(SPEC, toy_train, toy_valid, tiny_lora, members=2)
+    """Two heads of seeds 42 and 43, averaged."""
+    heads = [
+        TaskHead.train(SPEC, toy_train, toy_valid, replace(tiny_lora, seed=seed))
+        for seed in (42, 43)
+    ]
+    return HeadEnsemble(heads, None)
 
 
-def test_member_0_is_the_single_head_and_outputs_are_the_mean(
-    pair: HeadEnsemble, tiny_lora, toy_train, toy_valid
+def test_training_runs_every_seed_and_keeps_the_members_chosen_on_validation(
+    tiny_lora, toy_train, toy_valid
 ) -> None:
-    single = TaskHead.train(SPEC, toy_train, toy_valid, tiny_lora)
+    trained = HeadEnsemble.train(SPEC, toy_train, toy_valid, tiny_lora, members=2)
+    assert sorted(trained.info["seeds"] + trained.info["left_out_seeds"]) == [42, 43]
+    assert [m.config.seed for m in trained.members] == trained.info["seeds"]
+    assert len(trained.info["member_training"]) == 2
     texts = toy_valid.texts
-    np.testing.assert_array_equal(pair.members[0].outputs(texts), single.outputs(texts))
-    assert [m.config.seed for m in pair.members] == [42, 43] and pair.info["seeds"] == [42, 43]
+    for member in trained.members:  # each member is the head a single run of its seed gives
+        single = TaskHead.train(
+            SPEC, toy_train, toy_valid, replace(tiny_lora, seed=member.config.seed)
+        )
+        np.testing.assert_array_equal(member.outputs(texts), single.outputs(texts))
+
+
+def test_outputs_are_the_members_mean(pair: HeadEnsemble, toy_valid) -> None:
+    texts = toy_valid.texts
     first, second = pair.members[0].outputs(texts), pair.members[1].outputs(texts)
     assert not np.allclose(first, second)  # another seed, another head
     np.testing.assert_allclose(pair.outputs(texts), (first + second) / 2, rtol=1e-6)
-    assert pair.trainable_parameters == 2 * single.trainable_parameters
+    assert pair.trainable_parameters == 2 * pair.members[0].trainable_parameters
     assert len(pair.predict(texts)) == len(texts)
     np.testing.assert_allclose(pair.predict_proba(texts).sum(axis=1), 1.0, rtol=1e-6)
 
@@ -79,20 +96,20 @@ def test_bad_member_counts_and_mixed_tasks_are_refused(pair: HeadEnsemble, toy_t
         HeadEnsemble([pair.members[0], other], None)
 
 
-def test_a_member_that_learnt_nothing_is_left_out(
-    monkeypatch: pytest.MonkeyPatch, tiny_lora, toy_train, toy_valid
-) -> None:
-    real_train = TaskHead.train.__func__
-
-    def second_collapses(cls, *args, **kwargs):
-        head = real_train(cls, *args, **kwargs)
-        if head.config.seed == 43:
-            head.info["beats_constant"] = False  # as a majority-class head would report
-        return head
-
-    monkeypatch.setattr(TaskHead, "train", classmethod(second_collapses))
-    pair = HeadEnsemble.train(SPEC, toy_train, toy_valid, tiny_lora, members=2)
-    assert [m.config.seed for m in pair.members] == [42]
-    assert pair.info["left_out_seeds"] == [43] and pair.info["seeds"] == [42]
-    texts = toy_valid.texts
-    np.testing.assert_array_equal(pair.outputs(texts), pair.members[0].outputs(texts))
+def test_members_are_chosen_greedily_on_validation() -> None:
+    y = np.array([0, 1, 2, 0, 1, 2, 2, 2])
+    right = np.eye(3)[y] * 4.0  # every row right
+    collapsed = np.tile([0.0, 0.0, 5.0], (len(y), 1))  # always the majority class
+    half = right.copy()
+    half[:3] = np.eye(3)[[1, 2, 0]] * 4.0  # the first three rows wrong
+    chosen, _, metrics = _choose_members(SPEC, [collapsed, right], y, None, calibrated=False)
+    assert chosen == [1] and metrics["macro_f1"] == 1.0  # the collapsed member is left out
+    # a member that does not raise the mean's score is not added either
+    chosen, _, _ = _choose_members(SPEC, [half, right, collapsed], y, None, calibrated=False)
+    assert chosen == [1]
+    # two members that each miss two rows by a small margin: their mean is right everywhere
+    a, other = right.copy(), right.copy()
+    a[:2] = np.eye(3)[[2, 0]] * 3.0 + np.eye(3)[y[:2]] * 2.0
+    other[3:5] = np.eye(3)[[2, 0]] * 3.0 + np.eye(3)[y[3:5]] * 2.0
+    chosen, _, metrics = _choose_members(SPEC, [a, other], y, None, calibrated=False)
+    assert chosen == [0, 1] and metrics["macro_f1"] == 1.0

@@ -223,19 +223,20 @@ def test_training_options_reach_the_head_config() -> None:
 
 def test_members_average_lora_heads_and_report_each_alone(tiny_base, tmp_path: Path) -> None:
     data = _clothing_folder(tmp_path / "reviews")
-    settings = {**_tiny_lora(tiny_base), "modes": ["lora"], "epochs": 4}  # both learn
+    settings = {**_tiny_lora(tiny_base), "modes": ["lora"], "epochs": 4}
     single = evaluate_heads(data, **settings)
     pair = evaluate_heads(data, members=2, save_to=tmp_path / "heads", **settings)
     assert pair["members"] == 2 and single["members"] == 1
-    members = pair["training"]["lora"]["member_test"]
-    assert len(members) == 2 and "member_test" not in single["training"]["lora"]
-    # member 0 is the head the single run trained, scored on the same test rows
-    assert members[0] == {k: v for k, v in single["metrics"]["lora"].items() if k in members[0]}
-    assert pair["training"]["lora"]["seeds"] == [42, 43]
-    assert (
-        pair["metrics"]["lora"]["trainable_parameters"]
-        == 2 * (single["metrics"]["lora"]["trainable_parameters"])
-    )
+    lora = pair["training"]["lora"]
+    assert len(lora["member_training"]) == 2  # both seeds trained
+    # on this tiny set seed 42's head does not raise seed 43's validation score: left out
+    assert lora["seeds"] == [43] and lora["left_out_seeds"] == [42]
+    assert len(lora["member_test"]) == 1 and "member_test" not in single["training"]["lora"]
+    # the mean of one member is that member: the ensemble scores what it scores alone
+    alone = lora["member_test"][0]
+    assert alone == {k: v for k, v in pair["metrics"]["lora"].items() if k in alone}
+    parameters = single["metrics"]["lora"]["trainable_parameters"]
+    assert pair["metrics"]["lora"]["trainable_parameters"] == parameters
     assert (tmp_path / "heads" / "lora" / "ensemble.json").is_file()
     with pytest.raises(ValueError, match="members must be at least 1"):
         evaluate_heads(data, members=0, **settings)

@@ -6,8 +6,11 @@ moves with it.  The mean of k such heads' raw outputs cancels part of that noise
 the training and prediction cost.  Member 0 is trained with the config's own seed, so it is
 the head a single run would give; the others take ``seed + 1``, ``seed + 2``, ...
 
-The ensemble is calibrated once more on validation (class offsets, ordinal cutpoints) for the
-averaged outputs; each member keeps its own calibration for when it is used alone.
+Which members are averaged is chosen on validation: the best member alone, then each next
+one only if it raises the mean's score (so a member that collapsed to the majority class is
+left out).  The ensemble is calibrated once more on validation (class offsets, ordinal
+cutpoints) for the averaged outputs; each member keeps its own calibration for when it is
+used alone.
 
 On disk::
 
@@ -28,7 +31,7 @@ from shoplm.heads import storage
 from shoplm.heads.config import HeadConfig
 from shoplm.heads.head import TaskHead
 from shoplm.heads.predicting import Predicting
-from shoplm.heads.scoring import calibrate, task_metrics
+from shoplm.heads.scoring import TargetScale, calibrate, selection_score, task_metrics
 from shoplm.heads.spec import Examples, TaskSpec, encode_targets
 from shoplm.text.cache import EmbeddingCache
 
@@ -70,9 +73,8 @@ class HeadEnsemble(Predicting):
         say: Say | None = None,
         cache: EmbeddingCache | None = None,
     ) -> HeadEnsemble:
-        """Train ``members`` heads on the same rows, seeds ``config.seed + k``; calibrate
-        their mean on ``valid``.  A member that validates no better than a constant
-        prediction (it collapsed) is left out of the mean, unless every member did."""
+        """Train ``members`` heads on the same rows, seeds ``config.seed + k``, and keep
+        those whose mean validates best (see :func:`_choose_members`)."""
         if members < 1:
             raise ValueError(f"members must be at least 1, got {members}")
         say = say or (lambda _message: None)
@@ -83,24 +85,23 @@ class HeadEnsemble(Predicting):
             heads.append(
                 TaskHead.train(spec, train, valid, member_config, show_progress, say, cache)
             )
-        kept = [head for head in heads if head.info["beats_constant"]] or heads
+        y_valid = encode_targets(spec, valid.targets)
+        outputs = [head.outputs(valid.texts, show_progress) for head in heads]
+        chosen, calibration, validation = _choose_members(
+            spec, outputs, y_valid, heads[0].scale, config.calibrate
+        )
+        kept = [heads[i] for i in chosen]
         left_out = [head.config.seed for head in heads if head not in kept]
         if left_out:
-            say(f"ensemble: members of seeds {left_out} learnt nothing and are left out")
-        heads = kept
-        valid_outputs = [head.outputs(valid.texts, show_progress) for head in heads]
-        y_valid = encode_targets(spec, valid.targets)
-        mean = np.mean(valid_outputs, axis=0)
-        calibration = calibrate(spec, mean, y_valid, heads[0].scale) if config.calibrate else None
-        validation = task_metrics(spec, mean, y_valid, calibration, heads[0].scale)
+            say(f"ensemble: the members of seeds {left_out} did not raise validation; left out")
         info = {
             "members": members,
-            "seeds": [head.config.seed for head in heads],
+            "seeds": [head.config.seed for head in kept],
             "left_out_seeds": left_out,
             "validation": validation,
             "member_training": [head.info for head in heads],
         }
-        return cls(heads, calibration, info)
+        return cls(kept, calibration, info)
 
     def member_outputs(self, texts: Sequence[str], show_progress: bool = False) -> list:
         """Each member's raw outputs, in member order."""
@@ -158,3 +159,34 @@ class HeadEnsemble(Predicting):
             None if calibration is None else np.asarray(calibration, dtype=np.float64),
             {**manifest.get("training", {}), "metrics": manifest.get("metrics", {})},
         )
+
+
+def _choose_members(
+    spec: TaskSpec,
+    outputs: list[np.ndarray],
+    y_valid: np.ndarray,
+    scale: TargetScale | None,
+    calibrated: bool,
+) -> tuple[list[int], np.ndarray | None, dict[str, float]]:
+    """Greedy forward selection on validation: start from the best member alone, then add
+    each next-best member only if the mean with it scores higher.  A member that collapsed
+    (say, to the majority class) would only drag the mean down, so it is left out.
+
+    Returns (chosen member indices, calibration of their mean, its validation metrics).
+    """
+
+    def score(chosen: list[int]) -> tuple[float, np.ndarray | None, dict[str, float]]:
+        mean = np.mean([outputs[i] for i in chosen], axis=0)
+        calibration = calibrate(spec, mean, y_valid, scale) if calibrated else None
+        metrics = task_metrics(spec, mean, y_valid, calibration, scale)
+        return selection_score(spec, metrics), calibration, metrics
+
+    alone = [score([i])[0] for i in range(len(outputs))]
+    order = sorted(range(len(outputs)), key=lambda i: -alone[i])
+    chosen = [order[0]]
+    best = score(chosen)
+    for i in order[1:]:
+        tried = score([*chosen, i])
+        if tried[0] > best[0] + 1e-9:
+            chosen, best = [*chosen, i], tried
+    return sorted(chosen), best[1], best[2]
