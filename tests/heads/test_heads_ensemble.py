@@ -41,6 +41,10 @@ def test_training_runs_every_seed_and_keeps_the_members_chosen_on_validation(
             SPEC, toy_train, toy_valid, replace(tiny_lora, seed=member.config.seed)
         )
         np.testing.assert_array_equal(member.outputs(texts), single.outputs(texts))
+        # the member's validation outputs, kept from training, are what it outputs now
+        np.testing.assert_allclose(
+            member.validation_outputs, member.outputs(texts), rtol=1e-5, atol=1e-6
+        )
 
 
 def test_outputs_are_the_members_mean(pair: HeadEnsemble, toy_valid) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
 import pytest
 import torch
 
@@ -68,3 +69,7 @@ def test_the_average_is_validated_and_kept_while_training_is_unchanged(
     for name, value in averaged["offered"][best].items():
         torch.testing.assert_close(kept[name], value, rtol=0, atol=0)
     assert head.config.ema_decay == 0.9
+    # the validation outputs kept from training are the kept (averaged) weights' outputs
+    np.testing.assert_allclose(
+        head.validation_outputs, head.outputs(toy_valid.texts), rtol=1e-5, atol=1e-6
+    )

@@ -86,7 +86,12 @@ class HeadEnsemble(Predicting):
                 TaskHead.train(spec, train, valid, member_config, show_progress, say, cache)
             )
         y_valid = encode_targets(spec, valid.targets)
-        outputs = [head.outputs(valid.texts, show_progress) for head in heads]
+        outputs = [  # training already ran each member over the validation rows
+            head.outputs(valid.texts, show_progress)
+            if head.validation_outputs is None
+            else head.validation_outputs
+            for head in heads
+        ]
         chosen, calibration, validation = _choose_members(
             spec, outputs, y_valid, heads[0].scale, config.calibrate
         )
@@ -103,7 +108,7 @@ class HeadEnsemble(Predicting):
         }
         return cls(kept, calibration, info)
 
-    def member_outputs(self, texts: Sequence[str], show_progress: bool = False) -> list:
+    def member_outputs(self, texts: Sequence[str], show_progress: bool = False) -> list[np.ndarray]:
         """Each member's raw outputs, in member order."""
         return [head.outputs(texts, show_progress) for head in self.members]
 
@@ -181,10 +186,9 @@ def _choose_members(
         metrics = task_metrics(spec, mean, y_valid, calibration, scale)
         return selection_score(spec, metrics), calibration, metrics
 
-    alone = [score([i])[0] for i in range(len(outputs))]
-    order = sorted(range(len(outputs)), key=lambda i: -alone[i])
-    chosen = [order[0]]
-    best = score(chosen)
+    alone = [score([i]) for i in range(len(outputs))]
+    order = sorted(range(len(outputs)), key=lambda i: -alone[i][0])
+    chosen, best = [order[0]], alone[order[0]]
     for i in order[1:]:
         tried = score([*chosen, i])
         if tried[0] > best[0] + 1e-9:

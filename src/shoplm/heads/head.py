@@ -71,6 +71,8 @@ class TaskHead(Predicting):
         self.calibration = calibration  # class offsets or ordinal cutpoints, from validation
         self.info = info or {}
         self.device = next(net.parameters()).device
+        # raw outputs on the validation rows, kept by training (None for a loaded head)
+        self.validation_outputs: np.ndarray | None = None
 
     # ----------------------------------------------------------------- training
     @classmethod
@@ -155,6 +157,7 @@ class TaskHead(Predicting):
         assert best is not None
         trained, head, weighting = best
         head.calibration = trained.calibration
+        head.validation_outputs = trained.outputs
         learnt = beats_constant(spec, trained.score, y_valid)
         if not learnt and say:
             say(

@@ -12,7 +12,7 @@ import math
 import sys
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -46,6 +46,7 @@ class Trained:
     calibration: np.ndarray | None  # class offsets or cutpoints chosen on validation
     stopped_early: bool
     history: list[dict[str, Any]] = field(default_factory=list)
+    outputs: np.ndarray | None = None  # the kept weights' raw outputs on the validation rows
 
 
 def class_weights(spec: TaskSpec, y: np.ndarray, kind: str) -> torch.Tensor | None:
@@ -204,7 +205,9 @@ def train_network(
                 score, scores, found_calibration = score_outputs(
                     spec, outputs, y_valid, scale, config.calibrate
                 )
-                found = Trained(score, scores, step, step, found_calibration, False)
+                found = Trained(
+                    score, scores, step, step, found_calibration, False, outputs=outputs
+                )
                 improved = best.offer(score, found)  # keeps the weights scored: the average
             history.append(
                 {
@@ -316,7 +319,8 @@ def train_probe(
         score, scores, found_calibration = score_outputs(
             spec, outputs, y_valid, scale, config.calibrate
         )
-        improved = best.offer(score, Trained(score, scores, epoch, epoch, found_calibration, False))
+        found = Trained(score, scores, epoch, epoch, found_calibration, False, outputs=outputs)
+        improved = best.offer(score, found)
         if improved:
             history.append({"epoch": epoch, **{k: round(v, 5) for k, v in scores.items()}})
         bar.update(1)
@@ -335,9 +339,7 @@ def _finish(best: _Best, steps: int, stopped: bool, history: list[dict[str, Any]
         raise RuntimeError("training ran no validation step (no training rows?)")
     best.restore()
     found = best.found
-    return Trained(
-        found.score, found.metrics, found.step, steps, found.calibration, stopped, history
-    )
+    return replace(found, steps=steps, stopped_early=stopped, history=history)
 
 
 def _eval_points(per_epoch: int, epochs: int, evals_per_epoch: int) -> set[int]:
