@@ -60,9 +60,12 @@ def test_outputs_are_the_members_mean(pair: HeadEnsemble, toy_valid) -> None:
 def test_evaluate_members_scores_the_mean_and_each_member_alone(
     pair: HeadEnsemble, toy_valid
 ) -> None:
-    together, alone = pair.evaluate_members(toy_valid)
+    scored, alone = pair.evaluate_members(toy_valid)
+    together = scored.metrics
     truth = encode_targets(SPEC, toy_valid.targets)
-    expected = task_metrics(SPEC, pair.outputs(toy_valid.texts), truth, pair.calibration)
+    np.testing.assert_array_equal(scored.truth, truth)
+    np.testing.assert_allclose(scored.outputs, pair.outputs(toy_valid.texts), rtol=1e-6)
+    expected = task_metrics(SPEC, scored.outputs, truth, pair.calibration)
     assert together == pytest.approx(expected)
     assert [a["macro_f1"] for a in alone] == pytest.approx(
         [m.evaluate(toy_valid)["macro_f1"] for m in pair.members]

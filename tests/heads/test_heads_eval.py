@@ -124,6 +124,8 @@ def test_one_run_trains_probe_and_lora_on_the_same_split(tiny_base, tmp_path: Pa
         row = result["metrics"][mode]
         assert {"accuracy", "macro_f1", "trainable_parameters", "wall_seconds"} <= set(row)
         assert row["peak_rss_mb"] > 0 and 0.0 <= row["macro_f1"] <= 1.0
+        assert row["macro_f1_low"] <= row["macro_f1"] <= row["macro_f1_high"]
+        assert row["macro_f1_se"] >= 0.0
         assert (tmp_path / "heads" / mode / "manifest.json").is_file()
     assert (
         result["metrics"]["lora"]["trainable_parameters"]
@@ -215,9 +217,14 @@ def test_shoplm_evaluate_heads_prints_json(tiny_base, tmp_path: Path) -> None:
 
 
 def test_training_options_reach_the_head_config() -> None:
-    args = _parser().parse_args(["--data", "x", "--ema-decay", "0.99", "--init-head", "probe"])
+    options = ["--ema-decay", "0.99", "--init-head", "probe", "--pooling", "mean"]
+    args = _parser().parse_args(
+        ["--data", "x", *options, "--head-dropout", "0.1", "--collapse-retries", "0"]
+    )
     config = training_config(args, "none")
     assert config.ema_decay == 0.99 and config.init_head == "probe"
+    assert config.pooling == "mean" and config.head_dropout == 0.1
+    assert config.collapse_retries == 0
     assert training_config(_parser().parse_args(["--data", "x"]), "none").ema_decay is None
 
 

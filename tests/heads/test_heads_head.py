@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -118,6 +119,19 @@ def test_save_load_round_trip_predicts_identically(
     np.testing.assert_array_equal(loaded.predict_proba(PROBE), head.predict_proba(PROBE))
     assert loaded.predict(PROBE) == head.predict(PROBE)
     assert loaded.trainable_parameters == head.trainable_parameters
+
+
+def test_a_plain_mean_pooled_head_keeps_its_pooling_when_loaded(
+    tiny_lora, toy_train, toy_valid, tmp_path: Path
+) -> None:
+    config = replace(tiny_lora, pooling="mean", head_dropout=0.1)
+    head = TaskHead.train(SPEC, toy_train, toy_valid, config)
+    assert head.net.normalise is False and head.net.dropout.p == 0.1
+    loaded = TaskHead.load(head.save(tmp_path / "plain"))
+    assert loaded.config.pooling == "mean" and loaded.net.normalise is False
+    np.testing.assert_array_equal(loaded.outputs(PROBE), head.outputs(PROBE))
+    lengths = np.linalg.norm(loaded.embed(PROBE), axis=1)
+    assert not np.allclose(lengths, 1.0)
 
 
 def test_a_probe_started_lora_head_begins_where_the_probe_ended(
@@ -293,3 +307,40 @@ def test_a_head_no_better_than_a_constant_says_so(tiny_base, toy_train, toy_vali
     head = TaskHead.train(SPEC, toy_train, positive, config, say=heard.append)
     assert not head.info["beats_constant"]
     assert any("validates no better than a constant prediction" in m for m in heard)
+
+
+def test_a_collapsed_lora_head_is_trained_again_at_half_the_rate(
+    tiny_lora, toy_train, toy_valid, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shoplm.heads import head as head_module
+
+    rates: list[float] = []
+    fit_network = head_module.train_network
+
+    def watched_network(*args, **kwargs):
+        rates.append(args[7].encoder_lr)  # the attempt's HeadConfig
+        return fit_network(*args, **kwargs)
+
+    monkeypatch.setattr(head_module, "train_network", watched_network)
+    heard: list[str] = []
+    learnt = TaskHead.train(SPEC, toy_train, toy_valid, tiny_lora, say=heard.append)
+    assert learnt.info["beats_constant"] and learnt.info["collapse_retries"] == []
+    assert rates == [tiny_lora.encoder_lr]
+    # one class only in validation: no head can beat the constant, so every attempt "collapses"
+    positive = Examples(
+        [t for t, y in zip(toy_valid.texts, toy_valid.targets, strict=True) if y == "positive"],
+        ["positive"] * toy_valid.targets.count("positive"),
+    )
+    rates.clear()
+    head = TaskHead.train(
+        SPEC, toy_train, positive, replace(tiny_lora, collapse_retries=2), say=heard.append
+    )
+    lr = tiny_lora.encoder_lr
+    assert rates == [lr, lr / 2, lr / 4]
+    assert [r["encoder_lr"] for r in head.info["collapse_retries"]] == [lr, lr / 2]
+    assert head.config.encoder_lr == lr / 4  # the saved settings are the attempt kept
+    assert sum("training it again at" in m for m in heard) == 2
+    assert not head.info["beats_constant"]
+    rates.clear()
+    TaskHead.train(SPEC, toy_train, positive, replace(tiny_lora, collapse_retries=0))
+    assert rates == [lr]

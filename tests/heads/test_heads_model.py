@@ -26,6 +26,33 @@ def test_pooled_vectors_match_the_sentence_transformers_encoder() -> None:
     np.testing.assert_allclose(ours, reference, atol=1e-5)
 
 
+def test_plain_mean_pooling_is_the_normalised_vector_unscaled(tiny_base) -> None:
+    base = load_base(tiny_base)
+    normalised = HeadNet(base.encoder, base.dim, 2).eval()
+    plain = HeadNet(base.encoder, base.dim, 2, normalise=False).eval()
+    batch = collate(base.tokenizer, tokenize(base.tokenizer, TEXTS, 32), torch.device("cpu"))
+    with torch.no_grad():
+        unit, raw = normalised.embed(**batch), plain.embed(**batch)
+    lengths = raw.norm(dim=1, keepdim=True)
+    assert not torch.allclose(lengths, torch.ones_like(lengths))
+    torch.testing.assert_close(raw / lengths, unit)
+
+
+def test_head_dropout_acts_only_while_training(tiny_base) -> None:
+    base = load_base(tiny_base)
+    net = HeadNet(base.encoder, base.dim, 3, dropout=0.5)
+    batch = collate(base.tokenizer, tokenize(base.tokenizer, TEXTS, 32), torch.device("cpu"))
+    torch.manual_seed(0)
+    with torch.no_grad():
+        net.train()
+        noisy = [net(**batch) for _ in range(2)]
+        net.eval()
+        clean = [net(**batch) for _ in range(2)]
+    assert not torch.equal(noisy[0], noisy[1])
+    assert torch.equal(clean[0], clean[1])
+    torch.testing.assert_close(clean[0], net.head(net.embed(**batch)))
+
+
 def test_top_layer_lora_split_path_equals_the_full_forward(tiny_base) -> None:
     base = load_base(tiny_base)
     encoder, frozen = add_lora(base.encoder, LoraSettings(r=2, alpha=4, dropout=0.0, layers=1))

@@ -63,6 +63,20 @@ def test_every_variant_is_scored_on_the_same_target_rows(
     assert list(result["metrics"]) == ["transfer-zero-shot", *names]
     for row in result["metrics"].values():
         assert 0.0 <= row["macro_f1"] <= 1.0 and row["trainable_parameters"] > 0
+        assert row["macro_f1_low"] <= row["macro_f1"] <= row["macro_f1_high"]
+    paired = result["paired"]
+    assert list(paired) == [
+        "transfer-20% vs alone-20%",
+        "transfer-20% vs probe-20%",
+        "transfer-100% vs alone-100%",
+    ]
+    for key, found in paired.items():
+        candidate, baseline = key.split(" vs ")
+        difference = (
+            result["metrics"][candidate]["macro_f1"] - result["metrics"][baseline]["macro_f1"]
+        )
+        assert found["difference"] == pytest.approx(difference, abs=2e-6)
+        assert found["low"] <= found["high"] and 0.0 <= found["candidate_better"] <= 1.0
     rows = result["rows"]
     assert rows["train-100%"] == 70 and rows["train-20%"] == 14 and rows["test"] == 20
     assert rows["valid-20%"] == 2 and rows["source_train"] == 42
@@ -88,6 +102,7 @@ def test_variants_runs_only_the_named_ones(tiny_head, platforms) -> None:
     )  # fmt: skip
     assert list(result["metrics"]) == ["transfer-zero-shot", "transfer-100%"]
     assert list(result["heads"]) == ["shared", "transfer-100%"]
+    assert result["paired"] == {}  # nothing trained alone to compare with
     assert result["heads"]["transfer-100%"]["stacked_on_shared"]
     assert result["rows"]["source_train"] == 42  # no cap: the whole 70% training split
 

@@ -58,7 +58,9 @@ from shoplm.evaluation.options import comma_list
 from shoplm.evaluation.threads import limit_threads
 from shoplm.heads import Examples, HeadConfig, LoraSettings, TaskHead, TaskKind, TaskSpec
 from shoplm.heads.ensemble import HeadEnsemble
+from shoplm.heads.intervals import bootstrap_interval, interval_columns
 from shoplm.heads.model import pick_device
+from shoplm.heads.predicting import Scored
 from shoplm.heads.resources import ResourceMeter
 from shoplm.heads.scoring import constant_metrics
 from shoplm.heads.spec import encode_targets
@@ -83,9 +85,24 @@ TEMPLATE_KEYS = (
     "encoder_lr",
     "head_lr",
     "init_head",
+    "pooling",
+    "head_dropout",
+    "collapse_retries",
     "ema_decay",
     "seed",
 )
+
+
+@dataclass
+class HeadRun:
+    """One trained head and what :func:`train_and_score` found: test metrics (with the
+    interval and cost), validation metrics, training notes, and the scored test outputs."""
+
+    head: TaskHead | HeadEnsemble
+    metrics: dict[str, Any]
+    validation: dict[str, float]
+    training: dict[str, Any]
+    scored: Scored
 
 
 @dataclass
@@ -352,6 +369,9 @@ def evaluate_heads(
     encoder_lr: float = EVAL_HEAD.encoder_lr,
     head_lr: float = EVAL_HEAD.head_lr,
     init_head: str = EVAL_HEAD.init_head,
+    pooling: str = EVAL_HEAD.pooling,
+    head_dropout: float = EVAL_HEAD.head_dropout,
+    collapse_retries: int = EVAL_HEAD.collapse_retries,
     ema_decay: float | None = EVAL_HEAD.ema_decay,
     members: int = 1,
     lora_r: int = EVAL_HEAD.lora.r,
@@ -432,6 +452,9 @@ def evaluate_heads(
             encoder_lr=encoder_lr,
             head_lr=head_lr,
             init_head=init_head,  # type: ignore[arg-type]
+            pooling=pooling,  # type: ignore[arg-type]
+            head_dropout=head_dropout,
+            collapse_retries=collapse_retries,
             ema_decay=ema_decay,
             class_weights=(
                 lora_class_weights if mode == "lora" and lora_class_weights else class_weights
@@ -450,7 +473,7 @@ def evaluate_heads(
         say(f"training {mode} ...")
         cache = _vector_cache() if cache_vectors and mode == "probe" else None
         try:
-            head, run = train_and_score(
+            run = train_and_score(
                 spec,
                 parts,
                 configs[mode],
@@ -462,11 +485,11 @@ def evaluate_heads(
         finally:  # a failed run must not leave the machine's vector cache open
             if cache is not None:
                 cache.close()
-        metrics[mode], validation[mode], training[mode] = run
+        metrics[mode], validation[mode], training[mode] = run.metrics, run.validation, run.training
         if save_to is not None:
-            head.save(Path(save_to) / mode, metrics={"test": metrics[mode]})
+            run.head.save(Path(save_to) / mode, metrics={"test": metrics[mode]})
         say(f"{mode}: test {brief(metrics[mode])}")
-        del head
+        del run
         gc.collect()
     return {
         "task": "heads",
@@ -508,11 +531,10 @@ def train_and_score(
     say: Progress | None = None,
     cache: EmbeddingCache | None = None,
     members: int = 1,
-) -> tuple[TaskHead | HeadEnsemble, tuple[dict[str, Any], dict[str, float], dict[str, Any]]]:
+) -> HeadRun:
     """Train one head (``members`` > 1: an ensemble of that many) on ``parts["train"]``
-    (choices on ``"valid"``), score it once on ``"test"``: the head, and its (test metrics
-    with cost, validation metrics, training notes; an ensemble's notes hold each member's
-    test metrics alone, from the same pass).
+    (choices on ``"valid"``) and score it once on ``"test"``, with the test figure's bootstrap
+    interval (an ensemble's notes hold each member's test metrics alone, from the same pass).
     """
     alone: list[dict[str, float]] = []
     head: TaskHead | HeadEnsemble
@@ -522,12 +544,14 @@ def train_and_score(
             head = HeadEnsemble.train(
                 spec, train, valid, config, members, show_progress, say, cache
             )
-            scores, alone = head.evaluate_members(parts["test"], show_progress)
+            scored, alone = head.evaluate_members(parts["test"], show_progress)
         else:
             head = TaskHead.train(spec, train, valid, config, show_progress, say, cache)
-            scores = head.evaluate(parts["test"], show_progress)
+            scored = head.score(parts["test"], show_progress)
+    interval = bootstrap_interval(spec, scored, seed=config.seed)
     metrics = {
-        **{k: round(v, 6) for k, v in scores.items()},
+        **{k: round(v, 6) for k, v in scored.metrics.items()},
+        **interval_columns(interval),
         "trainable_parameters": head.trainable_parameters,
         **meter.report(),
     }
@@ -538,7 +562,7 @@ def train_and_score(
     if head.calibration is not None:
         name = "cutpoints" if spec.kind is TaskKind.ORDINAL else "offsets"
         training[name] = [round(float(v), 3) for v in head.calibration]
-    return head, (metrics, validation, training)
+    return HeadRun(head, metrics, validation, training, scored)
 
 
 def _vector_cache() -> EmbeddingCache:
@@ -644,6 +668,26 @@ def add_training_options(p: argparse.ArgumentParser) -> None:
         help="LoRA: start the output layer at random or from a linear probe fitted first (LP-FT)",
     )
     p.add_argument(
+        "--pooling",
+        choices=("normalised", "mean"),
+        default=head.pooling,
+        help="what the output layer reads: the L2-normalised mean of the token vectors, or "
+        "the plain mean",
+    )
+    p.add_argument(
+        "--head-dropout",
+        type=float,
+        default=head.head_dropout,
+        help="LoRA: dropout on the pooled vector while training",
+    )
+    p.add_argument(
+        "--collapse-retries",
+        type=int,
+        default=head.collapse_retries,
+        help="LoRA: train a head that validates no better than a constant prediction again "
+        "at half the encoder learning rate, up to this many times",
+    )
+    p.add_argument(
         "--ema-decay",
         type=float,
         default=head.ema_decay,
@@ -672,6 +716,9 @@ def training_options(args: argparse.Namespace) -> dict[str, Any]:
         "encoder_lr": args.encoder_lr,
         "head_lr": args.head_lr,
         "init_head": args.init_head,
+        "pooling": args.pooling,
+        "head_dropout": args.head_dropout,
+        "collapse_retries": args.collapse_retries,
         "ema_decay": args.ema_decay,
         "lora_r": args.lora_r,
         "lora_alpha": args.lora_alpha,

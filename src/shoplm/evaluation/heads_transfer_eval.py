@@ -56,7 +56,9 @@ from shoplm.evaluation.heads_eval import (
 from shoplm.evaluation.options import comma_list
 from shoplm.evaluation.threads import limit_threads
 from shoplm.evaluation.transfer_eval import share_label
-from shoplm.heads import Examples, HeadConfig, TaskHead
+from shoplm.heads import Examples, HeadConfig, TaskHead, TaskSpec
+from shoplm.heads.intervals import paired_bootstrap
+from shoplm.heads.predicting import Scored
 
 TASKS = ("sentiment", "rating")
 # the settings of `shoplm evaluate heads` (LoRA r 16 on the top 2 blocks), no class weights
@@ -126,29 +128,35 @@ def evaluate_heads_transfer(
     validation: dict[str, dict[str, float]] = {}
     training: dict[str, dict[str, Any]] = {}
     heads: dict[str, dict[str, Any]] = {}
+    scored: dict[str, Scored] = {}  # each variant's test outputs, for the paired comparisons
     with _workdir(workdir) as root:
         say(f"shared head on {source_task.dataset}: {len(source_parts['train'])} training rows")
         # scored on the target's test rows with no target row seen: the zero-shot variant
-        shared, zero_shot = train_and_score(
+        run = train_and_score(
             spec, {**source_parts, "test": test}, config(head.base_model), show_progress, say
         )
-        metrics["transfer-zero-shot"], validation["shared"], training["shared"] = zero_shot
-        shared_base = str(shared.export_encoder(root / "shared-encoder"))
-        heads["shared"] = _save(shared, root / "shared", source_task.dataset, stacked=False)
-        say(f"transfer-zero-shot: test {brief(zero_shot[0])}")
-        del shared
+        metrics["transfer-zero-shot"] = run.metrics
+        validation["shared"], training["shared"] = run.validation, run.training
+        scored["transfer-zero-shot"] = run.scored
+        shared_base = str(run.head.export_encoder(root / "shared-encoder"))
+        heads["shared"] = _save(run.head, root / "shared", source_task.dataset, stacked=False)
+        say(f"transfer-zero-shot: test {brief(run.metrics)}")
+        del run
         gc.collect()
         for name, (on_shared, mode, part) in chosen.items():
             base = shared_base if on_shared else head.base_model
             say(f"{name}: {len(target_rows[f'train-{part}'])} target training rows")
-            trained, (scores, valid, notes) = train_and_score(
-                spec, rows(part), config(base, mode), show_progress, say
+            run = train_and_score(spec, rows(part), config(base, mode), show_progress, say)
+            metrics[name], validation[name], training[name] = (
+                run.metrics,
+                run.validation,
+                run.training,
             )
-            metrics[name], validation[name], training[name] = scores, valid, notes
+            scored[name] = run.scored
             folder = root / name.replace("%", "")
-            heads[name] = _save(trained, folder, target_task.dataset, stacked=on_shared)
-            say(f"{name}: test {brief(scores)}")
-            del trained
+            heads[name] = _save(run.head, folder, target_task.dataset, stacked=on_shared)
+            say(f"{name}: test {brief(run.metrics)}")
+            del run
             gc.collect()
     return {
         "task": "heads-transfer",
@@ -163,6 +171,7 @@ def evaluate_heads_transfer(
         "fraction": fraction,
         "seconds": round(time.perf_counter() - started, 2),
         "metrics": metrics,
+        "paired": paired_comparisons(spec, scored, seed),
         "validation": validation,
         "training": training,
         "heads": heads,
@@ -175,6 +184,27 @@ def evaluate_heads_transfer(
         "seed": seed,
         "environment": {"torch_threads": torch.get_num_threads()},
     }
+
+
+def paired_comparisons(
+    spec: TaskSpec, scored: dict[str, Scored], seed: int
+) -> dict[str, dict[str, Any]]:
+    """Each trained transfer variant against the variants trained without the source on the
+    same target rows (``alone-<f>``, ``probe-<f>``): the difference of the test figure with
+    its paired-bootstrap 95% interval (the same test rows resampled for both), keyed
+    ``"transfer-<f> vs alone-<f>"``.  Pairs with a variant that did not run are left out."""
+    found: dict[str, dict[str, Any]] = {}
+    for name in scored:
+        if not name.startswith("transfer-") or name == "transfer-zero-shot":
+            continue
+        share = name.removeprefix("transfer-")
+        for baseline in (f"alone-{share}", f"probe-{share}"):
+            if baseline in scored:
+                result = paired_bootstrap(spec, scored[baseline], scored[name], seed=seed)
+                found[f"{name} vs {baseline}"] = {
+                    k: round(v, 6) if isinstance(v, float) else v for k, v in result.items()
+                }
+    return found
 
 
 def variant_plan(share: str) -> dict[str, tuple[bool, str, str]]:

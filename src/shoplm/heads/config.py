@@ -12,6 +12,7 @@ from typing import Any, Literal
 from shoplm.config import DEFAULT_ENCODER
 
 MODES = ("lora", "probe")
+POOLINGS = ("normalised", "mean")
 CLASS_WEIGHTS = ("none", "balanced", "auto")
 HEAD_INITS = ("random", "probe")
 
@@ -57,6 +58,15 @@ class HeadConfig:
     ``calibrate``: classification: per-class logit offsets chosen on validation to maximise
     macro-F1 (they correct for class priors, e.g. after a balanced sample); ordinal: the
     cutpoints between classes, chosen the same way.
+    ``pooling``: what the output layer reads: ``normalised``, the L2-normalised mean of the
+    token vectors (the vector shoplm searches with), or ``mean``, the same mean unscaled (what
+    a classifier fine-tuned end to end usually reads: its length may carry confidence).
+    ``head_dropout``: LoRA: dropout on that vector while training (0: none); the probe trains
+    its layer on stored vectors without it.
+    ``collapse_retries``: LoRA: a head that validates no better than a constant prediction
+    (training collapsed, e.g. to the majority class, as a learning rate near the edge of
+    stability does for some seeds) is trained again from the start at half the encoder
+    learning rate, up to this many times; 0 keeps the collapsed head.
     ``ema_decay``: LoRA: validate and keep an exponential moving average of the trainable
     weights (this decay per step, e.g. 0.99) instead of the last step's weights; None keeps
     the last step's.  Training itself is unchanged.  Probe mode ignores it.
@@ -76,6 +86,9 @@ class HeadConfig:
     class_weights: Literal["none", "balanced", "auto"] = "auto"
     init_head: Literal["random", "probe"] = "random"
     calibrate: bool = True
+    pooling: Literal["normalised", "mean"] = "normalised"
+    head_dropout: float = 0.0
+    collapse_retries: int = 1
     ema_decay: float | None = None
     seed: int = 42
     device: str | None = None
@@ -100,6 +113,12 @@ class HeadConfig:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.head_lr <= 0 or self.encoder_lr <= 0:
             raise ValueError("learning rates must be positive")
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, got {self.pooling!r}")
+        if not 0.0 <= self.head_dropout < 1.0:
+            raise ValueError(f"head_dropout must be in [0, 1), got {self.head_dropout}")
+        if self.collapse_retries < 0:
+            raise ValueError(f"collapse_retries must be >= 0, got {self.collapse_retries}")
         if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
             raise ValueError(f"ema_decay must be in (0, 1) or None, got {self.ema_decay}")
         if not 0.0 <= self.warmup_ratio < 1.0:

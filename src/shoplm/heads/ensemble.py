@@ -30,7 +30,7 @@ import numpy as np
 from shoplm.heads import storage
 from shoplm.heads.config import HeadConfig
 from shoplm.heads.head import TaskHead
-from shoplm.heads.predicting import Predicting
+from shoplm.heads.predicting import Predicting, Scored
 from shoplm.heads.scoring import TargetScale, calibrate, selection_score, task_metrics
 from shoplm.heads.spec import Examples, TaskSpec, encode_targets
 from shoplm.text.cache import EmbeddingCache
@@ -118,17 +118,14 @@ class HeadEnsemble(Predicting):
 
     def evaluate_members(
         self, examples: Examples, show_progress: bool = False
-    ) -> tuple[dict[str, float], list[dict[str, float]]]:
-        """(the ensemble's metrics, each member's alone), from one pass of each member."""
+    ) -> tuple[Scored, list[dict[str, float]]]:
+        """(the ensemble's score, each member's metrics alone), from one pass of each member."""
         truth = encode_targets(self.spec, examples.targets)
         each = self.member_outputs(examples.texts, show_progress)
         alone = [
-            task_metrics(self.spec, out, truth, head.calibration, head.scale)
-            for out, head in zip(each, self.members, strict=True)
+            head.scored(out, truth).metrics for out, head in zip(each, self.members, strict=True)
         ]
-        mean = np.mean(each, axis=0)
-        together = task_metrics(self.spec, mean, truth, self.calibration, self.scale)
-        return together, alone
+        return self.scored(np.mean(each, axis=0), truth), alone
 
     @property
     def trainable_parameters(self) -> int:

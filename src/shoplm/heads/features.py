@@ -66,7 +66,7 @@ def embed(
     cache: EmbeddingCache | None = None,
     cache_key: str | None = None,
 ) -> np.ndarray:
-    """Pooled, normalised vectors ``[n, dim]`` of ``net.embed``; cached ones are reused."""
+    """Pooled vectors ``[n, dim]`` of ``net.embed``; cached ones are reused."""
     texts = list(texts)
     if not texts:
         return np.zeros((0, net.head.in_features), dtype=np.float32)
@@ -92,6 +92,7 @@ def embed(
     return np.stack([found[k] for k in keys]).astype(np.float32, copy=False)
 
 
-def cache_model_id(base_model_id: str, max_length: int) -> str:
+def cache_model_id(base_model_id: str, max_length: int, pooling: str = "normalised") -> str:
     """Names what a cached probe vector is: base model, pooling and token limit."""
-    return f"{base_model_id}|heads-meanpool-norm|max{max_length}"
+    kind = "norm" if pooling == "normalised" else "raw"
+    return f"{base_model_id}|heads-meanpool-{kind}|max{max_length}"

@@ -14,6 +14,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,8 @@ from shoplm.text.blocks import n_blocks
 from shoplm.text.cache import EmbeddingCache
 
 Say = Callable[[str], None]
+# a collapsed LoRA head is trained again at this share of its encoder learning rate
+COLLAPSE_LR_FACTOR = 0.5
 
 
 class TaskHead(Predicting):
@@ -99,53 +102,36 @@ class TaskHead(Predicting):
             variants = ["none", "balanced"]
         started = time.perf_counter()
         device = pick_device(config.device)
-        vectors: tuple[np.ndarray, np.ndarray] | None = None
+        run = _Run(spec, train, valid, y_train, y_valid, scale, device, show_progress, say, cache)
         best: tuple[Trained, TaskHead, str] | None = None
         tried: dict[str, dict[str, float]] = {}
         probe_starts: dict[str, dict[str, float]] = {}  # validation of each LP-FT start
+        retries: list[dict[str, Any]] = []
         for weighting in variants:
-            _seed(config.seed)
-            head = cls._fresh(spec, config, device, scale)
-            weights = class_weights(spec, y_train, weighting)
-            probe: Trained | None = None
-            if config.mode == "probe" or config.init_head == "probe":
-                if vectors is None:  # a LoRA adapter starts at zero: these are frozen vectors
-                    vectors = head._embed_pair(train.texts, valid.texts, show_progress, cache)
-                probe = train_probe(
-                    head.net,
-                    spec,
-                    vectors[0],
-                    y_train,
-                    vectors[1],
-                    y_valid,
-                    config,
-                    weights,
-                    scale,
-                    device,
-                    show_progress,
-                    say,
+            attempt, retries_left = config, config.collapse_retries
+            while True:
+                trained, head, probe = cls._train_once(run, attempt, weighting)
+                if retries_left == 0 or not _collapsed(run, attempt, trained):
+                    break
+                retries_left -= 1
+                lowered = replace(attempt, encoder_lr=attempt.encoder_lr * COLLAPSE_LR_FACTOR)
+                retries.append(
+                    {
+                        "class_weights": weighting,
+                        "encoder_lr": attempt.encoder_lr,
+                        "validation_score": round(trained.score, 5),
+                        "retried_at": lowered.encoder_lr,
+                    }
                 )
-            if config.mode == "probe" and probe is not None:
-                trained = probe
-            else:
-                if probe is not None:  # LP-FT: LoRA starts from the fitted output layer
-                    probe_starts[weighting] = probe.metrics
-                ids = tokenize(head.base.tokenizer, train.texts, config.max_seq_length)
-                trained = train_network(
-                    head.net,
-                    head.base.tokenizer,
-                    spec,
-                    ids,
-                    y_train,
-                    valid.texts,
-                    y_valid,
-                    config,
-                    weights,
-                    scale,
-                    device,
-                    show_progress,
-                    say,
-                )
+                if say:
+                    say(
+                        f"the {spec.name} head collapsed at encoder lr {attempt.encoder_lr:g} "
+                        f"(validation {trained.score:.4f}, no better than a constant "
+                        f"prediction): training it again at {lowered.encoder_lr:g}"
+                    )
+                attempt = lowered
+            if probe is not None and config.mode == "lora":  # LP-FT: where LoRA started
+                probe_starts[weighting] = probe.metrics
             tried[weighting] = trained.metrics
             if say and len(variants) > 1:
                 say(
@@ -171,6 +157,7 @@ class TaskHead(Predicting):
             "class_weights": weighting,
             "class_weights_tried": tried if len(tried) > 1 else {},
             "probe_start": probe_starts.get(weighting, {}),
+            "collapse_retries": retries,
             "validation": trained.metrics,
             "best_step": trained.step,
             "steps": trained.steps,
@@ -183,6 +170,35 @@ class TaskHead(Predicting):
         return head
 
     @classmethod
+    def _train_once(
+        cls, run: _Run, config: HeadConfig, weighting: str
+    ) -> tuple[Trained, TaskHead, Trained | None]:
+        """One fresh head trained with these settings and class weights; the fitted probe
+        too where one was trained (probe mode, or LP-FT's start)."""
+        _seed(config.seed)
+        head = cls._fresh(run.spec, config, run.device, run.scale)
+        weights = class_weights(run.spec, run.y_train, weighting)
+        settings = (config, weights, run.scale, run.device, run.show_progress, run.say)
+        probe: Trained | None = None
+        if config.mode == "probe" or config.init_head == "probe":
+            if run.vectors is None:  # a LoRA adapter starts at zero: these are frozen vectors
+                run.vectors = head._embed_pair(
+                    run.train.texts, run.valid.texts, run.show_progress, run.cache
+                )
+            x_train, x_valid = run.vectors
+            probe = train_probe(
+                head.net, run.spec, x_train, run.y_train, x_valid, run.y_valid, *settings
+            )
+            if config.mode == "probe":
+                return probe, head, probe
+        ids = tokenize(head.base.tokenizer, run.train.texts, config.max_seq_length)
+        trained = train_network(
+            head.net, head.base.tokenizer, run.spec, ids, run.y_train, run.valid.texts, run.y_valid,
+            *settings,
+        )  # fmt: skip
+        return trained, head, probe
+
+    @classmethod
     def _fresh(
         cls, spec: TaskSpec, config: HeadConfig, device: torch.device, scale: TargetScale | None
     ) -> TaskHead:
@@ -193,7 +209,7 @@ class TaskHead(Predicting):
         else:
             encoder = base.encoder
             freeze(encoder)
-        net = HeadNet(encoder, base.dim, spec.n_outputs, frozen).to(device)
+        net = HeadNet.for_config(encoder, base.dim, spec.n_outputs, frozen, config).to(device)
         return cls(spec, config, base, net, scale)
 
     def _embed_pair(
@@ -225,7 +241,9 @@ class TaskHead(Predicting):
             self.device,
             show_progress,
             cache if frozen else None,
-            cache_model_id(self.base.model_id, self.config.max_seq_length) if frozen else None,
+            cache_model_id(self.base.model_id, self.config.max_seq_length, self.config.pooling)
+            if frozen
+            else None,
         )
 
     def outputs(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray:
@@ -323,7 +341,7 @@ class TaskHead(Predicting):
         else:
             encoder = base.encoder
         freeze(encoder)
-        net = HeadNet(encoder, base.dim, spec.n_outputs, frozen)
+        net = HeadNet.for_config(encoder, base.dim, spec.n_outputs, frozen, config)
         net.head.load_state_dict(storage.read_tensors(folder, storage.HEAD_FILE))
         net.to(pick_device(device))
         net.eval()
@@ -338,6 +356,28 @@ class TaskHead(Predicting):
             None if calibration is None else np.asarray(calibration, dtype=np.float64),
             {**manifest.get("training", {}), "metrics": manifest.get("metrics", {})},
         )
+
+
+@dataclass
+class _Run:
+    """What every training attempt of one ``TaskHead.train`` call shares."""
+
+    spec: TaskSpec
+    train: Examples
+    valid: Examples
+    y_train: np.ndarray
+    y_valid: np.ndarray
+    scale: TargetScale | None
+    device: torch.device
+    show_progress: bool
+    say: Say | None
+    cache: EmbeddingCache | None
+    vectors: tuple[np.ndarray, np.ndarray] | None = None  # frozen train/valid vectors, once
+
+
+def _collapsed(run: _Run, attempt: HeadConfig, trained: Trained) -> bool:
+    """Whether a LoRA attempt learnt nothing from the text (worth another at a lower rate)."""
+    return attempt.mode == "lora" and not beats_constant(run.spec, trained.score, run.y_valid)
 
 
 def _load_adapter(encoder: torch.nn.Module, state: dict[str, torch.Tensor], folder: Path) -> None:

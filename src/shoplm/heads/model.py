@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from shoplm.config import DEFAULT_ENCODER
-from shoplm.heads.config import LoraSettings
+from shoplm.heads.config import HeadConfig, LoraSettings
 from shoplm.text.blocks import bottom_states, can_split, mean_pool, n_blocks, run_blocks
 from shoplm.text.encoder import folder_model_id, resolve_model
 
@@ -62,25 +62,49 @@ def load_base(model: str = DEFAULT_ENCODER) -> Base:
 
 
 class HeadNet(nn.Module):
-    """Transformer (optionally LoRA-adapted) -> pooled vector -> linear head.
+    """Transformer (optionally LoRA-adapted) -> pooled vector -> (dropout) -> linear head.
 
     ``frozen_blocks``: how many bottom blocks carry no adapter (their output may be cached).
+    ``normalise``: the pooled vector is L2-normalised (``HeadConfig.pooling``).
+    ``dropout``: on the pooled vector, while training only.
     """
 
     def __init__(
-        self, encoder: nn.Module, dim: int, n_outputs: int, frozen_blocks: int = 0
+        self,
+        encoder: nn.Module,
+        dim: int,
+        n_outputs: int,
+        frozen_blocks: int = 0,
+        normalise: bool = True,
+        dropout: float = 0.0,
     ) -> None:
         super().__init__()
         self.encoder = encoder
         self.head = nn.Linear(dim, n_outputs)
         self.frozen_blocks = frozen_blocks
+        self.normalise = normalise
+        self.dropout = nn.Dropout(dropout)
+
+    @classmethod
+    def for_config(
+        cls, encoder: nn.Module, dim: int, n_outputs: int, frozen_blocks: int, config: HeadConfig
+    ) -> HeadNet:
+        """The network a head with these settings trains and predicts with."""
+        return cls(
+            encoder,
+            dim,
+            n_outputs,
+            frozen_blocks,
+            normalise=config.pooling == "normalised",
+            dropout=config.head_dropout,
+        )
 
     def embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask)
-        return mean_pool(hidden.last_hidden_state, attention_mask)
+        return mean_pool(hidden.last_hidden_state, attention_mask, self.normalise)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        return self.head(self.embed(input_ids, attention_mask))
+        return self.head(self.dropout(self.embed(input_ids, attention_mask)))
 
     def prefix(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """Token states after the frozen bottom blocks (no gradient: nothing there learns)."""
@@ -91,7 +115,7 @@ class HeadNet(nn.Module):
     ) -> torch.Tensor:
         """Head outputs from ``prefix`` states: the adapted top blocks, pooling, head."""
         top = run_blocks(self.encoder, hidden, attention_mask, self.frozen_blocks, None)
-        return self.head(mean_pool(top, attention_mask))
+        return self.head(self.dropout(mean_pool(top, attention_mask, self.normalise)))
 
 
 def frozen_below(blocks: int, layers: int | None) -> int:

@@ -9,6 +9,7 @@ the same way for a :class:`~shoplm.heads.head.TaskHead` and a
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -22,6 +23,18 @@ from shoplm.heads.scoring import (
 )
 from shoplm.heads.spec import Examples, TaskKind, TaskSpec, encode_targets
 from shoplm.heads.train import SQUARED_ERROR
+
+
+@dataclass
+class Scored:
+    """A head's metrics on labelled rows, with what they were computed from: raw outputs,
+    truth and the head's calibration and scale (what a bootstrap interval resamples)."""
+
+    metrics: dict[str, float]
+    outputs: np.ndarray
+    truth: np.ndarray
+    calibration: np.ndarray | None = None
+    scale: TargetScale | None = None
 
 
 class Predicting:
@@ -69,11 +82,14 @@ class Predicting:
 
     def evaluate(self, examples: Examples, show_progress: bool = False) -> dict[str, float]:
         """The task's metrics on labelled examples (test rows, say)."""
+        return self.score(examples, show_progress).metrics
+
+    def score(self, examples: Examples, show_progress: bool = False) -> Scored:
+        """:meth:`evaluate`'s metrics with the outputs and truth behind them."""
         truth = encode_targets(self.spec, examples.targets)
-        return task_metrics(
-            self.spec,
-            self.outputs(examples.texts, show_progress),
-            truth,
-            self.calibration,
-            self.scale,
-        )
+        return self.scored(self.outputs(examples.texts, show_progress), truth)
+
+    def scored(self, outputs: np.ndarray, truth: np.ndarray) -> Scored:
+        """Metrics of these raw outputs against ``truth`` (indices of ``spec.labels``)."""
+        metrics = task_metrics(self.spec, outputs, truth, self.calibration, self.scale)
+        return Scored(metrics, outputs, truth, self.calibration, self.scale)

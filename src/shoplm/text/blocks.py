@@ -29,12 +29,15 @@ def can_split(encoder: nn.Module) -> bool:
     return hasattr(model, "embeddings") and hasattr(getattr(model, "encoder", None), "layer")
 
 
-def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-    """Average of the token vectors, padding excluded, L2-normalised (sentence-transformers)."""
+def mean_pool(
+    hidden: torch.Tensor, attention_mask: torch.Tensor, normalise: bool = True
+) -> torch.Tensor:
+    """Average of the token vectors, padding excluded, L2-normalised (sentence-transformers)
+    unless ``normalise`` is off."""
     mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
     summed = (hidden * mask).sum(dim=1)
     pooled = summed / mask.sum(dim=1).clamp(min=1e-9)
-    return nn.functional.normalize(pooled, p=2, dim=1)
+    return nn.functional.normalize(pooled, p=2, dim=1) if normalise else pooled
 
 
 def run_blocks(
