@@ -339,6 +339,9 @@ def test_a_collapsed_lora_head_is_trained_again_at_half_the_rate(
     assert rates == [lr, lr / 2, lr / 4]
     assert [r["encoder_lr"] for r in head.info["collapse_retries"]] == [lr, lr / 2]
     assert head.config.encoder_lr == lr / 4  # the saved settings are the attempt kept
+    # an attempt with a retry after it stops at its first validation; the last runs to the end
+    assert [r["steps"] for r in head.info["collapse_retries"]] == [3, 3]
+    assert head.info["steps"] == 6
     assert sum("training it again at" in m for m in heard) == 2
     assert not head.info["beats_constant"]
     rates.clear()

@@ -66,7 +66,8 @@ class HeadConfig:
     ``collapse_retries``: LoRA: a head that validates no better than a constant prediction
     (training collapsed, e.g. to the majority class, as a learning rate near the edge of
     stability does for some seeds) is trained again from the start at half the encoder
-    learning rate, up to this many times; 0 keeps the collapsed head.
+    learning rate, up to this many times; 0 keeps the collapsed head.  While a retry is left,
+    a classification head stops at the first validation that shows the collapse.
     ``ema_decay``: LoRA: validate and keep an exponential moving average of the trainable
     weights (this decay per step, e.g. 0.99) instead of the last step's weights; None keeps
     the last step's.  Training itself is unchanged.  Probe mode ignores it.

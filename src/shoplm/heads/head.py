@@ -110,7 +110,7 @@ class TaskHead(Predicting):
         for weighting in variants:
             attempt, retries_left = config, config.collapse_retries
             while True:
-                trained, head, probe = cls._train_once(run, attempt, weighting)
+                trained, head, probe = cls._train_once(run, attempt, weighting, retries_left > 0)
                 if retries_left == 0 or not _collapsed(run, attempt, trained):
                     break
                 retries_left -= 1
@@ -120,6 +120,7 @@ class TaskHead(Predicting):
                         "class_weights": weighting,
                         "encoder_lr": attempt.encoder_lr,
                         "validation_score": round(trained.score, 5),
+                        "steps": trained.steps,
                         "retried_at": lowered.encoder_lr,
                     }
                 )
@@ -171,10 +172,11 @@ class TaskHead(Predicting):
 
     @classmethod
     def _train_once(
-        cls, run: _Run, config: HeadConfig, weighting: str
+        cls, run: _Run, config: HeadConfig, weighting: str, may_retry: bool = False
     ) -> tuple[Trained, TaskHead, Trained | None]:
         """One fresh head trained with these settings and class weights; the fitted probe
-        too where one was trained (probe mode, or LP-FT's start)."""
+        too where one was trained (probe mode, or LP-FT's start).  ``may_retry``: another
+        attempt follows a collapse, so a collapsed classifier stops at once."""
         _seed(config.seed)
         head = cls._fresh(run.spec, config, run.device, run.scale)
         weights = class_weights(run.spec, run.y_train, weighting)
@@ -194,7 +196,7 @@ class TaskHead(Predicting):
         ids = tokenize(head.base.tokenizer, run.train.texts, config.max_seq_length)
         trained = train_network(
             head.net, head.base.tokenizer, run.spec, ids, run.y_train, run.valid.texts, run.y_valid,
-            *settings,
+            *settings, stop_if_collapsed=may_retry,
         )  # fmt: skip
         return trained, head, probe
 

@@ -26,7 +26,13 @@ from shoplm.heads.config import HeadConfig
 from shoplm.heads.features import run_batches
 from shoplm.heads.model import HeadNet
 from shoplm.heads.prefix import PrefixStates
-from shoplm.heads.scoring import TargetScale, calibrate, selection_score, task_metrics
+from shoplm.heads.scoring import (
+    TargetScale,
+    beats_constant,
+    calibrate,
+    selection_score,
+    task_metrics,
+)
 from shoplm.heads.spec import TaskKind, TaskSpec
 
 Say = Callable[[str], None]
@@ -144,8 +150,16 @@ def train_network(
     device: torch.device,
     show_progress: bool = False,
     say: Say | None = None,
+    stop_if_collapsed: bool = False,
 ) -> Trained:
-    """LoRA mode: adapter and head learn together on token batches."""
+    """LoRA mode: adapter and head learn together on token batches.
+
+    ``stop_if_collapsed``: a classification head whose validation macro-F1 (after its class
+    offsets) is no better than a constant prediction's gives every text about the same output
+    (it collapsed); training stops there instead of running on, so the caller's next attempt
+    starts sooner.  Other kinds are judged only at the end: an uncalibrated log loss or RMSE
+    may trail the constant's early in a run that goes on to learn.
+    """
     say = say or (lambda _message: None)
     rng = np.random.default_rng(config.seed)
     head_params = list(net.head.parameters())
@@ -224,10 +238,21 @@ def train_network(
             if best.since >= config.patience:
                 stopped = True
                 break
+            if stop_if_collapsed and _collapsed_classifier(spec, score, y_valid):
+                say(f"lora step {step}: no better than a constant prediction; stopping here")
+                stopped = True
+                break
         if stopped:
             break
     bar.close()
     return _finish(best, step, stopped, history)
+
+
+def _collapsed_classifier(spec: TaskSpec, score: float, y_valid: np.ndarray) -> bool:
+    """A classification head scoring no better than a constant on validation (see
+    ``train_network``'s ``stop_if_collapsed``)."""
+    kinds = (TaskKind.CLASSIFICATION, TaskKind.ORDINAL)
+    return spec.kind in kinds and not beats_constant(spec, score, y_valid)
 
 
 def _inputs(
