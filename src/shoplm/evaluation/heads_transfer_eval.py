@@ -147,12 +147,8 @@ def evaluate_heads_transfer(
             base = shared_base if on_shared else head.base_model
             say(f"{name}: {len(target_rows[f'train-{part}'])} target training rows")
             run = train_and_score(spec, rows(part), config(base, mode), show_progress, say)
-            metrics[name], validation[name], training[name] = (
-                run.metrics,
-                run.validation,
-                run.training,
-            )
-            scored[name] = run.scored
+            metrics[name], scored[name] = run.metrics, run.scored
+            validation[name], training[name] = run.validation, run.training
             folder = root / name.replace("%", "")
             heads[name] = _save(run.head, folder, target_task.dataset, stacked=on_shared)
             say(f"{name}: test {brief(run.metrics)}")
