@@ -108,29 +108,7 @@ class TaskHead(Predicting):
         probe_starts: dict[str, dict[str, float]] = {}  # validation of each LP-FT start
         retries: list[dict[str, Any]] = []
         for weighting in variants:
-            attempt, retries_left = config, config.collapse_retries
-            while True:
-                trained, head, probe = cls._train_once(run, attempt, weighting, retries_left > 0)
-                if retries_left == 0 or not _collapsed(run, attempt, trained):
-                    break
-                retries_left -= 1
-                lowered = replace(attempt, encoder_lr=attempt.encoder_lr * COLLAPSE_LR_FACTOR)
-                retries.append(
-                    {
-                        "class_weights": weighting,
-                        "encoder_lr": attempt.encoder_lr,
-                        "validation_score": round(trained.score, 5),
-                        "steps": trained.steps,
-                        "retried_at": lowered.encoder_lr,
-                    }
-                )
-                if say:
-                    say(
-                        f"the {spec.name} head collapsed at encoder lr {attempt.encoder_lr:g} "
-                        f"(validation {trained.score:.4f}, no better than a constant "
-                        f"prediction): training it again at {lowered.encoder_lr:g}"
-                    )
-                attempt = lowered
+            trained, head, probe = cls._train_with_retries(run, config, weighting, retries)
             if probe is not None and config.mode == "lora":  # LP-FT: where LoRA started
                 probe_starts[weighting] = probe.metrics
             tried[weighting] = trained.metrics
@@ -169,6 +147,36 @@ class TaskHead(Predicting):
             "train_seconds": round(time.perf_counter() - started, 2),
         }
         return head
+
+    @classmethod
+    def _train_with_retries(
+        cls, run: _Run, config: HeadConfig, weighting: str, retries: list[dict[str, Any]]
+    ) -> tuple[Trained, TaskHead, Trained | None]:
+        """:meth:`_train_once`, again at half the encoder learning rate after each collapse
+        while ``config.collapse_retries`` allows; each retry is appended to ``retries``."""
+        attempt, retries_left = config, config.collapse_retries
+        while True:
+            trained, head, probe = cls._train_once(run, attempt, weighting, retries_left > 0)
+            if retries_left == 0 or not _collapsed(run, attempt, trained):
+                return trained, head, probe
+            retries_left -= 1
+            lowered = replace(attempt, encoder_lr=attempt.encoder_lr * COLLAPSE_LR_FACTOR)
+            retries.append(
+                {
+                    "class_weights": weighting,
+                    "encoder_lr": attempt.encoder_lr,
+                    "validation_score": round(trained.score, 5),
+                    "steps": trained.steps,
+                    "retried_at": lowered.encoder_lr,
+                }
+            )
+            if run.say:
+                run.say(
+                    f"the {run.spec.name} head collapsed at encoder lr {attempt.encoder_lr:g} "
+                    f"(validation {trained.score:.4f}, no better than a constant "
+                    f"prediction): training it again at {lowered.encoder_lr:g}"
+                )
+            attempt = lowered
 
     @classmethod
     def _train_once(
