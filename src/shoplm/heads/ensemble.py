@@ -31,8 +31,9 @@ from shoplm.heads import storage
 from shoplm.heads.config import HeadConfig
 from shoplm.heads.head import TaskHead
 from shoplm.heads.predicting import Predicting, Scored
-from shoplm.heads.scoring import TargetScale, calibrate, selection_score, task_metrics
+from shoplm.heads.scoring import TargetScale
 from shoplm.heads.spec import Examples, TaskSpec, encode_targets
+from shoplm.heads.train import score_outputs
 from shoplm.text.cache import EmbeddingCache
 
 FORMAT = "shoplm-head-ensemble/1"
@@ -86,12 +87,8 @@ class HeadEnsemble(Predicting):
                 TaskHead.train(spec, train, valid, member_config, show_progress, say, cache)
             )
         y_valid = encode_targets(spec, valid.targets)
-        outputs = [  # training already ran each member over the validation rows
-            head.outputs(valid.texts, show_progress)
-            if head.validation_outputs is None
-            else head.validation_outputs
-            for head in heads
-        ]
+        # training already ran each member over the validation rows
+        outputs = [_validation_outputs(head) for head in heads]
         chosen, calibration, validation = _choose_members(
             spec, outputs, y_valid, heads[0].scale, config.calibrate
         )
@@ -177,11 +174,9 @@ def _choose_members(
     Returns (chosen member indices, calibration of their mean, its validation metrics).
     """
 
-    def score(chosen: list[int]) -> tuple[float, np.ndarray | None, dict[str, float]]:
+    def score(chosen: list[int]) -> tuple[float, dict[str, float], np.ndarray | None]:
         mean = np.mean([outputs[i] for i in chosen], axis=0)
-        calibration = calibrate(spec, mean, y_valid, scale) if calibrated else None
-        metrics = task_metrics(spec, mean, y_valid, calibration, scale)
-        return selection_score(spec, metrics), calibration, metrics
+        return score_outputs(spec, mean, y_valid, scale, calibrated)
 
     alone = [score([i]) for i in range(len(outputs))]
     order = sorted(range(len(outputs)), key=lambda i: -alone[i][0])
@@ -190,4 +185,11 @@ def _choose_members(
         tried = score([*chosen, i])
         if tried[0] > best[0] + 1e-9:
             chosen, best = [*chosen, i], tried
-    return sorted(chosen), best[1], best[2]
+    return sorted(chosen), best[2], best[1]
+
+
+def _validation_outputs(head: TaskHead) -> np.ndarray:
+    """A freshly trained member's raw outputs on the validation rows, kept by its training."""
+    if head.validation_outputs is None:
+        raise RuntimeError("an ensemble member must come from TaskHead.train in this process")
+    return head.validation_outputs
