@@ -7,6 +7,7 @@ exit with status 2 instead of a traceback.
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import sys
@@ -19,6 +20,7 @@ from typing import Annotated, Any
 import typer
 
 from shoplm.config import progress_wanted
+from shoplm.evaluation.options import float_list
 from shoplm.schema import Hit
 
 app = typer.Typer(
@@ -214,6 +216,13 @@ def finetune(
         bool, typer.Option(help="Each next item also ranks its anchor among the batch's.")
     ] = False,
     window: Annotated[int, typer.Option(min=1, help="History items per anchor.")] = 1,
+    strengths: Annotated[
+        str,
+        typer.Option(
+            help="Also validate base + s x (tuned - base) for these s (e.g. 0.5,0.75) and "
+            "keep the best; rerunning a finished run with new ones only re-exports."
+        ),
+    ] = "",
     negatives: Annotated[str, typer.Option(help="Hard negatives: bm25, vector or none.")] = "bm25",
     max_positive_rank: Annotated[
         int | None,
@@ -243,6 +252,10 @@ def finetune(
     with _friendly_errors(), _engine(home) as engine:
         if mode not in ("lora", "full"):
             raise CliError(f"--mode must be lora or full, got {mode!r}")
+        try:
+            strength_list = float_list(strengths)
+        except argparse.ArgumentTypeError as error:
+            raise CliError(f"--strengths: {error}") from None
         config = FinetuneConfig(
             mode=mode,  # type: ignore[arg-type]
             epochs=epochs,
@@ -254,6 +267,7 @@ def finetune(
             validate_every=validate_every,
             bank_every=bank_every,
             symmetric=symmetric,
+            strengths=strength_list,
             scale=scale,
             seed=engine.settings.seed,
         )

@@ -1,11 +1,22 @@
-"""The comma-separated option parser every evaluation command uses."""
+"""The comma-separated option parsers the evaluation commands use."""
 
 from __future__ import annotations
 
-from shoplm.evaluation.options import comma_list
+import argparse
+
+import pytest
+
+from shoplm.evaluation.options import comma_list, float_list
 
 
 def test_comma_list_strips_names_and_drops_empty_ones() -> None:
     assert comma_list("lora, full,") == ["lora", "full"]
     assert comma_list(" transfer-100% ") == ["transfer-100%"]
     assert comma_list(",, ") == []
+
+
+def test_float_list_reads_numbers_and_names_a_bad_part() -> None:
+    assert float_list("0.5, 0.75,") == [0.5, 0.75]
+    assert float_list("") == []
+    with pytest.raises(argparse.ArgumentTypeError, match="half"):
+        float_list("0.5,half")

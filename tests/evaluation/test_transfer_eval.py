@@ -101,6 +101,7 @@ def test_shoplm_evaluate_transfer_scores_every_variant_and_stores_adapters(
     work = tmp_path / "work"
     options = (
         "--max-source-pairs 12 --max-seq-length 16 --batch-size 4 --no-tune --in-process --json"
+        " --patience 3"
     )
     args = ["--source", str(source), "--target", str(target), "--workdir", str(work)]
     invoked = CliRunner().invoke(app, ["evaluate", "transfer", *args, *options.split()])
@@ -108,6 +109,8 @@ def test_shoplm_evaluate_transfer_scores_every_variant_and_stores_adapters(
     result = json.loads(invoked.stdout)
 
     assert result["task"] == "transfer"
+    config = result["config"]  # the options every finetune evaluation shares
+    assert config["patience"] == 3 and config["scale"] == 5.0
     assert (result["source"], result["target"]) == ("amazon_games", "amazon_office")
     variants = {
         "content-frozen",

@@ -62,6 +62,11 @@ def test_cli_finetune_errors_are_one_line(tmp_path: Path) -> None:
     assert empty.exit_code == 2 and "no items" in empty.output
     bad = runner.invoke(app, ["finetune", "--home", str(tmp_path / "h"), "--mode", "half"])
     assert bad.exit_code == 2 and "--mode" in bad.output
+    home = ["finetune", "--home", str(tmp_path / "h")]
+    word = runner.invoke(app, [*home, "--strengths", "0.5,half"])
+    assert word.exit_code == 2 and "--strengths" in word.output and "half" in word.output
+    far = runner.invoke(app, [*home, "--strengths", "3"])
+    assert far.exit_code == 2 and "strengths must lie in (0, 2.0]" in far.output
 
 
 def test_cli_finetune_top_blocks_with_the_catalog_bank(
@@ -72,13 +77,16 @@ def test_cli_finetune_top_blocks_with_the_catalog_bank(
 ) -> None:
     home = _tiny_home(tmp_path, tiny_items, tiny_events)
     options = ["--lora-layers", "2", "--bank-every", "2", "--max-positive-rank", "4", "--no-use"]
-    options.append("--symmetric")
+    options += ["--symmetric", "--strengths", "0.5"]
     done = CliRunner().invoke(app, ["finetune", "--home", str(home), *ARGS, *options])
     assert done.exit_code == 0, done.output
     result = json.loads(done.stdout)
     assert result["finished"] and not result.get("encoder_set")
     assert result["lora"]["layers"] == 2 and result["config"]["bank_every"] == 2
     assert result["config"]["symmetric"]
+    trials = result["metrics"]["strength_trials"]
+    assert [t["strength"] for t in trials] == [0.5, 1.0]
+    assert result["metrics"]["strength"] in (0.5, 1.0)
     assert result["config"]["scale"] == 5.0  # behaviour pairs: the softer default
     kept = result["positive_rank_filter"]
     assert kept["pairs_before"] == 8 and kept["max_rank"] == 4

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,10 +13,13 @@ import pytest
 from safetensors.torch import load_file
 
 from shoplm.config import DEFAULT_ENCODER, EncoderSettings
+from shoplm.finetune import train as train_module
 from shoplm.finetune.checkpoint import WEIGHTS_FILE
 from shoplm.finetune.data import TrainingData
 from shoplm.finetune.manifest import base_of, read_manifest
 from shoplm.finetune.model import (
+    ADAPTER_WEIGHTS,
+    PEFT_PREFIX,
     LoraSettings,
     add_lora,
     load_adapter,
@@ -151,3 +155,42 @@ def test_lora_alpha_defaults_to_twice_the_rank_and_is_recorded() -> None:
     assert config.model_dump()["lora_alpha"] == 8  # the manifest and resume check see it
     assert FinetuneConfig.model_validate(config.model_dump()) == config
     assert FinetuneConfig(lora_r=4, lora_alpha=4).lora().alpha == 4  # an explicit one stays
+
+
+def test_rerunning_a_finished_run_with_strengths_only_re_exports(
+    tmp_path: Path,
+    lora_run: Any,
+    tiny_data: TrainingData,
+    tiny_config: FinetuneConfig,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    out = tmp_path / "run"
+    shutil.copytree(lora_run[0] / "checkpoint", out / "checkpoint")
+    scores = iter([0.9, 0.1])  # strength 0.5 is tried first, then 1.0
+    monkeypatch.setattr(train_module, "_validate", lambda *args: next(scores))
+    config = tiny_config.model_copy(update={"strengths": [0.5]})
+    result = train_encoder(tiny_data, config, out, show_progress=False)
+
+    assert result["resumed_at"] == 4 and result["steps"] == 4  # no step trained again
+    metrics = result["metrics"]
+    assert metrics["strength"] == 0.5
+    assert metrics["strength_trials"] == [
+        {"strength": 0.5, "valid_ndcg@10": 0.9},
+        {"strength": 1.0, "valid_ndcg@10": 0.1},
+    ]
+    tuned = load_file(out / "checkpoint" / WEIGHTS_FILE)  # keep_best is off: the last weights
+    exported = load_file(out / "adapter" / ADAPTER_WEIGHTS)
+    assert len(exported) == len(tuned)
+    for name, value in exported.items():
+        inner = name.removeprefix(PEFT_PREFIX).replace(".weight", ".default.weight")
+        (trained,) = [t for n, t in tuned.items() if n.endswith(inner)]
+        factor = 1.0 if "lora_A" in name else 0.5
+        np.testing.assert_allclose(value.numpy(), factor * trained.numpy(), atol=1e-7)
+    assert result["model_id"] != lora_run[1]["model_id"]  # the merged folder changed too
+
+
+def test_strengths_must_be_positive_and_at_most_two() -> None:
+    with pytest.raises(ValueError, match="strengths must lie in"):
+        FinetuneConfig(strengths=[0.5, 0.0])
+    with pytest.raises(ValueError, match="strengths must lie in"):
+        FinetuneConfig(strengths=[2.5])

@@ -6,7 +6,9 @@ import csv
 import gzip
 import io
 import json
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -21,7 +23,7 @@ from shoplm.evaluation.heads_eval import (
     split_rows,
     training_config,
 )
-from shoplm.heads import TaskKind
+from shoplm.heads import HeadConfig, LoraSettings, TaskKind
 from shoplm.schema import Item
 
 WORDS = {5: "great lovely", 4: "nice good", 3: "okay fine", 2: "poor bad", 1: "awful broken"}
@@ -97,25 +99,25 @@ def test_build_task_from_each_supported_kind_of_dataset() -> None:
 
 def _tiny_lora(tiny_base: str) -> dict:
     """Settings of a quick sentiment run with a small LoRA head on the tiny base."""
-    return dict(
-        task="sentiment",
-        base_model=tiny_base,
-        epochs=1,
-        batch_size=8,
-        lora_r=2,
-        lora_alpha=4,
-        lora_layers=1,
-        class_weights="none",
+    return dict(task="sentiment", head=_tiny_head(tiny_base), class_weights="none")
+
+
+def _tiny_head(tiny_base: str, **changes: Any) -> HeadConfig:
+    """One quick epoch of a rank-2 LoRA head on the top block of the tiny base."""
+    head = HeadConfig(
+        base_model=tiny_base, epochs=1, batch_size=8, lora=LoraSettings(r=2, alpha=4, layers=1)
     )
+    return replace(head, **changes)
 
 
 def test_one_run_trains_probe_and_lora_on_the_same_split(tiny_base, tmp_path: Path) -> None:
     data = _clothing_folder(tmp_path / "reviews")
     result = evaluate_heads(
         data,
-        **_tiny_lora(tiny_base),
-        init_head="probe",
-        ema_decay=0.95,
+        **{
+            **_tiny_lora(tiny_base),
+            "head": _tiny_head(tiny_base, init_head="probe", ema_decay=0.95),
+        },
         save_to=tmp_path / "heads",
     )
     assert result["head_task"] == "sentiment" and result["dataset"] == "womens_clothing_reviews"
@@ -145,10 +147,7 @@ def test_one_run_trains_probe_and_lora_on_the_same_split(tiny_base, tmp_path: Pa
 
 def _probe_run(tiny_base: str) -> dict:
     """Settings of a quick probe-only sentiment run on the tiny base."""
-    return dict(
-        task="sentiment", base_model=tiny_base, epochs=1, batch_size=8, lora_r=2,
-        lora_alpha=4, lora_layers=1, class_weights="none", modes=("probe",),
-    )  # fmt: skip
+    return {**_tiny_lora(tiny_base), "modes": ("probe",)}
 
 
 THREE_REVIEWS = TextLabelDataset("r", ["good", "bad", "meh"], [5.0, 2.0, 3.0], [2, 0, 1])
@@ -225,12 +224,16 @@ def test_training_options_reach_the_head_config() -> None:
     assert config.ema_decay == 0.99 and config.init_head == "probe"
     assert config.pooling == "mean" and config.head_dropout == 0.1
     assert config.collapse_retries == 0
+    more = ["--data", "x", "--device", "cpu", "--lora-layers", "0", "--lora-r", "4", "--seed", "7"]
+    config = training_config(_parser().parse_args(more), "balanced")
+    assert config.device == "cpu" and config.seed == 7 and config.class_weights == "balanced"
+    assert config.lora == LoraSettings(r=4, alpha=32, layers=None)  # 0: every block
     assert training_config(_parser().parse_args(["--data", "x"]), "none").ema_decay is None
 
 
 def test_members_average_lora_heads_and_report_each_alone(tiny_base, tmp_path: Path) -> None:
     data = _clothing_folder(tmp_path / "reviews")
-    settings = {**_tiny_lora(tiny_base), "modes": ["lora"], "epochs": 4}
+    settings = {**_tiny_lora(tiny_base), "modes": ["lora"], "head": _tiny_head(tiny_base, epochs=4)}
     single = evaluate_heads(data, **settings)
     pair = evaluate_heads(data, members=2, save_to=tmp_path / "heads", **settings)
     assert pair["members"] == 2 and single["members"] == 1

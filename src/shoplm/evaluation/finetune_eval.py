@@ -40,6 +40,11 @@ from typing import Any, Literal
 
 from shoplm.config import DEFAULT_ENCODER, EncoderSettings
 from shoplm.datasets import RecDataset, SearchDataset, load_dataset
+from shoplm.evaluation.finetune_options import (
+    add_finetune_options,
+    finetune_config,
+    with_task_scale,
+)
 from shoplm.evaluation.options import comma_list
 from shoplm.evaluation.paired import PAIRED_METRIC, describe, paired_difference
 from shoplm.evaluation.recommend_eval import evaluate_recommend, held_out_split
@@ -58,9 +63,6 @@ from shoplm.text.encoder import TextEncoder
 
 TASKS = ("recommend", "search")
 METHOD = {"recommend": "content", "search": "dense"}
-# Cosine -> logit multiplier per task.  Behaviour pairs are noisy: at 20 the item vectors
-# crowd together within a few dozen steps (the loss settles at log(batch)); at 5 they learn.
-SCALE = {"recommend": 5.0, "search": 20.0}
 TUNED_CACHE = "tuned-embeddings.sqlite"  # in the run's workdir, apart from the machine's cache
 BASE_PARAMS = 22_713_216  # all-MiniLM-L6-v2; replaced by the count a job reports
 
@@ -69,19 +71,8 @@ def evaluate_finetune(
     data: str | Path,
     task: str | None = None,
     modes: Sequence[str] = ("lora",),
-    epochs: int = 1,
+    config: FinetuneConfig | None = None,
     max_pairs: int | None = None,
-    batch_size: int = 32,
-    learning_rate: float | None = None,
-    lora_r: int = 8,
-    lora_layers: int | None = None,
-    lora_targets: Sequence[str] = ("query", "key", "value"),
-    max_seq_length: int = 128,
-    validate_every: int | None = None,
-    bank_every: int | None = None,
-    symmetric: bool = False,
-    scale: float | None = None,
-    patience: int = 2,
     window: int = 1,
     valid_half_life: float | Literal["tuned"] | None = "tuned",
     negatives: str | None = None,
@@ -91,7 +82,6 @@ def evaluate_finetune(
     max_users: int | None = None,
     max_queries: int | None = None,
     tune: bool = True,
-    seed: int = 42,
     workdir: str | Path | None = None,
     base_model: str = DEFAULT_ENCODER,
     show_progress: bool = False,
@@ -99,10 +89,13 @@ def evaluate_finetune(
 ) -> dict[str, Any]:
     """Score ``<method>-frozen`` and ``<method>-<mode>`` for each mode (see module docstring).
 
-    ``negatives`` defaults to ``bm25`` for search and ``none`` for recommendation, ``scale``
-    to :data:`SCALE` of the task.  ``valid_half_life`` (recommendation) weighs each validation
-    user's history: ``"tuned"`` takes the half-life the frozen content model chose on the
-    validation item, so early stopping scores the encoder the way the content model uses it.
+    ``config`` holds the training settings every mode shares (its ``mode`` is set per mode;
+    its ``seed`` also draws the pairs, validation users and test sample); a config that does
+    not set ``scale`` takes its task's (:data:`finetune_options.SCALE`).  ``negatives``
+    defaults to ``bm25`` for search and ``none`` for recommendation.  ``valid_half_life``
+    (recommendation) weighs each validation user's history: ``"tuned"`` takes the half-life
+    the frozen content model chose on the validation item, so early stopping scores the
+    encoder the way the content model uses it.
     ``max_positive_rank`` keeps only the pairs whose positive the base encoder ranks within
     that many items for the anchor (:mod:`shoplm.finetune.filtering`), before ``max_pairs``
     draws from them.
@@ -118,6 +111,8 @@ def evaluate_finetune(
     bad = [m for m in modes if m not in ("lora", "full")]
     if bad:
         raise ValueError(f"unknown fine-tuning mode(s) {bad}; choose lora and/or full")
+    template = with_task_scale(config or FinetuneConfig(), task)
+    seed = template.seed
 
     def score(label: str, model: str, cache: Path | None = None) -> dict[str, Any]:
         """The evaluation's result, with ``"rows"``: each user's (query's) NDCG@10.
@@ -174,21 +169,9 @@ def evaluate_finetune(
     say(f"{len(training.pairs)} pairs, {len(training.valid)} validation cases, negatives {source}")
     with _workdir(workdir) as root:
         for mode in modes:
-            config = FinetuneConfig(
-                mode=mode,  # type: ignore[arg-type]
-                epochs=epochs,
-                batch_size=batch_size,
-                learning_rate=learning_rate,
-                lora_r=lora_r,
-                lora_layers=lora_layers if mode == "lora" else None,
-                lora_targets=list(lora_targets),
-                max_seq_length=max_seq_length,
-                validate_every=validate_every,
-                bank_every=bank_every,
-                symmetric=symmetric,
-                scale=scale or SCALE[task],
-                patience=patience,
-                seed=seed,
+            lora_layers = template.lora_layers if mode == "lora" else None
+            config = FinetuneConfig.model_validate(
+                {**template.model_dump(), "mode": mode, "lora_layers": lora_layers}
             )
             say(f"fine-tuning ({mode}) in a child process")
             report = run_in_child(
@@ -213,6 +196,8 @@ def evaluate_finetune(
                 "valid_ndcg@10_best": report["metrics"]["valid_ndcg@10_best"],
                 "best_step": report["metrics"]["best_step"],
                 "history": report["metrics"]["history"],
+                "strength": report["metrics"]["strength"],
+                "strength_trials": report["metrics"]["strength_trials"],
                 "config": report["config"],
                 "lora": report["lora"],
             }
@@ -368,29 +353,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", required=True, type=Path, help="dataset folder")
     parser.add_argument("--task", choices=TASKS, default=None)
     parser.add_argument("--modes", default="lora", help="comma-separated: lora,full")
-    parser.add_argument("--epochs", type=int, default=1)
+    add_finetune_options(parser)
     parser.add_argument("--max-pairs", type=int, default=None)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--lr", type=float, default=None)
-    parser.add_argument("--rank", type=int, default=8)
-    parser.add_argument(
-        "--lora-layers", type=int, default=None, help="LoRA on the top N blocks only [all]"
-    )
-    parser.add_argument(
-        "--lora-targets", default="query,key,value", help="comma-separated module names"
-    )
-    parser.add_argument("--max-seq-length", type=int, default=128)
-    parser.add_argument("--validate-every", type=int, default=None)
-    parser.add_argument(
-        "--bank-every", type=int, default=None, help="catalog negatives, refreshed every N steps"
-    )
-    parser.add_argument(
-        "--symmetric", action="store_true", help="each positive also ranks its anchor"
-    )
-    parser.add_argument(
-        "--scale", type=float, default=None, help="logit scale [5 recommend, 20 search]"
-    )
-    parser.add_argument("--patience", type=int, default=2)
     parser.add_argument("--window", type=int, default=1)
     parser.add_argument(
         "--valid-half-life",
@@ -411,7 +375,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-users", type=int, default=None)
     parser.add_argument("--max-queries", type=int, default=None)
     parser.add_argument("--no-tune", action="store_true", help="skip content-model tuning")
-    parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads [all]")
     parser.add_argument("--workdir", type=Path, default=None, help="keep models here")
     add_base_model_option(parser)
@@ -420,18 +383,12 @@ def main(argv: list[str] | None = None) -> int:
 
     limit_threads(args.threads)
     result = evaluate_finetune(
-        args.data, task=args.task, modes=comma_list(args.modes),
-        epochs=args.epochs, max_pairs=args.max_pairs, batch_size=args.batch_size,
-        learning_rate=args.lr, lora_r=args.rank, lora_layers=args.lora_layers,
-        lora_targets=comma_list(args.lora_targets),
-        max_seq_length=args.max_seq_length,
-        validate_every=args.validate_every, bank_every=args.bank_every, scale=args.scale,
-        symmetric=args.symmetric,
-        patience=args.patience, window=args.window, valid_half_life=args.valid_half_life,
+        args.data, task=args.task, modes=comma_list(args.modes), config=finetune_config(args),
+        max_pairs=args.max_pairs, window=args.window, valid_half_life=args.valid_half_life,
         negatives=args.negatives, max_positive_rank=args.max_positive_rank,
         max_valid=args.max_valid,
         valid_corpus_size=args.valid_corpus_size, max_users=args.max_users,
-        max_queries=args.max_queries, tune=not args.no_tune, seed=args.seed,
+        max_queries=args.max_queries, tune=not args.no_tune,
         workdir=args.workdir, base_model=args.base_model, show_progress=True,
         progress=say_on_stderr,
     )  # fmt: skip

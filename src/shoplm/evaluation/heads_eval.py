@@ -38,7 +38,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -76,21 +76,6 @@ Progress = Callable[[str], None]
 # the head settings of these evaluations (chosen on validation for clothing-review sentiment
 # on a 2-core CPU): the defaults of evaluate_heads, of the CLI options and of heads-transfer
 EVAL_HEAD = HeadConfig(encoder_lr=1e-3, lora=LoraSettings(r=16, alpha=32, layers=2))
-# training options that are HeadConfig fields as they are
-TEMPLATE_KEYS = (
-    "base_model",
-    "max_seq_length",
-    "batch_size",
-    "epochs",
-    "encoder_lr",
-    "head_lr",
-    "init_head",
-    "pooling",
-    "head_dropout",
-    "collapse_retries",
-    "ema_decay",
-    "seed",
-)
 
 
 @dataclass
@@ -358,25 +343,12 @@ def evaluate_heads(
     data: str | Path,
     task: str = "sentiment",
     modes: Sequence[str] = MODES,
-    seed: int = EVAL_HEAD.seed,
+    head: HeadConfig = EVAL_HEAD,
     max_train: int | None = 8000,
     max_valid: int | None = 3000,
     max_test: int | None = 2000,
     balance_train: bool = True,
-    epochs: int = EVAL_HEAD.epochs,
-    max_seq_length: int = EVAL_HEAD.max_seq_length,
-    batch_size: int = EVAL_HEAD.batch_size,
-    encoder_lr: float = EVAL_HEAD.encoder_lr,
-    head_lr: float = EVAL_HEAD.head_lr,
-    init_head: str = EVAL_HEAD.init_head,
-    pooling: str = EVAL_HEAD.pooling,
-    head_dropout: float = EVAL_HEAD.head_dropout,
-    collapse_retries: int = EVAL_HEAD.collapse_retries,
-    ema_decay: float | None = EVAL_HEAD.ema_decay,
     members: int = 1,
-    lora_r: int = EVAL_HEAD.lora.r,
-    lora_alpha: int = EVAL_HEAD.lora.alpha,
-    lora_layers: int | None = EVAL_HEAD.lora.layers,
     class_weights: str = "auto",
     lora_class_weights: str | None = "none",
     category_level: int = 2,
@@ -385,8 +357,6 @@ def evaluate_heads(
     star_targets: bool = False,
     ordinal: bool = False,
     save_to: str | Path | None = None,
-    base_model: str = EVAL_HEAD.base_model,
-    device: str | None = None,
     threads: int | None = None,
     cache_vectors: bool = False,
     show_progress: bool = False,
@@ -394,8 +364,11 @@ def evaluate_heads(
 ) -> dict:
     """Train every mode on one seeded split and score each on the same test rows.
 
-    The defaults are the setting chosen on validation for womens_clothing_reviews sentiment
-    on a 2-core CPU: 8000 training rows, LoRA rank 16 on the top 2 of 6 blocks, 2 epochs.
+    ``head`` holds the training settings every mode shares (its ``mode`` and
+    ``class_weights`` are set per mode; its ``seed`` also seeds the split).  The defaults
+    (:data:`EVAL_HEAD`) are the setting chosen on validation for womens_clothing_reviews
+    sentiment on a 2-core CPU: 8000 training rows, LoRA rank 16 on the top 2 of 6 blocks,
+    2 epochs.
 
     ``class_weights`` applies to every mode unless ``lora_class_weights`` overrides it for
     LoRA ("auto" trains each variant and keeps the better on validation, which doubles
@@ -404,8 +377,7 @@ def evaluate_heads(
     class priors.
     ``members`` > 1 trains that many LoRA heads (seeds ``seed``, ``seed + 1``, ...) and
     scores the mean of their outputs (:class:`HeadEnsemble`), each member's test score beside.
-    ``lora_layers`` puts the adapter on the top N transformer blocks only (see
-    ``LoraSettings``).  ``cache_vectors`` lets the probe reuse frozen vectors from shoplm's
+    ``cache_vectors`` lets the probe reuse frozen vectors from shoplm's
     embedding cache (faster reruns, but then its wall time is not a from-scratch time).
     """
     say = progress or (lambda _message: None)
@@ -416,6 +388,7 @@ def evaluate_heads(
         raise ValueError(f"modes must be among {MODES}, got {list(modes)}")
     limit_threads(threads)
     started = time.perf_counter()
+    seed = head.seed
     dataset = load_dataset(data)
     built = build_task(
         task,
@@ -441,27 +414,13 @@ def evaluate_heads(
         f"{spec.name} on {built.dataset}: {len(examples)} examples; train {len(rows['train'])}"
         f", valid {len(rows['valid'])}, test {len(rows['test'])}"
     )
-    lora = LoraSettings(r=lora_r, alpha=lora_alpha, layers=lora_layers)
     configs = {
-        mode: HeadConfig(
-            mode=mode,  # type: ignore[arg-type]
-            base_model=base_model,
-            max_seq_length=max_seq_length,
-            batch_size=batch_size,
-            epochs=epochs,
-            encoder_lr=encoder_lr,
-            head_lr=head_lr,
-            init_head=init_head,  # type: ignore[arg-type]
-            pooling=pooling,  # type: ignore[arg-type]
-            head_dropout=head_dropout,
-            collapse_retries=collapse_retries,
-            ema_decay=ema_decay,
+        mode: replace(
+            head,
+            mode=mode,
             class_weights=(
                 lora_class_weights if mode == "lora" and lora_class_weights else class_weights
-            ),  # type: ignore[arg-type]
-            seed=seed,
-            device=device,
-            lora=lora,
+            ),
         )
         for mode in modes
     }
@@ -516,7 +475,7 @@ def evaluate_heads(
             "rows": rows,
         },
         "environment": {
-            "device": str(pick_device(device)),
+            "device": str(pick_device(head.device)),
             "torch_threads": torch.get_num_threads(),
             "probe_vectors_cached": cache_vectors,
         },
@@ -647,14 +606,13 @@ def _parser() -> argparse.ArgumentParser:
         "each member's own test score is reported beside the ensemble's",
     )
     p.add_argument("--save", type=Path, default=None, help="save each head to SAVE/<mode>")
-    p.add_argument("--device", default=None)
     p.add_argument("--cache-vectors", action="store_true", help="probe: use the vector cache")
     p.add_argument("--json", action="store_true", help="print the full result as JSON")
     return p
 
 
 def add_training_options(p: argparse.ArgumentParser) -> None:
-    """The head-training options every heads evaluation takes (see :func:`training_options`)."""
+    """The head-training options every heads evaluation takes (see :func:`training_config`)."""
     head = EVAL_HEAD
     p.add_argument("--epochs", type=int, default=head.epochs)
     p.add_argument("--max-seq-length", type=int, default=head.max_seq_length)
@@ -704,40 +662,32 @@ def add_training_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--base-model", default=head.base_model, help="bundled name or local folder")
     p.add_argument("--seed", type=int, default=head.seed)
+    p.add_argument(
+        "--device", default=None, help="a torch device, e.g. cpu or cuda [cuda when present]"
+    )
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-
-
-def training_options(args: argparse.Namespace) -> dict[str, Any]:
-    """Keyword arguments of the evaluation functions from :func:`add_training_options`."""
-    return {
-        "epochs": args.epochs,
-        "max_seq_length": args.max_seq_length,
-        "batch_size": args.batch_size,
-        "encoder_lr": args.encoder_lr,
-        "head_lr": args.head_lr,
-        "init_head": args.init_head,
-        "pooling": args.pooling,
-        "head_dropout": args.head_dropout,
-        "collapse_retries": args.collapse_retries,
-        "ema_decay": args.ema_decay,
-        "lora_r": args.lora_r,
-        "lora_alpha": args.lora_alpha,
-        "lora_layers": args.lora_layers or None,
-        "base_model": args.base_model,
-        "seed": args.seed,
-        "threads": args.threads,
-    }
 
 
 def training_config(args: argparse.Namespace, class_weights: str) -> HeadConfig:
     """A LoRA head's settings from :func:`add_training_options` (the template a caller varies
     by mode and base model)."""
-    options = training_options(args)
     return HeadConfig(
         mode="lora",
+        base_model=args.base_model,
+        max_seq_length=args.max_seq_length,
+        batch_size=args.batch_size,
+        epochs=args.epochs,
+        encoder_lr=args.encoder_lr,
+        head_lr=args.head_lr,
+        init_head=args.init_head,
+        pooling=args.pooling,
+        head_dropout=args.head_dropout,
+        collapse_retries=args.collapse_retries,
+        ema_decay=args.ema_decay,
         class_weights=class_weights,  # type: ignore[arg-type]
-        lora=LoraSettings(r=args.lora_r, alpha=args.lora_alpha, layers=options["lora_layers"]),
-        **{key: options[key] for key in TEMPLATE_KEYS},
+        seed=args.seed,
+        device=args.device,
+        lora=LoraSettings(r=args.lora_r, alpha=args.lora_alpha, layers=args.lora_layers or None),
     )
 
 
@@ -763,9 +713,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         ordinal=args.ordinal,
         members=args.members,
         save_to=args.save,
-        device=args.device,
+        head=training_config(args, args.class_weights),
+        threads=args.threads,
         cache_vectors=args.cache_vectors,
-        **training_options(args),
         show_progress=progress_wanted(),
         progress=say_on_stderr,
     )

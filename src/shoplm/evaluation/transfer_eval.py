@@ -40,7 +40,6 @@ import numpy as np
 from shoplm.config import DEFAULT_ENCODER
 from shoplm.datasets import RecDataset, load_dataset
 from shoplm.evaluation.finetune_eval import (
-    SCALE,
     TUNED_CACHE,
     _workdir,
     add_base_model_option,
@@ -48,8 +47,12 @@ from shoplm.evaluation.finetune_eval import (
     profile_half_life,
     training_cost,
 )
+from shoplm.evaluation.finetune_options import (
+    add_finetune_options,
+    finetune_config,
+    with_task_scale,
+)
 from shoplm.evaluation.metrics import item_coverage, ranking_metrics
-from shoplm.evaluation.options import comma_list
 from shoplm.evaluation.paired import PAIRED_METRIC, describe, paired_difference
 from shoplm.evaluation.ranking import top_k_from_scores
 from shoplm.evaluation.recommend_eval import evaluate_recommend, held_out_split
@@ -100,24 +103,13 @@ def evaluate_transfer(
     fraction: float = 0.1,
     max_source_pairs: int | None = 50_000,
     max_target_users: int | None = None,
-    epochs: int = 1,
-    batch_size: int = 32,
-    learning_rate: float | None = None,
-    lora_r: int = 8,
-    lora_layers: int | None = None,
-    lora_targets: Sequence[str] = ("query", "key", "value"),
+    config: FinetuneConfig | None = None,
     max_target_pairs: int | None = None,
-    max_seq_length: int = 128,
-    validate_every: int | None = None,
-    bank_every: int | None = None,
-    scale: float = SCALE["recommend"],
     window: int = 1,
     valid_half_life: float | Literal["tuned"] | None = "tuned",
-    patience: int = 2,
     max_valid: int | None = 500,
     valid_corpus_size: int | None = 5000,
     tune: bool = True,
-    seed: int = 42,
     base: str = DEFAULT_ENCODER,
     workdir: str | Path | None = None,
     isolate: bool = True,
@@ -125,6 +117,9 @@ def evaluate_transfer(
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Train the shared and target adapters, score every variant on the target (see module).
+
+    ``config``: every adapter's LoRA training settings (the recommendation scale unless it
+    sets one); its ``seed`` also draws the target share and the scored users.
 
     ``max_target_users`` caps the scored target test users (a seeded sample; training
     still uses every user of its share).  ``max_target_pairs`` caps each target adapter's
@@ -138,27 +133,16 @@ def evaluate_transfer(
     say = progress or (lambda _msg: None)
     if not 0.0 < fraction < 1.0:
         raise ValueError(f"fraction must be in (0, 1), got {fraction}")
+    config = with_task_scale(config or FinetuneConfig(), "recommend")
+    if config.mode != "lora":
+        raise ValueError("the transfer experiment trains LoRA adapters: config.mode must be lora")
+    seed = config.seed
     started = time.perf_counter()
     source_data = _rec_dataset(source, "source")
     target_data = _rec_dataset(target, "target")
     share = share_label(fraction)
     target_train, _, _, _ = held_out_split(target_data, target_data.protocol)
     sample = share_of_users(target_train, fraction, seed)
-    config = FinetuneConfig(
-        mode="lora",
-        epochs=epochs,
-        batch_size=batch_size,
-        learning_rate=learning_rate,
-        lora_r=lora_r,
-        lora_layers=lora_layers,
-        lora_targets=list(lora_targets),
-        max_seq_length=max_seq_length,
-        validate_every=validate_every,
-        bank_every=bank_every,
-        scale=scale,
-        patience=patience,
-        seed=seed,
-    )
 
     def pairs(dataset: RecDataset, sequences: dict[str, list[str]], cap: int | None) -> Any:
         return recommendation_data(
@@ -490,6 +474,7 @@ def _store_manifests(
             "valid_ndcg@10_base": run["metrics"]["valid_ndcg@10_base"],
             "valid_ndcg@10_best": run["metrics"]["valid_ndcg@10_best"],
             "best_step": run["metrics"]["best_step"],
+            "strength": run["metrics"]["strength"],
         }
     return summary
 
@@ -514,23 +499,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fraction", type=float, default=0.1, help="share of target users")
     parser.add_argument("--max-source-pairs", type=int, default=50_000)
     parser.add_argument("--max-target-users", type=int, default=None, help="scored test users")
-    parser.add_argument("--epochs", type=int, default=1)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--lr", type=float, default=None)
-    parser.add_argument("--rank", type=int, default=8)
-    parser.add_argument(
-        "--lora-layers", type=int, default=None, help="LoRA on the top N blocks only [all]"
-    )
-    parser.add_argument(
-        "--lora-targets", default="query,key,value", help="comma-separated module names"
-    )
+    add_finetune_options(parser)
     parser.add_argument(
         "--max-target-pairs", type=int, default=None, help="cap each target adapter's pairs"
-    )
-    parser.add_argument("--max-seq-length", type=int, default=128)
-    parser.add_argument("--validate-every", type=int, default=None, help="steps [each epoch]")
-    parser.add_argument(
-        "--bank-every", type=int, default=None, help="catalog negatives, refreshed every N steps"
     )
     parser.add_argument("--window", type=int, default=1, help="history items per anchor")
     parser.add_argument(
@@ -540,14 +511,9 @@ def main(argv: list[str] | None = None) -> int:
         help="validation profiles' recency half-life: tuned (the frozen content model's "
         "choice on the target), none or a number [tuned]",
     )
-    parser.add_argument(
-        "--scale", type=float, default=SCALE["recommend"], help="cosine -> logit multiplier"
-    )
-    parser.add_argument("--patience", type=int, default=2)
     parser.add_argument("--max-valid", type=int, default=500)
     parser.add_argument("--valid-corpus-size", type=int, default=5000)
     parser.add_argument("--no-tune", action="store_true", help="skip content and CF tuning")
-    parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads [all]")
     parser.add_argument("--workdir", type=Path, default=None, help="keep adapters here")
     parser.add_argument(
@@ -561,15 +527,10 @@ def main(argv: list[str] | None = None) -> int:
     result = evaluate_transfer(
         args.source, args.target, fraction=args.fraction,
         max_source_pairs=args.max_source_pairs, max_target_users=args.max_target_users,
-        epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
-        lora_r=args.rank, lora_layers=args.lora_layers,
-        lora_targets=comma_list(args.lora_targets),
-        max_target_pairs=args.max_target_pairs, max_seq_length=args.max_seq_length,
-        validate_every=args.validate_every, bank_every=args.bank_every, window=args.window,
-        scale=args.scale, valid_half_life=args.valid_half_life,
-        patience=args.patience,
+        config=finetune_config(args), max_target_pairs=args.max_target_pairs,
+        window=args.window, valid_half_life=args.valid_half_life,
         max_valid=args.max_valid, valid_corpus_size=args.valid_corpus_size,
-        tune=not args.no_tune, seed=args.seed, workdir=args.workdir, base=args.base_model,
+        tune=not args.no_tune, workdir=args.workdir, base=args.base_model,
         isolate=not args.in_process, show_progress=True, progress=say_on_stderr,
     )  # fmt: skip
     if args.workdir is not None:

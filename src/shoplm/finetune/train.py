@@ -37,6 +37,7 @@ from tqdm.auto import tqdm
 from shoplm.config import DEFAULT_ENCODER, progress_wanted
 from shoplm.finetune import checkpoint as ckpt
 from shoplm.finetune.data import TrainingData, TrainingPair
+from shoplm.finetune.interpolation import choose_strength, interpolated_state
 from shoplm.finetune.loss import bank_mask, candidate_mask, ranking_loss, reverse_mask
 from shoplm.finetune.manifest import (
     FOLDER_MARKER,
@@ -66,6 +67,9 @@ log = logging.getLogger("shoplm.finetune")
 Progress = Callable[[str], None]
 MODES = ("lora", "full")
 DEFAULT_LR = {"lora": 1e-3, "full": 5e-5}
+MAX_STRENGTH = 2.0
+# Settings used only once training is over: a finished run resumes to export with new ones.
+AFTER_TRAINING = frozenset({"keep_best", "strengths"})
 
 
 class FinetuneConfig(BaseModel):
@@ -107,6 +111,13 @@ class FinetuneConfig(BaseModel):
     keep_best: bool = Field(
         default=True, description="Export the best-validating weights (else the last ones)."
     )
+    strengths: list[float] = Field(
+        default_factory=list,
+        description=(
+            "Also validate base + s x (tuned - base) for each s and export the best "
+            "(1.0, the tuned weights, always competes); empty: export the tuned weights."
+        ),
+    )
     checkpoint_every: int = Field(default=100, ge=1)
     max_grad_norm: float = Field(default=1.0, gt=0)
     seed: int = 42
@@ -119,6 +130,9 @@ class FinetuneConfig(BaseModel):
             self.lora_alpha = 2 * self.lora_r
         if self.mode == "full" and self.lora_layers is not None:
             raise ValueError("lora_layers is a LoRA setting: leave it unset with mode 'full'")
+        bad = [s for s in self.strengths if not 0 < s <= MAX_STRENGTH]
+        if bad:
+            raise ValueError(f"strengths must lie in (0, {MAX_STRENGTH}], got {bad[0]}")
         return self
 
     @property
@@ -174,6 +188,7 @@ def train_encoder(
     base_seq_length = model.max_seq_length
     model.max_seq_length = config.max_seq_length
     frozen = add_lora(model, config.lora()) if config.mode == "lora" else 0
+    origin = trainable_state(model)  # the base (LoRA: the update is zero), for strengths
     prefix, embed = step_encoder(model, frozen, data, config, device, show, say)
     counts = parameter_counts(model)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -275,9 +290,10 @@ def train_encoder(
     if not finished:
         return result
 
-    if config.keep_best:
-        load_trainable_state(model, best)
+    tuned = best if config.keep_best else trainable_state(model)
     model.eval()
+    strength, trials = _choose_strength(model, data, origin, tuned, config.strengths, say, prefix)
+    load_trainable_state(model, interpolated_state(origin, tuned, strength))
     name = model_folder_name(platform, config.mode)
     folder = out / name
     if folder.exists():
@@ -312,6 +328,8 @@ def train_encoder(
                 "valid_ndcg@10_best": state["best_score"],
                 "best_step": state["best_step"],
                 "history": state["history"],
+                "strength": strength,
+                "strength_trials": trials,
             },
             "trainable_params": counts["trainable"],
             "total_params": counts["total"],
@@ -339,16 +357,18 @@ def _same_run(saved: dict[str, Any], identity: dict[str, Any], config: FinetuneC
     """Whether a checkpoint's state was made by this run: same data, base and settings.
 
     The saved settings are read back through the config, so a checkpoint written before a
-    setting existed resumes with that setting's default instead of starting over.
+    setting existed resumes with that setting's default instead of starting over.  Settings
+    in :data:`AFTER_TRAINING` may differ: they change only what a finished run exports.
     """
     if any(saved.get(k) != identity[k] for k in ("data_hash", "base_model")):
         return False
     if not isinstance(saved.get("config"), dict):
         return False
     try:
-        return FinetuneConfig.model_validate(saved["config"]) == config
+        earlier = FinetuneConfig.model_validate(saved["config"])
     except ValidationError:
         return False
+    return earlier.model_dump(exclude=AFTER_TRAINING) == config.model_dump(exclude=AFTER_TRAINING)
 
 
 def _fresh_state(identity: dict[str, Any]) -> dict[str, Any]:
@@ -521,6 +541,30 @@ def _after_validation(
         f"(best {state['best_score']:.4f} at step {state['best_step']})"
     )
     return best
+
+
+def _choose_strength(
+    model: Any,
+    data: TrainingData,
+    origin: dict[str, Any],
+    tuned: dict[str, Any],
+    strengths: Sequence[float],
+    say: Progress,
+    prefix: CachedPrefix | None = None,
+) -> tuple[float, list[dict[str, float]]]:
+    """The validated strength of the update to export (1.0 when no ``strengths``)."""
+    if not strengths:
+        return 1.0, []
+
+    def score(strength: float) -> float:
+        load_trainable_state(model, interpolated_state(origin, tuned, strength))
+        value = _validate(model, data, prefix)
+        say(f"strength {strength:g}: validation NDCG@10 {value:.4f}")
+        return value
+
+    strength, trials = choose_strength(strengths, score)
+    say(f"exporting strength {strength:g}")
+    return strength, [{"strength": t["strength"], "valid_ndcg@10": t["score"]} for t in trials]
 
 
 def _save(
