@@ -21,12 +21,15 @@ LORA_A = ".lora_A."
 def interpolated_state(
     origin: dict[str, Any], tuned: dict[str, Any], strength: float
 ) -> dict[str, Any]:
-    """``origin + strength x (tuned - origin)`` per weight; ``lora_A`` weights stay tuned."""
+    """``origin + strength x (tuned - origin)`` per weight; ``lora_A`` weights stay tuned.
+
+    Strength 1.0 is ``tuned`` itself (``origin`` is then not read).
+    """
+    if strength == 1.0:
+        return dict(tuned)  # exactly the tuned weights, without rounding through the sum
     if origin.keys() != tuned.keys():
         missing = sorted(origin.keys() ^ tuned.keys())
         raise ValueError(f"the two weight sets differ, e.g. in {missing[0]!r}")
-    if strength == 1.0:
-        return dict(tuned)  # exactly the tuned weights, without rounding through the sum
     return {
         name: value if LORA_A in name else origin[name] + strength * (value - origin[name])
         for name, value in tuned.items()

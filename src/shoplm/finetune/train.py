@@ -188,7 +188,8 @@ def train_encoder(
     base_seq_length = model.max_seq_length
     model.max_seq_length = config.max_seq_length
     frozen = add_lora(model, config.lora()) if config.mode == "lora" else 0
-    origin = trainable_state(model)  # the base (LoRA: the update is zero), for strengths
+    # The weights before training (LoRA: a zero update), only kept when strengths need them.
+    origin = trainable_state(model) if config.strengths else {}
     prefix, embed = step_encoder(model, frozen, data, config, device, show, say)
     counts = parameter_counts(model)
     params = [p for p in model.parameters() if p.requires_grad]
