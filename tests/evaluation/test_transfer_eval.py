@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from shoplm.cli import app
 from shoplm.evaluation.transfer_eval import evaluate_transfer, share_of_users
+from shoplm.finetune.train import FinetuneConfig
 
 # Full-ranking metrics cut at 20, so each catalog needs more than 20 items.
 GAMES = [
@@ -83,12 +84,14 @@ def test_transfer_cli_lists_its_options_and_rejects_a_bad_fraction(tmp_path: Pat
     options = (
         "--max-source-pairs", "--max-target-users", "--max-target-pairs", "--fraction",
         "--workdir", "--lora-layers", "--bank-every", "--window", "--valid-half-life",
-        "--threads",
+        "--threads", "--symmetric", "--strengths",
     )  # fmt: skip
     for option in options:
         assert option in shown.stdout
     with pytest.raises(ValueError, match="fraction"):
         evaluate_transfer(tmp_path, tmp_path, fraction=1.0)
+    with pytest.raises(ValueError, match="must be lora"):
+        evaluate_transfer(tmp_path, tmp_path, config=FinetuneConfig(mode="full"))
 
 
 def test_shoplm_evaluate_transfer_scores_every_variant_and_stores_adapters(
