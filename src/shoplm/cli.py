@@ -292,6 +292,12 @@ def finetune(
                 f"{result['trainable_params']:,} trainable parameters, "
                 f"{result['wall_seconds']} s, peak {result['peak_rss_mb']} MB"
             )
+            if metrics["strength_trials"]:
+                tried = ", ".join(
+                    f"{t['strength']:g}: {t['valid_ndcg@10']:.4f}"
+                    for t in metrics["strength_trials"]
+                )
+                typer.echo(f"exported strength {metrics['strength']:g} (validation {tried})")
             typer.echo(f"model {result['model_id']} at {result['model_folder']}")
             if use:
                 typer.echo("the home's encoder is now this model: run `shoplm fit` to re-encode")

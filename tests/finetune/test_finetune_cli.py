@@ -55,6 +55,12 @@ def test_cli_finetune_on_a_tiny_home(
     assert second["base_model"] == DEFAULT_ENCODER
     assert second["resumed_at"] == result["steps"] and second["model_id"] == result["model_id"]
 
+    # New strengths on the finished run: the text output says which strength was exported.
+    plain = [arg for arg in ARGS if arg != "--json"]
+    third = runner.invoke(app, ["finetune", "--home", str(home), *plain, "--strengths", "0.5"])
+    assert third.exit_code == 0, third.output
+    assert "exported strength" in third.stdout and "(validation 0.5: " in third.stdout
+
 
 def test_cli_finetune_errors_are_one_line(tmp_path: Path) -> None:
     runner = CliRunner()
