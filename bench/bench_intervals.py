@@ -24,18 +24,20 @@ from typing import Any
 import numpy as np
 from bench_encode import pin_two_cores
 
+from shoplm.heads.intervals import bootstrap_interval, paired_bootstrap
+from shoplm.heads.predicting import Scored
+from shoplm.heads.scoring import task_metrics
+from shoplm.heads.spec import TaskKind, TaskSpec
+
 SHARES = (0.10, 0.13, 0.77)  # negative, neutral, positive on womens_clothing_reviews
+SPEC = TaskSpec("sentiment", TaskKind.CLASSIFICATION, ("negative", "neutral", "positive"))
 
 
-def synthetic_scored(rows: int, seed: int) -> Any:
+def synthetic_scored(truth: np.ndarray, seed: int) -> Scored:
     """Noisy outputs that favour the true class (macro-F1 about 0.68, near a real head's)."""
-    from shoplm.heads.predicting import Scored
-    from shoplm.heads.scoring import task_metrics
-
     rng = np.random.default_rng(seed)
-    truth = rng.choice(len(SHARES), size=rows, p=SHARES)
-    outputs = rng.normal(0.0, 1.0, size=(rows, len(SHARES)))
-    outputs[np.arange(rows), truth] += 1.8
+    outputs = rng.normal(0.0, 1.0, size=(len(truth), len(SHARES)))
+    outputs[np.arange(len(truth)), truth] += 1.8
     calibration = np.array([0.3, 0.5, 0.0])
     metrics = task_metrics(SPEC, outputs, truth, calibration)
     return Scored(metrics=metrics, outputs=outputs, truth=truth, calibration=calibration)
@@ -51,9 +53,6 @@ def median_seconds(run: Callable[[], Any], repeats: int) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from shoplm.heads.intervals import bootstrap_interval, paired_bootstrap
-    from shoplm.heads.scoring import task_metrics
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=4529)
     parser.add_argument("--rounds", type=int, default=1000)
@@ -61,8 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     cores = pin_two_cores()
-    first, second = synthetic_scored(args.rows, 1), synthetic_scored(args.rows, 2)
-    second.truth = first.truth  # the paired interval needs the same rows
+    truth = np.random.default_rng(0).choice(len(SHARES), size=args.rows, p=SHARES)
+    first, second = synthetic_scored(truth, 1), synthetic_scored(truth, 2)  # the same rows
 
     once = median_seconds(
         lambda: task_metrics(SPEC, first.outputs, first.truth, first.calibration), args.repeats
@@ -90,14 +89,6 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{key:26s} {value}")
     return 0
 
-
-def _sentiment_spec() -> Any:
-    from shoplm.heads.spec import TaskKind, TaskSpec
-
-    return TaskSpec("sentiment", TaskKind.CLASSIFICATION, ("negative", "neutral", "positive"))
-
-
-SPEC = _sentiment_spec()
 
 if __name__ == "__main__":
     sys.exit(main())

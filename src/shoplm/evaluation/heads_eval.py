@@ -375,7 +375,7 @@ def evaluate_heads(
     LoRA's time).  ``balance_train`` draws the capped training rows evenly across classes;
     the logit offsets (ordinal: cutpoints) chosen on validation then restore the natural
     class priors.
-    ``members`` > 1 trains that many LoRA heads (seeds ``seed``, ``seed + 1``, ...) and
+    ``members`` > 1 trains that many LoRA heads (seeds ``head.seed``, ``head.seed + 1``, ...) and
     scores the mean of their outputs (:class:`HeadEnsemble`), each member's test score beside.
     ``cache_vectors`` lets the probe reuse frozen vectors from shoplm's
     embedding cache (faster reruns, but then its wall time is not a from-scratch time).
