@@ -20,7 +20,7 @@ from typing import Annotated, Any
 import typer
 
 from shoplm.config import progress_wanted
-from shoplm.evaluation.options import float_list
+from shoplm.evaluation.options import comma_list, float_list
 from shoplm.schema import Hit
 
 app = typer.Typer(
@@ -205,6 +205,13 @@ def finetune(
         int | None,
         typer.Option(min=1, help="LoRA on the top N blocks only (faster on a CPU); unset: all."),
     ] = None,
+    lora_targets: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated module names the adapter goes on (query,key,value,dense: "
+            "also the attention output and feed-forward layers)."
+        ),
+    ] = "query,key,value",
     bank_every: Annotated[
         int | None,
         typer.Option(min=1, help="Rank against every item's vector too, refreshed every N steps."),
@@ -234,6 +241,12 @@ def finetune(
     validate_every: Annotated[
         int | None, typer.Option(min=1, help="Validate every N steps [each epoch].")
     ] = None,
+    patience: Annotated[
+        int, typer.Option(min=1, help="Stop after this many validations without a new best.")
+    ] = 2,
+    max_valid: Annotated[
+        int, typer.Option(min=1, help="Validate on a seeded sample of this many users.")
+    ] = 1000,
     use: Annotated[
         bool, typer.Option(help="Set the home's encoder to the tuned model afterwards.")
     ] = True,
@@ -256,6 +269,9 @@ def finetune(
             strength_list = float_list(strengths)
         except argparse.ArgumentTypeError as error:
             raise CliError(f"--strengths: {error}") from None
+        targets = comma_list(lora_targets)
+        if not targets:
+            raise CliError("--lora-targets names no module: give e.g. query,key,value")
         config = FinetuneConfig(
             mode=mode,  # type: ignore[arg-type]
             epochs=epochs,
@@ -263,8 +279,10 @@ def finetune(
             learning_rate=lr,
             lora_r=rank,
             lora_layers=lora_layers if mode == "lora" else None,
+            lora_targets=targets,
             max_seq_length=max_seq_length,
             validate_every=validate_every,
+            patience=patience,
             bank_every=bank_every,
             symmetric=symmetric,
             strengths=strength_list,
@@ -277,6 +295,7 @@ def finetune(
             platform=platform,
             window=window,
             max_pairs=max_pairs,
+            max_valid=max_valid,
             negatives=negatives,
             max_positive_rank=max_positive_rank,
             use_it=use,

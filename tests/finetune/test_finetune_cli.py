@@ -73,6 +73,8 @@ def test_cli_finetune_errors_are_one_line(tmp_path: Path) -> None:
     assert word.exit_code == 2 and "--strengths" in word.output and "half" in word.output
     far = runner.invoke(app, [*home, "--strengths", "3"])
     assert far.exit_code == 2 and "strengths must lie in (0, 2.0]" in far.output
+    none = runner.invoke(app, [*home, "--lora-targets", " , "])
+    assert none.exit_code == 2 and "--lora-targets names no module" in none.output
 
 
 def test_cli_finetune_top_blocks_with_the_catalog_bank(
@@ -84,12 +86,15 @@ def test_cli_finetune_top_blocks_with_the_catalog_bank(
     home = _tiny_home(tmp_path, tiny_items, tiny_events)
     options = ["--lora-layers", "2", "--bank-every", "2", "--max-positive-rank", "4", "--no-use"]
     options += ["--symmetric", "--strengths", "0.5"]
+    options += ["--lora-targets", "query,value,dense", "--patience", "3", "--max-valid", "2"]
     done = CliRunner().invoke(app, ["finetune", "--home", str(home), *ARGS, *options])
     assert done.exit_code == 0, done.output
     result = json.loads(done.stdout)
     assert result["finished"] and not result.get("encoder_set")
     assert result["lora"]["layers"] == 2 and result["config"]["bank_every"] == 2
-    assert result["config"]["symmetric"]
+    assert result["config"]["symmetric"] and result["config"]["patience"] == 3
+    assert result["config"]["lora_targets"] == ["query", "value", "dense"]
+    assert result["data"]["valid_cases"] == 2  # a seeded 2 of the 4 users who validate
     trials = result["metrics"]["strength_trials"]
     assert [t["strength"] for t in trials] == [0.5, 1.0]
     assert result["metrics"]["strength"] in (0.5, 1.0)
@@ -117,3 +122,14 @@ def test_cli_finetune_top_blocks_with_the_catalog_bank(
     assert second["positive_rank_filter"] == kept and second["data_hash"] == result["data_hash"]
     assert second["resumed_at"] == result["steps"] and second["model_id"] == result["model_id"]
     assert ranked_with == [DEFAULT_ENCODER]
+
+
+def test_cli_finetune_names_an_unknown_lora_target(
+    tmp_path: Path, tiny_items: list[dict], tiny_events: list[dict]
+) -> None:
+    home = _tiny_home(tmp_path, tiny_items, tiny_events)
+    done = CliRunner().invoke(
+        app, ["finetune", "--home", str(home), *ARGS, "--lora-targets", "query,querry"]
+    )
+    assert done.exit_code == 2, done.output
+    assert "LoRA target 'querry' names no linear layer" in done.output, done.output

@@ -90,6 +90,7 @@ def add_lora(st_model: Any, settings: LoraSettings, name: str = DEFAULT_ADAPTER)
     frozen = 0 if settings.layers is None else max(0, blocks - settings.layers)
     if frozen and not can_split(st_model[0].auto_model):
         raise ValueError("this model cannot be adapted block by block: leave lora layers unset")
+    _check_targets(st_model[0].auto_model, settings.target_modules)
     config = LoraConfig(
         r=settings.r,
         lora_alpha=settings.alpha,
@@ -104,6 +105,23 @@ def add_lora(st_model: Any, settings: LoraSettings, name: str = DEFAULT_ADAPTER)
     for param_name, param in st_model.named_parameters():
         param.requires_grad = f"lora_A.{name}." in param_name or f"lora_B.{name}." in param_name
     return frozen
+
+
+def _check_targets(model: Any, targets: tuple[str, ...]) -> None:
+    """Every target must name a linear layer: peft alone skips a typo if another name matches."""
+    import torch
+
+    linear = {
+        name.rsplit(".", 1)[-1]
+        for name, module in model.named_modules()
+        if isinstance(module, torch.nn.Linear)
+    }
+    unknown = [target for target in targets if target not in linear]
+    if unknown:
+        raise ValueError(
+            f"LoRA target {unknown[0]!r} names no linear layer of the encoder; "
+            f"it has {', '.join(sorted(linear))}"
+        )
 
 
 def parameter_counts(st_model: Any) -> dict[str, int]:
