@@ -75,6 +75,24 @@ INSTALL_POSTGRES = "run `bash .ci/install-postgres` (Debian's postgresql and pgv
 PRIVATE_DATABASE = "shoplm_test"
 
 
+GOOD_WORDS = ("love it", "works great", "excellent quality", "very happy with it")
+BAD_WORDS = ("broke after a day", "terrible quality", "waste of money", "very disappointed")
+THINGS = ("this stapler", "the desk lamp", "these pens", "the office chair", "this notebook")
+
+
+@pytest.fixture(scope="session")
+def labelled_reviews(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """40 short made-up reviews (text, label, stars) a head can learn: good or bad words."""
+    rows = ["text,label,stars"]
+    for i, thing in enumerate(THINGS):
+        for j, (good, bad) in enumerate(zip(GOOD_WORDS, BAD_WORDS, strict=True)):
+            rows.append(f"{thing}: {good},positive,{4 + (i + j) % 2}")
+            rows.append(f"{thing}: {bad},negative,{1 + (i + j) % 2}")
+    path = tmp_path_factory.mktemp("labelled") / "reviews.csv"
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
 def _postgres_bin() -> Path:
     found = [Path(p).parent for p in glob.glob("/usr/lib/postgresql/*/bin/initdb")]
     if not found:

@@ -12,7 +12,7 @@ import random
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -40,6 +40,9 @@ from shoplm.store import (
 from shoplm.text.cache import EmbeddingCache
 from shoplm.text.encoder import TextEncoder
 from shoplm.text.tokenize import tokenize
+
+if TYPE_CHECKING:
+    from shoplm.heads.home import HomeHeads  # imports torch: loaded on first use
 
 log = logging.getLogger("shoplm")
 
@@ -80,6 +83,7 @@ class Engine:
         self._embedding_cache: EmbeddingCache | None = None
         self._fitted: dict[str, FittedPlatform] = {}
         self._search_pipelines: dict[str, SearchPipeline] = {}
+        self._heads: HomeHeads | None = None
 
     @classmethod
     def open(
@@ -119,6 +123,15 @@ class Engine:
                 show_progress=self.settings.show_progress,
             )
         return self._encoder
+
+    @property
+    def heads(self) -> HomeHeads:
+        """The home's task heads (sentiment, categories, ...), each loaded on first use."""
+        if self._heads is None:
+            from shoplm.heads.home import HomeHeads
+
+            self._heads = HomeHeads(self.home)
+        return self._heads
 
     # -- platforms ---------------------------------------------------------------------
     def resolve_platform(self, platform: str | None) -> str:

@@ -50,7 +50,24 @@ class Predicting:
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Class probabilities ``[n, k]``, columns in ``spec.reported_labels`` order (binary:
         k=2)."""
-        raw = self.outputs(texts)
+        return self.probabilities_of(self.outputs(texts))
+
+    def predict_values(self, texts: Sequence[str]) -> np.ndarray:
+        """Predicted numbers in the target's units (regression), or positions on the label
+        scale (ordinal: 0 is the first label, 2.6 lies between the third and fourth)."""
+        if self.spec.kind not in SQUARED_ERROR:
+            raise ValueError(f"task {self.spec.name!r} predicts labels: use predict/predict_proba")
+        return self.values_of(self.outputs(texts))
+
+    def predict(self, texts: Sequence[str]) -> list[str] | np.ndarray:
+        """Label names (classification, ordinal, binary at p >= 0.5) or values (regression)."""
+        if self.spec.kind is TaskKind.REGRESSION:
+            return self.predict_values(texts)
+        return self.labels_of(self.outputs(texts))
+
+    # The same from raw outputs already computed, so one pass can give several of them.
+    def probabilities_of(self, raw: np.ndarray) -> np.ndarray:
+        """:meth:`predict_proba` of raw outputs."""
         if self.spec.kind is TaskKind.CLASSIFICATION:
             logits = reported_logits(self.spec, raw)
             return softmax(logits if self.calibration is None else logits + self.calibration)
@@ -66,18 +83,13 @@ class Predicting:
             f"task {self.spec.name!r} ({self.spec.kind.value}) has no probabilities: use {use}"
         )
 
-    def predict_values(self, texts: Sequence[str]) -> np.ndarray:
-        """Predicted numbers in the target's units (regression), or positions on the label
-        scale (ordinal: 0 is the first label, 2.6 lies between the third and fourth)."""
-        if self.spec.kind not in SQUARED_ERROR:
-            raise ValueError(f"task {self.spec.name!r} predicts labels: use predict/predict_proba")
-        return (self.scale or TargetScale()).to_values(self.outputs(texts))
+    def values_of(self, raw: np.ndarray) -> np.ndarray:
+        """:meth:`predict_values` of raw outputs."""
+        return (self.scale or TargetScale()).to_values(raw)
 
-    def predict(self, texts: Sequence[str]) -> list[str] | np.ndarray:
-        """Label names (classification, ordinal, binary at p >= 0.5) or values (regression)."""
-        if self.spec.kind is TaskKind.REGRESSION:
-            return self.predict_values(texts)
-        rows = predict_classes(self.spec, self.outputs(texts), self.calibration, self.scale)
+    def labels_of(self, raw: np.ndarray) -> list[str]:
+        """:meth:`predict`'s label names of raw outputs (not for regression)."""
+        rows = predict_classes(self.spec, raw, self.calibration, self.scale)
         return [self.spec.reported_labels[int(i)] for i in rows]
 
     def evaluate(self, examples: Examples, show_progress: bool = False) -> dict[str, float]:

@@ -8,7 +8,7 @@ is a 422 naming the field and the reason.
 from __future__ import annotations
 
 import time
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -17,6 +17,8 @@ from shoplm.schema import Event, Hit, Item
 MAX_QUERY_CHARS = 512
 MAX_K = 100
 MAX_BATCH = 1000
+MAX_HEAD_TEXTS = 256
+MAX_HEAD_TEXT_CHARS = 20_000
 ID = Field(min_length=1, max_length=256)
 
 
@@ -161,3 +163,39 @@ class ReportInfo(BaseModel):
 class ReportsResponse(BaseModel):
     reports: list[ReportInfo]
     latest: str | None = None
+
+
+class HeadPredictRequest(BaseModel):
+    """Body of POST /v1/heads/{name}/predict."""
+
+    model_config = ConfigDict(extra="forbid")
+    texts: list[Annotated[str, Field(min_length=1, max_length=MAX_HEAD_TEXT_CHARS)]] = Field(
+        min_length=1, max_length=MAX_HEAD_TEXTS, description="Texts to predict for."
+    )
+
+
+class HeadPrediction(BaseModel):
+    """A label with its probabilities (classification, binary), a label with its position on
+    the scale (ordinal), or a value (regression)."""
+
+    label: str | None = None
+    probabilities: dict[str, float] | None = None
+    value: float | None = None
+
+
+class HeadPredictResponse(BaseModel):
+    head: str
+    took_ms: float
+    predictions: list[HeadPrediction]
+
+
+class HeadInfo(BaseModel):
+    name: str
+    task: dict[str, Any]
+    mode: str
+    base_model: str
+    metrics: dict[str, Any]
+
+
+class HeadsResponse(BaseModel):
+    heads: list[HeadInfo]

@@ -15,6 +15,9 @@ from shoplm.realtime.insight import explain, user_profile
 from shoplm.schema import Item
 from shoplm.server.api_models import (
     ExplainParams,
+    HeadPredictRequest,
+    HeadPredictResponse,
+    HeadsResponse,
     RecommendParams,
     RecommendResponse,
     SearchParams,
@@ -27,6 +30,7 @@ from shoplm.server.deps import EngineDep, RealtimeDep, require_read
 
 router = APIRouter(prefix="/v1", dependencies=[Depends(require_read)], tags=["read"])
 ItemId = Annotated[str, Path(min_length=1, max_length=256)]
+HeadName = Annotated[str, Path(min_length=1, max_length=64)]
 UserId = Annotated[str, Path(min_length=1, max_length=256)]
 PlatformQuery = Annotated[str | None, Query(max_length=64)]
 
@@ -146,4 +150,26 @@ def explain_item(params: Annotated[ExplainParams, Query()], realtime: RealtimeDe
     """For a user (model contributions, nearest history, session) and/or a query (matches)."""
     return explain(
         realtime, params.item_id, user_id=params.user_id, query=params.q, platform=params.platform
+    )
+
+
+@router.get("/heads", response_model=HeadsResponse, summary="The home's task heads")
+def heads(engine: EngineDep) -> HeadsResponse:
+    """Each head trained with `shoplm heads train`: its task, mode and test scores."""
+    from shoplm.heads.home import list_heads
+
+    return HeadsResponse.model_validate({"heads": list_heads(engine.home)})
+
+
+@router.post(
+    "/heads/{name}/predict", response_model=HeadPredictResponse, summary="Predict with a head"
+)
+def head_predict(name: HeadName, body: HeadPredictRequest, engine: EngineDep) -> Response:
+    """Sentiment, category, ...: one answer per text, in order (the head loads on first use)."""
+    started = time.perf_counter()
+    answers = engine.heads.predict(name, body.texts)
+    return _json(
+        HeadPredictResponse.model_validate(
+            {"head": name, "took_ms": _ms(started), "predictions": answers}
+        )
     )

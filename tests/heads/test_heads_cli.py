@@ -1,0 +1,59 @@
+"""`shoplm heads train / predict / list` on a home, and their one-line errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from shoplm.cli import app
+
+
+def test_cli_heads_train_predict_list(tmp_path: Path, labelled_reviews: Path) -> None:
+    home = ["--home", str(tmp_path / "home")]
+    runner = CliRunner()
+    listed = runner.invoke(app, ["heads", "list", *home])
+    assert listed.exit_code == 0 and "no heads yet" in listed.stdout
+
+    train = ["heads", "train", "mood", "--data", str(labelled_reviews), *home]
+    done = runner.invoke(app, [*train, "--mode", "probe", "--max-seq-length", "32", "--json"])
+    assert done.exit_code == 0, done.output
+    report = json.loads(done.stdout)
+    assert report["mode"] == "probe" and report["rows"]["test"] == 8
+    assert Path(report["folder"]) == (tmp_path / "home" / "heads" / "mood").resolve()
+
+    said = runner.invoke(app, ["heads", "predict", "mood", "waste of money", *home, "--json"])
+    assert said.exit_code == 0, said.output
+    (answer,) = json.loads(said.stdout)["predictions"]
+    assert answer["label"] == "negative"
+    plain = runner.invoke(app, ["heads", "predict", "mood", "love it", "broke", *home])
+    assert plain.exit_code == 0 and plain.stdout.splitlines()[0].startswith("positive (")
+
+    listed = runner.invoke(app, ["heads", "list", *home])
+    assert listed.exit_code == 0 and listed.stdout.startswith("mood: classification (probe)")
+
+    # Five star ratings learnt, reported as two groups.
+    stars = ["--label-column", "stars", "--labels", "1,2,3,4,5", "--groups", "bad,bad,ok,good,good"]
+    done = runner.invoke(app, [*train, "--mode", "probe", *stars, "--json"])
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.stdout)["task"]["groups"] == ["bad", "bad", "ok", "good", "good"]
+    said = runner.invoke(app, ["heads", "predict", "mood", "very disappointed", *home, "--json"])
+    (answer,) = json.loads(said.stdout)["predictions"]
+    assert set(answer["probabilities"]) == {"bad", "ok", "good"} and answer["label"] == "bad"
+
+
+def test_cli_heads_errors_are_one_line(tmp_path: Path, labelled_reviews: Path) -> None:
+    home = ["--home", str(tmp_path / "home")]
+    runner = CliRunner()
+    missing = runner.invoke(app, ["heads", "predict", "mood", "x", *home])
+    assert missing.exit_code == 2 and "no head 'mood' in this home" in missing.output
+    train = ["heads", "train", "mood", "--data", str(labelled_reviews), *home]
+    kind = runner.invoke(app, [*train, "--kind", "sentiment"])
+    assert kind.exit_code == 2 and "head kind 'sentiment'" in kind.output
+    mode = runner.invoke(app, [*train, "--mode", "full"])
+    assert mode.exit_code == 2 and "--mode must be lora or probe" in mode.output
+    column = runner.invoke(app, [*train, "--label-column", "rating"])
+    assert column.exit_code == 2 and "row 1 has no column 'rating'" in column.output
+    nofile = runner.invoke(app, ["heads", "train", "mood", "--data", "nope.csv", *home])
+    assert nofile.exit_code == 2 and "nope.csv: no such file" in nofile.output

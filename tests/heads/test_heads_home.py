@@ -1,0 +1,137 @@
+"""Heads trained on a home's labelled file: read, split, trained, saved, listed, served."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from shoplm.engine import Engine
+from shoplm.heads import HeadConfig, HeadDataError, LoraSettings, TaskKind
+from shoplm.heads.home import (
+    HomeHeads,
+    UnknownHeadError,
+    list_heads,
+    read_labelled,
+    task_for,
+    train_home_head,
+)
+
+PROBE = HeadConfig(mode="probe", max_seq_length=32, seed=3)
+LORA = HeadConfig(
+    mode="lora", epochs=1, max_seq_length=16, batch_size=8, seed=3,
+    lora=LoraSettings(r=4, alpha=8, layers=1),
+)  # fmt: skip
+
+
+def test_read_labelled_skips_empty_cells_and_names_a_missing_column(tmp_path: Path) -> None:
+    path = tmp_path / "rows.csv"
+    path.write_text("text,label\ngood pen,positive\n,negative\nbad pen,\nold pen,negative\n")
+    read = read_labelled(path, "text", "label")
+    assert read.examples.texts == ["good pen", "old pen"]
+    assert read.row_numbers == [1, 4] and read.skipped == [2, 3]
+    with pytest.raises(HeadDataError, match=r"row 1 has no column 'sentiment'"):
+        read_labelled(path, "text", "sentiment")
+    path.write_text("text,label\n,positive\n")
+    with pytest.raises(HeadDataError, match="no row has both a 'text' and a 'label'"):
+        read_labelled(path, "text", "label")
+    jsonl = tmp_path / "rows.jsonl"
+    jsonl.write_text('{"text": "good  pen", "label": 4.0}\n{"text": "bad pen", "label": 1}\n')
+    read = read_labelled(jsonl, "text", "label")
+    assert read.examples.texts == ["good pen", "bad pen"] and read.examples.targets == ["4", "1"]
+
+
+def test_task_for_orders_labels_and_checks_the_kind() -> None:
+    assert task_for("t", "classification", (), ["10", "2", "9"]).labels == ("2", "9", "10")
+    assert task_for("t", "classification", ("b", "a"), ["a", "b"]).labels == ("b", "a")
+    assert task_for("t", "regression", (), ["1.5"]).kind is TaskKind.REGRESSION
+    with pytest.raises(ValueError, match="needs its labels in order"):
+        task_for("t", "ordinal", (), ["1", "2"])
+    with pytest.raises(ValueError, match="takes no labels"):
+        task_for("t", "regression", ("1",), ["1"])
+    grouped = task_for("t", "classification", ("1", "2", "3"), ["1"], ("bad", "bad", "good"))
+    assert grouped.reported_labels == ("bad", "good")
+    with pytest.raises(ValueError, match="give the labels too"):
+        task_for("t", "classification", (), ["1"], ("bad", "good"))
+    with pytest.raises(ValueError, match="head kind 'sentiment'"):
+        task_for("t", "sentiment", (), ["1"])
+
+
+def test_a_probe_head_trains_saves_and_predicts(tmp_path: Path, labelled_reviews: Path) -> None:
+    home = tmp_path / "home"
+    report = train_home_head(home, "mood", labelled_reviews, PROBE)
+    assert report["rows"] == {"train": 28, "valid": 4, "test": 8}  # 70/10/20 of each class
+    assert report["skipped_rows"] == {"count": 0, "first": []}
+    assert list(report["scores"]) == ["probe"] and report["mode"] == "probe"
+    assert report["scores"]["probe"]["test"]["accuracy"] >= 0.75  # the words give it away
+    listed = list_heads(home)
+    assert [h["name"] for h in listed] == ["mood"] and listed[0]["task"]["kind"] == "classification"
+    assert listed[0]["metrics"]["test"] == report["scores"]["probe"]["test"]
+
+    texts = ["the desk lamp: excellent quality", "waste of money"]
+    answers = HomeHeads(home).predict("mood", texts)
+    assert [a["label"] for a in answers] == ["positive", "negative"]
+    for answer in answers:
+        assert set(answer["probabilities"]) == {"negative", "positive"}
+        assert sum(answer["probabilities"].values()) == pytest.approx(1.0)
+    with pytest.raises(UnknownHeadError, match=r"no head 'gloom' in this home \(heads: \['mood'"):
+        HomeHeads(home).predict("gloom", ["x"])
+
+
+def test_lora_head_is_compared_with_the_probe_in_the_same_run(
+    tmp_path: Path, labelled_reviews: Path
+) -> None:
+    report = train_home_head(tmp_path / "home", "mood", labelled_reviews, LORA)
+    assert list(report["scores"]) == ["lora", "probe"] and report["mode"] == "lora"
+    lora, probe = report["scores"]["lora"], report["scores"]["probe"]
+    assert lora["trainable_parameters"] > probe["trainable_parameters"]
+    assert set(lora["test"]) == set(probe["test"]) and "macro_f1" in lora["test"]
+    assert list_heads(tmp_path / "home")[0]["mode"] == "lora"
+
+
+def test_a_failed_retrain_keeps_the_saved_head_and_a_new_one_is_served(
+    tmp_path: Path, labelled_reviews: Path
+) -> None:
+    home = tmp_path / "home"
+    train_home_head(home, "mood", labelled_reviews, PROBE)
+    heads = HomeHeads(home)
+    first = heads.get("mood")
+    broken = tmp_path / "broken.csv"
+    broken.write_text(labelled_reviews.read_text() + "a pen,so-so,3\n")
+    with pytest.raises(HeadDataError, match=r"row 41: label 'so-so' is not one of \['negative'"):
+        train_home_head(home, "mood", broken, PROBE, labels=("negative", "positive"))
+    assert heads.get("mood") is first  # untouched, still the cached one
+    assert [p.name for p in (home / "heads").iterdir()] == ["mood"]
+
+    train_home_head(home, "mood", labelled_reviews, PROBE, label_column="stars", kind="ordinal",
+                    labels=("1", "2", "3", "4", "5"))  # fmt: skip
+    stars = heads.predict("mood", ["these pens: love it"])
+    assert heads.get("mood") is not first and heads.get("mood").spec.kind is TaskKind.ORDINAL
+    assert stars[0]["label"] in {"1", "2", "3", "4", "5"} and 0 <= stars[0]["value"] <= 4
+
+
+def test_regression_and_bad_names(tmp_path: Path, labelled_reviews: Path) -> None:
+    home = tmp_path / "home"
+    report = train_home_head(home, "stars", labelled_reviews, PROBE, label_column="stars",
+                             kind="regression")  # fmt: skip
+    assert "rmse" in report["scores"]["probe"]["test"]
+    (answer,) = HomeHeads(home).predict("stars", ["the office chair: very happy with it"])
+    assert set(answer) == {"value"} and 1.0 < answer["value"] < 6.0
+    with pytest.raises(ValueError, match=r"head name '\.\./up'"):
+        train_home_head(home, "../up", labelled_reviews, PROBE)
+
+
+def test_engine_serves_the_homes_heads(tmp_path: Path, labelled_reviews: Path) -> None:
+    home = tmp_path / "home"
+    train_home_head(home, "mood", labelled_reviews, PROBE)
+    with Engine.open(home) as engine:
+        assert engine.heads.predict("mood", ["terrible quality"])[0]["label"] == "negative"
+        assert engine.heads.predict("mood", []) == []
+
+
+def test_a_regression_target_that_is_no_number_names_its_row(tmp_path: Path) -> None:
+    path = tmp_path / "rows.csv"
+    path.write_text("text,label\ngood pen,4\n,2\nbad pen,two\n")
+    with pytest.raises(HeadDataError, match=r"rows.csv: row 3: 'two' is not a number"):
+        train_home_head(tmp_path / "home", "stars", path, PROBE, kind="regression")
+    assert not (tmp_path / "home" / "heads").exists()
