@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 import uvicorn
 
+from shoplm.heads import HeadConfig
+from shoplm.heads.home import train_home_head
 from shoplm.realtime import RealtimeSettings
 from shoplm.server import ServerSettings, create_app
 from shoplm.server.auth import KeyStore
@@ -35,7 +37,8 @@ TIMEOUT_MS = 15_000
 
 
 @pytest.fixture(scope="module")
-def console_url(served_home):
+def console_url(served_home, labelled_reviews):
+    train_home_head(served_home, "mood", labelled_reviews, HeadConfig(mode="probe"))
     reports = served_home / "reports"
     reports.mkdir()
     (reports / "office-recommend.html").write_text(
@@ -159,3 +162,19 @@ def test_console_search_shopper_events_similar_and_report(
     page.goto(console_url + link.get_attribute("href"))
     assert "Evaluation: amazon_office" in page.inner_text("h1")
     assert (artifacts / "search.png").stat().st_size > 0
+
+
+def test_console_predicts_with_a_task_head(console_url, page, artifacts):
+    page.goto(f"{console_url}/console/")
+    page.wait_for_selector("body[data-ready='1']")
+    page.wait_for_selector("#head-pick option[value='mood']", state="attached")
+    assert "probe head, test: macro_f1 " in page.inner_text("#head-meta")
+    page.fill("#head-texts", "these pens: waste of money\nthe office chair: love it")
+    page.click("#head-go")
+    page.wait_for_selector("#head-answers > li[data-label]")
+    labels = page.locator("#head-answers > li").evaluate_all(
+        "nodes => nodes.map(n => n.dataset.label)"
+    )
+    assert labels == ["negative", "positive"]
+    assert "negative 0." in page.inner_text("#head-answers")
+    page.screenshot(path=str(artifacts / "heads.png"), full_page=True)

@@ -182,6 +182,60 @@ async function showSimilar(itemId) {
   }
 }
 
+// -- task heads ----------------------------------------------------------------------------
+async function loadHeads() {
+  try {
+    const data = await api("/v1/heads");
+    const pick = $("head-pick");
+    pick.replaceChildren(...data.heads.map((h) => el("option", { value: h.name }, `${h.name} (${h.task.kind})`)));
+    if (!data.heads.length) {
+      $("head-meta").textContent = "No task heads yet: train one with `shoplm heads train NAME --data FILE`.";
+      $("head-go").disabled = true;
+      return;
+    }
+    showHeadScores(data.heads);
+    pick.addEventListener("change", () => showHeadScores(data.heads));
+  } catch (error) {
+    $("head-meta").textContent = `heads unavailable: ${error.message}`;
+  }
+}
+
+function showHeadScores(heads) {
+  const head = heads.find((h) => h.name === $("head-pick").value);
+  const test = (head && head.metrics.test) || {};
+  const headline = ["macro_f1", "accuracy", "auc", "rmse", "mae"].filter((name) => name in test);
+  const shown = headline.slice(0, 3).map((name) => `${name} ${Number(test[name]).toFixed(3)}`);
+  $("head-meta").textContent = head ? `${head.mode} head, test: ${shown.join(" · ") || "not scored"}` : "";
+}
+
+function answerItem(text, answer) {
+  const probabilities = answer.probabilities || {};
+  const top = probabilities[answer.label];
+  const shown = answer.label ?? Number(answer.value).toFixed(2);
+  const bar = top === undefined ? null : el("span", { class: "bar", style: `width:${Math.round(top * 4)}rem` });
+  const detail = top === undefined
+    ? (answer.label !== undefined && answer.value !== undefined && answer.value !== null ? `position ${Number(answer.value).toFixed(2)}` : "")
+    : Object.entries(probabilities).map(([name, p]) => `${name} ${p.toFixed(2)}`).join(" · ");
+  return el("li", { "data-label": String(shown) },
+    el("div", { class: "title" }, bar, String(shown)),
+    el("div", { class: "facts" }, text),
+    el("div", { class: "why" }, detail));
+}
+
+async function predictHead(event) {
+  if (event) event.preventDefault();
+  const name = $("head-pick").value;
+  const texts = $("head-texts").value.split("\n").map((t) => t.trim()).filter(Boolean);
+  if (!name || !texts.length) return;
+  try {
+    const data = await api(`/v1/heads/${encodeURIComponent(name)}/predict`, { method: "POST", body: { texts } });
+    $("head-answers").replaceChildren(...data.predictions.map((answer, i) => answerItem(texts[i], answer)));
+    notice("");
+  } catch (error) {
+    notice(`prediction failed: ${error.message}`);
+  }
+}
+
 // -- status and reports ------------------------------------------------------------------
 async function loadHealth() {
   try {
@@ -232,7 +286,9 @@ function init() {
   $("search-form").addEventListener("submit", search);
   $("user-form").addEventListener("submit", selectUser);
   $("user-pick").addEventListener("change", () => { $("user-id").value = ""; selectUser(); });
+  $("head-form").addEventListener("submit", predictHead);
   loadHealth();
+  loadHeads();
   loadUsers();
   loadReports();
   loadApi();
