@@ -86,7 +86,10 @@ def test_lora_head_is_compared_with_the_probe_in_the_same_run(
     lora, probe = report["scores"]["lora"], report["scores"]["probe"]
     assert lora["trainable_parameters"] > probe["trainable_parameters"]
     assert set(lora["test"]) == set(probe["test"]) and "macro_f1" in lora["test"]
-    assert list_heads(tmp_path / "home")[0]["mode"] == "lora"
+    (listed,) = list_heads(tmp_path / "home")
+    assert listed["mode"] == "lora" and listed["metrics"]["test"] == lora["test"]
+    assert listed["metrics"]["compared"] == {"lora": lora["test"], "probe": probe["test"]}
+    assert listed["metrics"]["rows"] == report["rows"]
 
 
 def test_a_failed_retrain_keeps_the_saved_head_and_a_new_one_is_served(

@@ -223,7 +223,11 @@ def train_home_head(
         if mode == config.mode:
             kept = head
     assert kept is not None
-    folder = _save_whole(kept, heads_dir(home) / name, {"test": scores[config.mode]["test"]})
+    saved = {**scores[config.mode], "rows": report["rows"], "data": str(data)}
+    saved.pop("trainable_parameters")  # the manifest's training notes hold it
+    if len(scores) > 1:
+        saved["compared"] = {mode: score["test"] for mode, score in scores.items()}
+    folder = _save_whole(kept, heads_dir(home) / name, saved)
     report.update(mode=config.mode, base_model=config.base_model, folder=str(folder))
     report["scores"] = scores
     return report
