@@ -725,7 +725,10 @@ HeadName = Annotated[str, typer.Argument(help="The head's name (letters, digits,
 def heads_train(
     name: HeadName,
     data: Annotated[Path, typer.Option("--data", help="Labelled rows: CSV, TSV, JSONL, Parquet.")],
-    text_column: Annotated[str, typer.Option(help="Column holding the text.")] = "text",
+    text_column: Annotated[
+        list[str] | None,
+        typer.Option(help="Column holding the text; repeat to join several (title, body)."),
+    ] = None,
     label_column: Annotated[str, typer.Option(help="Column holding the label.")] = "label",
     kind: Annotated[
         str, typer.Option(help="classification, binary, ordinal or regression.")
@@ -779,7 +782,7 @@ def heads_train(
             name,
             data,
             config,
-            text_column=text_column,
+            text_columns=text_column or ["text"],
             label_column=label_column,
             kind=kind,
             labels=comma_list(labels),

@@ -33,12 +33,17 @@ def test_read_labelled_skips_empty_cells_and_names_a_missing_column(tmp_path: Pa
     with pytest.raises(HeadDataError, match=r"row 1 has no column 'sentiment'"):
         read_labelled(path, "text", "sentiment")
     path.write_text("text,label\n,positive\n")
-    with pytest.raises(HeadDataError, match="no row has both a 'text' and a 'label'"):
+    with pytest.raises(HeadDataError, match="no row has both a text and a 'label'"):
         read_labelled(path, "text", "label")
     jsonl = tmp_path / "rows.jsonl"
-    jsonl.write_text('{"text": "good  pen", "label": 4.0}\n{"text": "bad pen", "label": 1}\n')
-    read = read_labelled(jsonl, "text", "label")
-    assert read.examples.texts == ["good pen", "bad pen"] and read.examples.targets == ["4", "1"]
+    jsonl.write_text(
+        '{"title": "Nice", "text": "good  pen", "label": 4.0}\n'
+        '{"title": null, "text": "bad pen", "label": 1}\n'
+        '{"title": "", "text": "", "label": 1}\n'
+    )
+    read = read_labelled(jsonl, ["title", "text"], "label")
+    assert read.examples.texts == ["Nice. good pen", "bad pen"] and read.skipped == [3]
+    assert read.examples.targets == ["4", "1"]
 
 
 def test_task_for_orders_labels_and_checks_the_kind() -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from shoplm.datasets._io import DatasetFormatError, read_csv, require, to_float, to_id
 from shoplm.datasets.types import TextLabelDataset, sentiment_label
+from shoplm.text.sentences import join_sentences
 
 # (rating, item id, body, title) columns of each source.
 AMAZON_COLUMNS = ("overall", "asin", "reviewText", "summary")
@@ -24,19 +25,15 @@ def _load(folder: Path, name: str, columns: tuple[str, str, str, str]) -> TextLa
     ratings: list[float] = []
     item_ids: list[str] = []
     for line, row in read_csv(path, columns):
-        title = " ".join(row[title_col].split())
-        body = " ".join(row[body_col].split())
-        if not title and not body:
+        text = join_sentences([row[title_col], row[body_col]])
+        if not text:
             continue
         rating = to_float(row[rating_col], path, line, rating_col)
         if not 1.0 <= rating <= 5.0:
             raise DatasetFormatError(
                 f"{path}: line {line}: field {rating_col!r} must be 1..5, got {rating}"
             )
-        if title and body:
-            texts.append(f"{title} {body}" if title[-1] in ".!?" else f"{title}. {body}")
-        else:
-            texts.append(title or body)
+        texts.append(text)
         ratings.append(rating)
         item_ids.append(to_id(row[item_col], path, line, item_col))
     return TextLabelDataset(

@@ -1,12 +1,12 @@
 """Task heads trained on a home's own labelled texts, stored in the home and served by name.
 
-A shop trains a head from a labelled file (CSV, TSV, JSON lines or Parquet: a text column and
-a label column).  The rows are split 70/10/20 with the home's seed (by class, so each share
-holds every label); a LoRA head and a frozen-encoder linear probe train on the same rows, both
-are scored on the held-out test rows, and the head of the asked mode is saved under
-``<home>/heads/<name>/``.  The head sits on the home's encoder (a fine-tuned folder included),
-so it reads the same vectors search does.  A head that fails to train leaves the one of the
-same name already saved in place.
+A shop trains a head from a labelled file (CSV, TSV, JSON lines or Parquet: one or more text
+columns, joined as sentences, and a label column).  The rows are split 70/10/20 with the
+home's seed (by class, so each share holds every label); a LoRA head and a frozen-encoder
+linear probe train on the same rows, both are scored on the held-out test rows, and the head
+of the asked mode is saved under ``<home>/heads/<name>/``.  The head sits on the home's
+encoder (a fine-tuned folder included), so it reads the same vectors search does.  A head
+that fails to train leaves the one of the same name already saved in place.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from shoplm.heads.head import TaskHead
 from shoplm.heads.spec import Examples, HeadDataError, TaskKind, TaskSpec
 from shoplm.heads.storage import MANIFEST, read_manifest
 from shoplm.ingest.readers import open_rows
+from shoplm.text.sentences import join_sentences
 
 HEADS_DIR = "heads"
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
@@ -54,9 +55,12 @@ class LabelledFile:
     skipped: list[int]
 
 
-def read_labelled(path: Path, text_column: str, label_column: str) -> LabelledFile:
-    """The (text, label) rows of a file; a row with an empty text or label is skipped
-    (reviews without a body are common) and a missing column is an error naming the row."""
+def read_labelled(path: Path, text_columns: Sequence[str], label_column: str) -> LabelledFile:
+    """The (text, label) rows of a file, the text columns joined as sentences (a review's
+    title and body); a row with no text or an empty label is skipped (reviews without a body
+    are common) and a missing column is an error naming the row."""
+    if isinstance(text_columns, str):
+        text_columns = [text_columns]
     texts: list[str] = []
     labels: list[str] = []
     numbers: list[int] = []
@@ -65,21 +69,23 @@ def read_labelled(path: Path, text_column: str, label_column: str) -> LabelledFi
         for raw in rows:
             if raw.error:
                 raise HeadDataError(f"{path}: row {raw.number}: {raw.error}")
-            for column in (text_column, label_column):
+            for column in (*text_columns, label_column):
                 if column not in raw.record:
                     raise HeadDataError(
                         f"{path}: row {raw.number} has no column {column!r} "
                         f"(it has {sorted(raw.record)})"
                     )
-            text, label = raw.record[text_column], raw.record[label_column]
-            if not (_present(text) and _present(label)):
+            parts = [raw.record[column] for column in text_columns]
+            text = join_sentences(str(part) for part in parts if _present(part))
+            label = raw.record[label_column]
+            if not (text and _present(label)):
                 skipped.append(raw.number)
                 continue
-            texts.append(" ".join(str(text).split()))
+            texts.append(text)
             labels.append(_label_text(label))
             numbers.append(raw.number)
     if not texts:
-        raise HeadDataError(f"{path}: no row has both a {text_column!r} and a {label_column!r}")
+        raise HeadDataError(f"{path}: no row has both a text and a {label_column!r}")
     return LabelledFile(Examples(texts, labels), numbers, skipped)
 
 
@@ -175,7 +181,7 @@ def train_home_head(
     name: str,
     data: Path,
     config: HeadConfig,
-    text_column: str = "text",
+    text_columns: Sequence[str] = ("text",),
     label_column: str = "label",
     kind: str = "classification",
     labels: Sequence[str] = (),
@@ -187,7 +193,7 @@ def train_home_head(
     """Train, score and save the head ``name`` of ``home`` (see the module docstring)."""
     say = say or (lambda _message: None)
     check_name(name)
-    labelled = read_labelled(data, text_column, label_column)
+    labelled = read_labelled(data, text_columns, label_column)
     skipped = labelled.skipped
     if skipped:
         say(f"skipped {len(skipped)} rows with an empty text or label (rows {_some(skipped)})")
