@@ -8,17 +8,26 @@ exit with status 2 instead of a traceback.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import sys
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from shoplm.cli_common import (
+    CliError,
+    HomeOption,
+    JsonOption,
+    KOption,
+    PlatformOption,
+    ReportOption,
+)
+from shoplm.cli_common import friendly_errors as _friendly_errors
+from shoplm.cli_common import open_engine as _engine
+from shoplm.cli_common import print_json as _print_json
+from shoplm.cli_common import progress_printer as _progress_printer
+from shoplm.cli_heads import heads_app
 from shoplm.config import progress_wanted
 from shoplm.evaluation.options import comma_list, float_list
 from shoplm.schema import Hit
@@ -31,54 +40,9 @@ app = typer.Typer(
 )
 evaluate_app = typer.Typer(help="Offline evaluation on a dataset folder.", no_args_is_help=True)
 app.add_typer(evaluate_app, name="evaluate")
-
-HomeOption = Annotated[
-    Path | None,
-    typer.Option("--home", help="Engine home folder [default: $SHOPLM_HOME or ./shoplm-home]."),
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
-ReportOption = Annotated[Path | None, typer.Option(help="Write an HTML report here.")]
-PlatformOption = Annotated[
-    str | None, typer.Option("--platform", help="Shop/scenario; needed only with several.")
-]
-KOption = Annotated[int, typer.Option("-k", "--k", min=1, max=1000, help="Number of results.")]
+app.add_typer(heads_app, name="heads")
 
 DEMO_QUERIES = ("phone", "wireless headphones", "coffee")
-
-
-class CliError(Exception):
-    """An error the user can fix; printed without a traceback."""
-
-
-@contextmanager
-def _friendly_errors() -> Iterator[None]:
-    from shoplm.engine import NotFittedError, UnknownPlatformError
-    from shoplm.ingest import IngestError
-
-    try:
-        yield
-    except (
-        CliError,
-        NotFittedError,
-        UnknownPlatformError,
-        IngestError,
-        FileNotFoundError,
-        KeyError,
-        ValueError,
-    ) as error:
-        message = error.args[0] if isinstance(error, KeyError) and error.args else error
-        typer.echo(f"error: {message}", err=True)
-        raise typer.Exit(2) from None
-
-
-def _engine(home: Path | None):
-    from shoplm.engine import Engine
-
-    return Engine.open(home)
-
-
-def _print_json(payload: Any) -> None:
-    typer.echo(json.dumps(payload, indent=2, ensure_ascii=False, default=str))
 
 
 def _hits_payload(hits: list[Hit]) -> list[dict]:
@@ -524,14 +488,6 @@ def _busiest_user(engine: Any) -> str:
     return min(counts, key=lambda user: (-counts[user], user))
 
 
-def _progress_printer(quiet: bool) -> Callable[[str], None]:
-    def say(message: str) -> None:
-        if not quiet:
-            print(f"[shoplm] {message}", file=sys.stderr, flush=True)
-
-    return say
-
-
 @evaluate_app.command("recommend")
 def evaluate_recommend_command(
     data: Annotated[Path, typer.Option("--data", help="Dataset folder (layout of shared/data).")],
@@ -711,135 +667,6 @@ def _emit_evaluation(result: dict, as_json: bool, report: Path | None) -> None:
         typer.echo(f"latency {model}: median {row['median']} ms, p99 {row['p99']} ms")
     if report is not None:
         typer.echo(f"report written to {report}")
-
-
-heads_app = typer.Typer(
-    help="Task heads (sentiment, categories, ...) trained on your labelled texts.",
-    no_args_is_help=True,
-)
-app.add_typer(heads_app, name="heads")
-HeadName = Annotated[str, typer.Argument(help="The head's name (letters, digits, - and _).")]
-
-
-@heads_app.command("train")
-def heads_train(
-    name: HeadName,
-    data: Annotated[Path, typer.Option("--data", help="Labelled rows: CSV, TSV, JSONL, Parquet.")],
-    text_column: Annotated[
-        list[str] | None,
-        typer.Option(help="Column holding the text; repeat to join several (title, body)."),
-    ] = None,
-    label_column: Annotated[str, typer.Option(help="Column holding the label.")] = "label",
-    kind: Annotated[
-        str, typer.Option(help="classification, binary, ordinal or regression.")
-    ] = "classification",
-    labels: Annotated[
-        str, typer.Option(help="The labels in order, comma-separated [the file's, sorted].")
-    ] = "",
-    groups: Annotated[
-        str,
-        typer.Option(
-            help="One group per label, comma-separated: learn the labels, report the groups "
-            "(1,2,3,4,5 stars as negative,negative,neutral,positive,positive)."
-        ),
-    ] = "",
-    mode: Annotated[str, typer.Option(help="lora (adapter + head) or probe (head only).")] = "lora",
-    compare_probe: Annotated[
-        bool, typer.Option(help="Also train a frozen-encoder probe and score both on test.")
-    ] = True,
-    lora_layers: Annotated[
-        int, typer.Option(min=0, help="LoRA on the top N blocks (0: every block).")
-    ] = 2,
-    epochs: Annotated[int, typer.Option(min=1, help="Passes over the training rows.")] = 2,
-    max_seq_length: Annotated[int, typer.Option(min=8, max=512, help="Tokens per text.")] = 128,
-    encoder_lr: Annotated[float, typer.Option(min=0.0, help="The adapter's learning rate.")] = 1e-3,
-    home: HomeOption = None,
-    as_json: JsonOption = False,
-) -> None:
-    """Train a head on the home's encoder, score it on held-out rows, and save it.
-
-    The rows are split 70/10/20 (train / validation, which picks the step and class offsets /
-    test); the head is saved under <home>/heads/NAME and served by `shoplm heads predict`
-    and POST /v1/heads/NAME/predict.
-    """
-    from shoplm.heads import HeadConfig, LoraSettings
-    from shoplm.heads.home import train_home_head
-
-    with _friendly_errors(), _engine(home) as engine:
-        if mode not in ("lora", "probe"):
-            raise CliError(f"--mode must be lora or probe, got {mode!r}")
-        config = HeadConfig(
-            mode=mode,  # type: ignore[arg-type]
-            base_model=engine.settings.encoder.model,
-            max_seq_length=max_seq_length,
-            epochs=epochs,
-            encoder_lr=encoder_lr,
-            seed=engine.settings.seed,
-            lora=LoraSettings(r=16, alpha=32, layers=lora_layers or None),
-        )
-        result = train_home_head(
-            engine.home,
-            name,
-            data,
-            config,
-            text_columns=text_column or ["text"],
-            label_column=label_column,
-            kind=kind,
-            labels=comma_list(labels),
-            groups=comma_list(groups),
-            compare_probe=compare_probe,
-            say=_progress_printer(quiet=not engine.settings.show_progress),
-            show_progress=engine.settings.show_progress,
-        )
-    if as_json:
-        _print_json(result)
-        return
-    rows = result["rows"]
-    typer.echo(
-        f"head {name} ({result['task']['kind']}): {rows['train']} train, {rows['valid']} "
-        f"validation, {rows['test']} test rows"
-    )
-    for trained_mode, score in result["scores"].items():
-        test = ", ".join(f"{metric} {value:.4f}" for metric, value in score["test"].items())
-        typer.echo(f"{trained_mode}: test {test}")
-    typer.echo(f"saved ({result['mode']}) at {result['folder']}")
-
-
-@heads_app.command("predict")
-def heads_predict(
-    name: HeadName,
-    texts: Annotated[list[str], typer.Argument(help="Texts to predict for.")],
-    home: HomeOption = None,
-    as_json: JsonOption = False,
-) -> None:
-    """Predict with a saved head: each text's label and probabilities, or its value."""
-    with _friendly_errors(), _engine(home) as engine:
-        answers = engine.heads.predict(name, texts)
-    if as_json:
-        _print_json({"head": name, "predictions": answers})
-        return
-    for text, answer in zip(texts, answers, strict=True):
-        shown = answer.get("label", answer.get("value"))
-        extra = answer.get("probabilities", {}).get(answer.get("label"))
-        typer.echo(f"{shown}" + (f" ({extra:.2f})" if extra is not None else "") + f"  {text}")
-
-
-@heads_app.command("list")
-def heads_list(home: HomeOption = None, as_json: JsonOption = False) -> None:
-    """The home's saved heads with their task and test scores."""
-    from shoplm.heads.home import list_heads
-
-    with _friendly_errors(), _engine(home) as engine:
-        found = list_heads(engine.home)
-    if as_json:
-        _print_json(found)
-        return
-    if not found:
-        typer.echo("no heads yet: train one with `shoplm heads train NAME --data FILE`")
-    for head in found:
-        test = head["metrics"].get("test", {})
-        shown = ", ".join(f"{metric} {value:.4f}" for metric, value in test.items())
-        typer.echo(f"{head['name']}: {head['task']['kind']} ({head['mode']}); test {shown}")
 
 
 keys_app = typer.Typer(help="API keys for the HTTP server (stored hashed).", no_args_is_help=True)
