@@ -1,0 +1,101 @@
+"""What a task head's prediction costs at serve time (`POST /v1/heads/NAME/predict`).
+
+Builds a linear-probe head (the frozen encoder) and a LoRA head (rank 16 on the top 2 blocks,
+the `shoplm heads train` default) on a few seeded rows: their weights do not change what a
+prediction costs.  Then times one prediction call (the path the HTTP route takes,
+``HomeHeads.predict``) on batches of real review texts (``--data``: a folder with a
+``reviews.csv`` in the layout of ``womens_clothing_reviews``; else made-up texts): the median
+of ``--repeats`` calls per batch size, texts per second, and the LoRA head's cost over the
+probe's.  The encoder's forward pass is the whole cost; the adapter stays unmerged.
+
+    .venv/bin/python bench/bench_heads.py --data ../shared/data/womens_clothing_reviews --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import tempfile
+from pathlib import Path
+
+from bench_encode import pin_two_cores
+from bench_intervals import median_seconds
+
+from shoplm.heads import Examples, HeadConfig, LoraSettings, TaskHead, TaskKind, TaskSpec
+from shoplm.heads.home import HomeHeads, heads_dir
+
+SPEC = TaskSpec("sentiment", TaskKind.CLASSIFICATION, ("negative", "neutral", "positive"))
+WORDS = ("the", "fabric", "fits", "runs", "small", "large", "lovely", "colour", "returned", "soft")
+
+
+def review_texts(data: Path | None, count: int, seed: int) -> list[str]:
+    """``count`` seeded review texts from ``data``, else made-up ones of review length."""
+    rng = random.Random(seed)
+    if data is None:
+        return [" ".join(rng.choices(WORDS, k=60)) for _ in range(count)]
+    from shoplm.datasets.reviews import load_clothing_reviews
+
+    texts = load_clothing_reviews(data).texts
+    return rng.sample(texts, count)
+
+
+def build_heads(home: Path, texts: list[str], max_seq_length: int) -> HomeHeads:
+    """A probe and a LoRA head saved in ``home``, trained briefly on seeded labels."""
+    labels = [SPEC.labels[i % 3] for i in range(len(texts))]
+    train = Examples(texts[:24], labels[:24])
+    valid = Examples(texts[24:36], labels[24:36])
+    for name, mode in (("probe", "probe"), ("lora", "lora")):
+        config = HeadConfig(
+            mode=mode,
+            epochs=1,
+            max_seq_length=max_seq_length,
+            lora=LoraSettings(r=16, alpha=32, layers=2),
+        )
+        TaskHead.train(SPEC, train, valid, config).save(heads_dir(home) / name)
+    return HomeHeads(home)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=None)
+    parser.add_argument("--batches", default="1,8,64")
+    parser.add_argument("--max-seq-length", type=int, default=128)
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    cores = pin_two_cores()
+    sizes = [int(size) for size in args.batches.split(",")]
+    texts = review_texts(args.data, max(max(sizes), 36), seed=0)
+    rows = []
+    with tempfile.TemporaryDirectory() as home:
+        heads = build_heads(Path(home), texts, args.max_seq_length)
+        for name in ("probe", "lora"):
+            heads.predict(name, texts[:8])  # load and warm up
+        for size in sizes:
+            batch = texts[:size]
+            row: dict[str, float | int] = {"texts": size}
+            for name in ("probe", "lora"):
+                seconds = median_seconds(lambda n=name, b=batch: heads.predict(n, b), args.repeats)
+                row[f"{name}_ms"] = round(seconds * 1000, 2)
+                row[f"{name}_texts_per_s"] = round(size / seconds, 1)
+            row["lora_over_probe"] = round(row["lora_ms"] / row["probe_ms"], 2)
+            rows.append(row)
+    result = {
+        "data": str(args.data) if args.data else "made-up texts",
+        "max_seq_length": args.max_seq_length,
+        "repeats": args.repeats,
+        "cores": cores,
+        "rows": rows,
+    }
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        for row in rows:
+            print(row)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,24 @@
+"""The head-prediction bench runs on made-up texts (no timing is asserted)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+
+
+def test_bench_heads_times_both_heads(capsys: pytest.CaptureFixture[str]) -> None:
+    sys.path.insert(0, str(BENCH))
+    try:
+        from bench_heads import main
+    finally:
+        sys.path.remove(str(BENCH))
+    assert main(["--batches", "1,4", "--repeats", "1", "--max-seq-length", "16", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert [row["texts"] for row in result["rows"]] == [1, 4]
+    for row in result["rows"]:
+        assert row["probe_ms"] > 0 and row["lora_ms"] > 0 and row["lora_over_probe"] > 0
