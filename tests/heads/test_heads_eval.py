@@ -217,13 +217,12 @@ def test_shoplm_evaluate_heads_prints_json(tiny_base, tmp_path: Path) -> None:
 
 def test_training_options_reach_the_head_config() -> None:
     options = ["--ema-decay", "0.99", "--init-head", "probe", "--pooling", "mean"]
-    args = _parser().parse_args(
-        ["--data", "x", *options, "--head-dropout", "0.1", "--collapse-retries", "0"]
-    )
+    options += ["--head-dropout", "0.1", "--collapse-retries", "0", "--label-smoothing", "0.1"]
+    args = _parser().parse_args(["--data", "x", *options])
     config = training_config(args, "none")
     assert config.ema_decay == 0.99 and config.init_head == "probe"
     assert config.pooling == "mean" and config.head_dropout == 0.1
-    assert config.collapse_retries == 0
+    assert config.collapse_retries == 0 and config.label_smoothing == 0.1
     more = ["--data", "x", "--device", "cpu", "--lora-layers", "0", "--lora-r", "4", "--seed", "7"]
     config = training_config(_parser().parse_args(more), "balanced")
     assert config.device == "cpu" and config.seed == 7 and config.class_weights == "balanced"

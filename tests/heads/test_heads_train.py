@@ -73,3 +73,17 @@ def test_the_average_is_validated_and_kept_while_training_is_unchanged(
     np.testing.assert_allclose(
         head.validation_outputs, head.outputs(toy_valid.texts), rtol=1e-5, atol=1e-6
     )
+
+
+def test_label_smoothing_spreads_the_target_over_every_label() -> None:
+    spec = TaskSpec("mood", "classification", ("bad", "ok", "good"))
+    sure = torch.tensor([[10.0, 0.0, 0.0]])  # confidently right
+    target = torch.tensor([0])
+    plain = train_module.loss_function(spec, None)(sure, target)
+    smoothed = train_module.loss_function(spec, None, label_smoothing=0.3)(sure, target)
+    assert plain.item() < 1e-3  # nothing left to learn on this row
+    # 0.3 of the target is spread evenly: 0.1 on each wrong label, costing about 0.2 x 10
+    assert smoothed.item() == pytest.approx(0.2 * 10.0, rel=0.01)
+    # kinds without labels to spread over ignore it
+    rating = TaskSpec("stars", "regression")
+    assert isinstance(train_module.loss_function(rating, None, 0.3), torch.nn.MSELoss)

@@ -639,6 +639,12 @@ def add_training_options(p: argparse.ArgumentParser) -> None:
         help="LoRA: dropout on the pooled vector while training",
     )
     p.add_argument(
+        "--label-smoothing",
+        type=float,
+        default=head.label_smoothing,
+        help="classification: the share of each target spread over every label",
+    )
+    p.add_argument(
         "--collapse-retries",
         type=int,
         default=head.collapse_retries,
@@ -682,6 +688,7 @@ def training_config(args: argparse.Namespace, class_weights: str) -> HeadConfig:
         init_head=args.init_head,
         pooling=args.pooling,
         head_dropout=args.head_dropout,
+        label_smoothing=args.label_smoothing,
         collapse_retries=args.collapse_retries,
         ema_decay=args.ema_decay,
         class_weights=class_weights,  # type: ignore[arg-type]

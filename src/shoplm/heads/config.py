@@ -68,6 +68,10 @@ class HeadConfig:
     stability does for some seeds) is trained again from the start at half the encoder
     learning rate, up to this many times; 0 keeps the collapsed head.  While a retry is left,
     a classification head stops at the first validation that shows the collapse.
+    ``label_smoothing``: classification: the share of each training target spread evenly
+    over every label (``torch.nn.CrossEntropyLoss(label_smoothing=...)``), so the head is not
+    pushed towards ever larger logits on rows it already gets right; 0 trains on the labels
+    as they are.  Other kinds ignore it.
     ``ema_decay``: LoRA: validate and keep an exponential moving average of the trainable
     weights (this decay per step, e.g. 0.99) instead of the last step's weights; None keeps
     the last step's.  Training itself is unchanged.  Probe mode ignores it.
@@ -89,6 +93,7 @@ class HeadConfig:
     calibrate: bool = True
     pooling: Literal["normalised", "mean"] = "normalised"
     head_dropout: float = 0.0
+    label_smoothing: float = 0.0
     collapse_retries: int = 1
     ema_decay: float | None = None
     seed: int = 42
@@ -118,6 +123,8 @@ class HeadConfig:
             raise ValueError(f"pooling must be one of {POOLINGS}, got {self.pooling!r}")
         if not 0.0 <= self.head_dropout < 1.0:
             raise ValueError(f"head_dropout must be in [0, 1), got {self.head_dropout}")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
         if self.collapse_retries < 0:
             raise ValueError(f"collapse_retries must be >= 0, got {self.collapse_retries}")
         if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:

@@ -69,9 +69,11 @@ def class_weights(spec: TaskSpec, y: np.ndarray, kind: str) -> torch.Tensor | No
     return torch.tensor(weights, dtype=torch.float32)
 
 
-def loss_function(spec: TaskSpec, weights: torch.Tensor | None) -> nn.Module:
+def loss_function(
+    spec: TaskSpec, weights: torch.Tensor | None, label_smoothing: float = 0.0
+) -> nn.Module:
     if spec.kind is TaskKind.CLASSIFICATION:
-        return nn.CrossEntropyLoss(weight=weights)
+        return nn.CrossEntropyLoss(weight=weights, label_smoothing=label_smoothing)
     if spec.kind is TaskKind.BINARY:
         return nn.BCEWithLogitsLoss(pos_weight=weights)
     return nn.MSELoss()
@@ -176,7 +178,9 @@ def train_network(
     total = per_epoch * config.epochs
     scheduler = _schedule(optimizer, round(total * config.warmup_ratio), total)
     checkpoints = _eval_points(per_epoch, config.epochs, config.evals_per_epoch)
-    loss_fn = loss_function(spec, None if weights is None else weights.to(device))
+    loss_fn = loss_function(
+        spec, None if weights is None else weights.to(device), config.label_smoothing
+    )
     target = targets_tensor(spec, y_train, scale)
     forward_rows, valid_outputs, lengths = _inputs(
         net, tokenizer, train_ids, valid_texts, config, device, show_progress, say
@@ -313,7 +317,9 @@ def train_probe(
     head = net.head
     generator = torch.Generator().manual_seed(config.seed)
     optimizer = torch.optim.AdamW(head.parameters(), lr=config.head_lr * 2, weight_decay=0.0)
-    loss_fn = loss_function(spec, None if weights is None else weights.to(device))
+    loss_fn = loss_function(
+        spec, None if weights is None else weights.to(device), config.label_smoothing
+    )
     xs = torch.as_tensor(x_train, device=device)
     ys = targets_tensor(spec, y_train, scale).to(device)
     xv = torch.as_tensor(x_valid, device=device)
