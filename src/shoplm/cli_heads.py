@@ -104,8 +104,7 @@ def heads_train(
         f"validation, {rows['test']} test rows"
     )
     for trained_mode, score in result["scores"].items():
-        test = ", ".join(f"{metric} {value:.4f}" for metric, value in score["test"].items())
-        typer.echo(f"{trained_mode}: test {test}")
+        typer.echo(f"{trained_mode}: test {_scores(score['test'])}")
     typer.echo(f"saved ({result['mode']}) at {result['folder']}")
 
 
@@ -141,6 +140,15 @@ def heads_list(home: HomeOption = None, as_json: JsonOption = False) -> None:
     if not found:
         typer.echo("no heads yet: train one with `shoplm heads train NAME --data FILE`")
     for head in found:
-        test = head["metrics"].get("test", {})
-        shown = ", ".join(f"{metric} {value:.4f}" for metric, value in test.items())
+        shown = _scores(head["metrics"].get("test", {}))
         typer.echo(f"{head['name']}: {head['task']['kind']} ({head['mode']}); test {shown}")
+
+
+HEADLINE = ("macro_f1", "accuracy", "auc", "rmse", "mae")
+
+
+def _scores(metrics: dict[str, float]) -> str:
+    """The task's headline metrics first, then the rest (per-class F1, ...)."""
+    order = [name for name in HEADLINE if name in metrics]
+    order += [name for name in metrics if name not in order]
+    return ", ".join(f"{name} {metrics[name]:.4f}" for name in order)
