@@ -51,6 +51,13 @@ def heads_train(
     compare_probe: Annotated[
         bool, typer.Option(help="Also train a frozen-encoder probe and score both on test.")
     ] = True,
+    class_weights: Annotated[
+        str,
+        typer.Option(
+            help="none, balanced (inverse class frequency) or auto (train both, keep the "
+            "better on validation: twice the time)."
+        ),
+    ] = "auto",
     lora_layers: Annotated[
         int, typer.Option(min=0, help="LoRA on the top N blocks (0: every block).")
     ] = 2,
@@ -78,6 +85,7 @@ def heads_train(
             max_seq_length=max_seq_length,
             epochs=epochs,
             encoder_lr=encoder_lr,
+            class_weights=class_weights,  # type: ignore[arg-type]
             seed=engine.settings.seed,
             lora=LoraSettings(r=16, alpha=32, layers=lora_layers or None),
         )

@@ -17,9 +17,12 @@ def test_cli_heads_train_predict_list(tmp_path: Path, labelled_reviews: Path) ->
     assert listed.exit_code == 0 and "no heads yet" in listed.stdout
 
     train = ["heads", "train", "mood", "--data", str(labelled_reviews), *home]
-    done = runner.invoke(app, [*train, "--mode", "probe", "--max-seq-length", "32", "--json"])
+    options = ["--mode", "probe", "--max-seq-length", "32", "--class-weights", "none"]
+    done = runner.invoke(app, [*train, *options, "--json"])
     assert done.exit_code == 0, done.output
     report = json.loads(done.stdout)
+    manifest = json.loads((Path(report["folder"]) / "manifest.json").read_text())
+    assert manifest["training"]["class_weights"] == "none"  # trained once, not both ways
     assert report["mode"] == "probe" and report["rows"]["test"] == 8
     assert Path(report["folder"]) == (tmp_path / "home" / "heads" / "mood").resolve()
 
@@ -52,6 +55,8 @@ def test_cli_heads_errors_are_one_line(tmp_path: Path, labelled_reviews: Path) -
     train = ["heads", "train", "mood", "--data", str(labelled_reviews), *home]
     kind = runner.invoke(app, [*train, "--kind", "sentiment"])
     assert kind.exit_code == 2 and "head kind 'sentiment'" in kind.output
+    weights = runner.invoke(app, [*train, "--class-weights", "inverse"])
+    assert weights.exit_code == 2 and "class_weights must be one of" in weights.output
     mode = runner.invoke(app, [*train, "--mode", "full"])
     assert mode.exit_code == 2 and "--mode must be lora or probe" in mode.output
     column = runner.invoke(app, [*train, "--label-column", "rating"])
