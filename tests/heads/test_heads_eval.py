@@ -1,4 +1,4 @@
-"""The heads evaluation: task building, the seeded split, caps, and one tiny end-to-end run."""
+"""The heads evaluation: task building, caps, and one tiny end-to-end run."""
 
 from __future__ import annotations
 
@@ -20,7 +20,6 @@ from shoplm.evaluation.heads_eval import (
     build_task,
     cap_rows,
     evaluate_heads,
-    split_rows,
     training_config,
 )
 from shoplm.heads import HeadConfig, LoraSettings, TaskKind
@@ -40,26 +39,6 @@ def _clothing_folder(folder: Path, n: int = 60) -> Path:
         writer.writerow([i, 100 + i % 7, "", f"the dress is {WORDS[rating]}", rating])
     (folder / "reviews.csv.gz").write_bytes(gzip.compress(buffer.getvalue().encode(), mtime=0))
     return folder
-
-
-def test_split_is_seeded_stratified_and_disjoint() -> None:
-    labels = ["a"] * 50 + ["b"] * 30 + ["c"] * 20
-    split = split_rows(100, 7, strata=labels)
-    assert split == split_rows(100, 7, strata=labels)
-    assert split != split_rows(100, 8, strata=labels)
-    rows = split["train"] + split["valid"] + split["test"]
-    assert sorted(rows) == list(range(100))
-    assert [sum(labels[r] == c for r in split["train"]) for c in "abc"] == [35, 21, 14]
-    assert [sum(labels[r] == c for r in split["test"]) for c in "abc"] == [10, 6, 4]
-
-
-def test_grouped_split_keeps_each_group_in_one_part() -> None:
-    groups = [f"q{i // 4}" for i in range(80)]
-    split = split_rows(80, 1, groups=groups)
-    where = {groups[r]: name for name, rows in split.items() for r in rows}
-    for name, rows in split.items():
-        assert all(where[groups[r]] == name for r in rows)
-    assert len(split["train"]) == 4 * 14  # 70% of 20 groups
 
 
 def test_cap_rows_balances_classes_as_far_as_they_go() -> None:

@@ -64,11 +64,11 @@ from shoplm.heads.predicting import Scored
 from shoplm.heads.resources import ResourceMeter
 from shoplm.heads.scoring import constant_metrics
 from shoplm.heads.spec import encode_targets
+from shoplm.heads.split import FRACTIONS, split_rows
 from shoplm.text.cache import EmbeddingCache
 
 TASKS = ("sentiment", "rating", "categorisation", "click", "purchase")
 MODES = ("probe", "lora")
-FRACTIONS = (0.7, 0.1, 0.2)
 HISTORY_ITEMS = 3  # recent items shown as the user's context in the purchase task
 STAR_NAMES = ("1 star", "2 stars", "3 stars", "4 stars", "5 stars")
 STAR_SENTIMENT = tuple(SENTIMENT_NAMES[sentiment_label(stars)] for stars in range(1, 6))
@@ -258,43 +258,6 @@ def task_split(built: TaskData, seed: int) -> tuple[dict[str, list[int]], list[A
     strata = reported if built.spec.has_classes and built.groups is None else None
     split = split_rows(len(built.examples), seed, FRACTIONS, strata=strata, groups=built.groups)
     return split, strata
-
-
-def split_rows(
-    n: int,
-    seed: int,
-    fractions: Sequence[float] = FRACTIONS,
-    strata: Sequence[Any] | None = None,
-    groups: Sequence[str] | None = None,
-) -> dict[str, list[int]]:
-    """Seeded train/valid/test row lists: whole groups, or per stratum, cut by fractions."""
-    if len(fractions) != 3 or abs(sum(fractions) - 1.0) > 1e-9 or min(fractions) < 0:
-        raise ValueError(f"fractions must be three shares summing to 1, got {list(fractions)}")
-    rng = random.Random(seed)
-    out: dict[str, list[int]] = {"train": [], "valid": [], "test": []}
-    if groups is not None:
-        units = sorted(set(groups))
-        rng.shuffle(units)
-        part = dict(zip(units, _cut(len(units), fractions), strict=True))
-        for row, group in enumerate(groups):
-            out[part[group]].append(row)
-        return out
-    keys = strata if strata is not None else [0] * n
-    by_key: dict[Any, list[int]] = {}
-    for row, key in enumerate(keys):
-        by_key.setdefault(key, []).append(row)
-    for key in sorted(by_key, key=str):
-        rows = by_key[key]
-        rng.shuffle(rows)
-        for row, name in zip(rows, _cut(len(rows), fractions), strict=True):
-            out[name].append(row)
-    return {name: sorted(rows) for name, rows in out.items()}
-
-
-def _cut(n: int, fractions: Sequence[float]) -> list[str]:
-    n_train = round(n * fractions[0])
-    n_valid = min(n - n_train, round(n * fractions[1]))
-    return ["train"] * n_train + ["valid"] * n_valid + ["test"] * (n - n_train - n_valid)
 
 
 def cap_rows(

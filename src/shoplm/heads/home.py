@@ -22,13 +22,13 @@ from typing import Any
 from shoplm.heads.config import HeadConfig
 from shoplm.heads.head import TaskHead
 from shoplm.heads.spec import Examples, HeadDataError, TaskKind, TaskSpec
+from shoplm.heads.split import FRACTIONS, split_rows
 from shoplm.heads.storage import MANIFEST, read_manifest
 from shoplm.ingest.readers import open_rows
 from shoplm.text.sentences import join_sentences
 
 HEADS_DIR = "heads"
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
-FRACTIONS = (0.7, 0.1, 0.2)
 Say = Callable[[str], None]
 
 
@@ -143,8 +143,6 @@ def _natural(label: str) -> tuple[int, float, str]:
 
 def split_examples(examples: Examples, spec: TaskSpec, seed: int) -> dict[str, Examples]:
     """The seeded train/valid/test shares (by reported class for labelled tasks)."""
-    from shoplm.evaluation.heads_eval import split_rows
-
     strata = spec.reported_targets(examples.targets) if spec.has_classes else None
     rows = split_rows(len(examples), seed, FRACTIONS, strata=strata)
     shares = {name: examples.subset(picked) for name, picked in rows.items()}
