@@ -17,6 +17,7 @@ from shoplm.cli_common import (
     progress_printer,
 )
 from shoplm.evaluation.options import comma_list
+from shoplm.heads.scoring import brief_scores
 
 heads_app = typer.Typer(
     help="Task heads (sentiment, categories, ...) trained on your labelled texts.",
@@ -112,7 +113,7 @@ def heads_train(
         f"validation, {rows['test']} test rows"
     )
     for trained_mode, score in result["scores"].items():
-        typer.echo(f"{trained_mode}: test {_scores(score['test'])}")
+        typer.echo(f"{trained_mode}: test {brief_scores(score['test'])}")
     typer.echo(f"saved ({result['mode']}) at {result['folder']}")
 
 
@@ -148,15 +149,5 @@ def heads_list(home: HomeOption = None, as_json: JsonOption = False) -> None:
     if not found:
         typer.echo("no heads yet: train one with `shoplm heads train NAME --data FILE`")
     for head in found:
-        shown = _scores(head["metrics"].get("test", {}))
+        shown = brief_scores(head["metrics"].get("test", {}))
         typer.echo(f"{head['name']}: {head['task']['kind']} ({head['mode']}); test {shown}")
-
-
-HEADLINE = ("macro_f1", "accuracy", "auc", "rmse", "mae")
-
-
-def _scores(metrics: dict[str, float]) -> str:
-    """The task's headline metrics first, then the rest (per-class F1, ...)."""
-    order = [name for name in HEADLINE if name in metrics]
-    order += [name for name in metrics if name not in order]
-    return ", ".join(f"{name} {metrics[name]:.4f}" for name in order)

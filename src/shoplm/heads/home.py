@@ -11,7 +11,6 @@ that fails to train leaves the one of the same name already saved in place.
 
 from __future__ import annotations
 
-import math
 import re
 import shutil
 from collections.abc import Callable, Sequence
@@ -25,6 +24,7 @@ from shoplm.heads.spec import Examples, HeadDataError, TaskKind, TaskSpec
 from shoplm.heads.split import FRACTIONS, split_rows
 from shoplm.heads.storage import MANIFEST, read_manifest
 from shoplm.ingest.readers import open_rows
+from shoplm.ingest.validate import present
 from shoplm.text.sentences import join_sentences
 
 HEADS_DIR = "heads"
@@ -76,9 +76,9 @@ def read_labelled(path: Path, text_columns: Sequence[str], label_column: str) ->
                         f"(it has {sorted(raw.record)})"
                     )
             parts = [raw.record[column] for column in text_columns]
-            text = join_sentences(str(part) for part in parts if _present(part))
+            text = join_sentences(str(part) for part in parts if present(part) is not None)
             label = raw.record[label_column]
-            if not (text and _present(label)):
+            if not text or present(label) is None:
                 skipped.append(raw.number)
                 continue
             texts.append(text)
@@ -87,14 +87,6 @@ def read_labelled(path: Path, text_columns: Sequence[str], label_column: str) ->
     if not texts:
         raise HeadDataError(f"{path}: no row has both a text and a {label_column!r}")
     return LabelledFile(Examples(texts, labels), numbers, skipped)
-
-
-def _present(value: Any) -> bool:
-    if value is None:
-        return False
-    if isinstance(value, float) and math.isnan(value):
-        return False
-    return bool(str(value).strip())
 
 
 def _label_text(value: Any) -> str:

@@ -263,3 +263,11 @@ def selection_score(spec: TaskSpec, scores: dict[str, float]) -> float:
     if spec.kind is TaskKind.BINARY:
         return -scores["log_loss"]
     return -scores["rmse"]
+
+
+HEADLINE = ("macro_f1", "accuracy", "auc", "log_loss", "rmse")
+
+
+def brief_scores(scores: dict[str, float]) -> str:
+    """The headline metrics present in ``scores``, for a progress line or a listing."""
+    return ", ".join(f"{k} {scores[k]:.4f}" for k in HEADLINE if k in scores)

@@ -29,6 +29,7 @@ from shoplm.heads.prefix import PrefixStates
 from shoplm.heads.scoring import (
     TargetScale,
     beats_constant,
+    brief_scores,
     calibrate,
     selection_score,
     task_metrics,
@@ -236,7 +237,7 @@ def train_network(
                 }
             )
             say(
-                f"lora step {step}/{total}: validation {_brief(scores)}"
+                f"lora step {step}/{total}: validation {brief_scores(scores)}"
                 f"{' (best)' if improved else ''}"
             )
             if best.since >= config.patience:
@@ -361,7 +362,7 @@ def train_probe(
     bar.close()
     found = best.found
     if found is not None:
-        say(f"probe: best validation at epoch {found.step}: {_brief(found.metrics)}")
+        say(f"probe: best validation at epoch {found.step}: {brief_scores(found.metrics)}")
     return _finish(best, epoch, stopped, history)
 
 
@@ -384,8 +385,3 @@ def _eval_points(per_epoch: int, epochs: int, evals_per_epoch: int) -> set[int]:
 
 def _squeeze(spec: TaskSpec, outputs: np.ndarray) -> np.ndarray:
     return outputs if spec.kind is TaskKind.CLASSIFICATION else outputs.reshape(-1)
-
-
-def _brief(scores: dict[str, float]) -> str:
-    keys = [k for k in ("macro_f1", "accuracy", "auc", "log_loss", "rmse") if k in scores]
-    return ", ".join(f"{k} {scores[k]:.4f}" for k in keys)

@@ -107,7 +107,7 @@ def to_epoch(value: Any) -> float:
     return moment.timestamp()
 
 
-def _present(value: Any) -> Any:
+def present(value: Any) -> Any:
     """None for the many spellings of 'no value': None, blank text, NaN."""
     if value is None:
         return None
@@ -120,14 +120,14 @@ def _present(value: Any) -> Any:
 
 def _attribute_value(value: Any) -> Any:
     if isinstance(value, list | tuple):
-        return ", ".join(str(v) for v in value if _present(v) is not None)
+        return ", ".join(str(v) for v in value if present(v) is not None)
     return value
 
 
 def _item_fields(record: dict[str, Any], problems: list[Problem]) -> dict[str, Any]:
     fields: dict[str, Any] = {}
     attributes: dict[str, Any] = {}
-    explicit = _present(record.get("attributes"))
+    explicit = present(record.get("attributes"))
     if isinstance(explicit, str):
         try:
             explicit = json.loads(explicit)
@@ -146,7 +146,7 @@ def _item_fields(record: dict[str, Any], problems: list[Problem]) -> dict[str, A
             fields[key] = value
         else:
             name = key.removeprefix(ATTRIBUTE_PREFIX)
-            if _present(value) is not None:
+            if present(value) is not None:
                 attributes[name] = _attribute_value(value)
     fields["attributes"] = {k: _attribute_value(v) for k, v in attributes.items()}
     return fields
@@ -171,7 +171,7 @@ def build(
         fields = _item_fields(renamed, problems)
     else:
         fields = {k: v for k, v in renamed.items() if k in EVENT_FIELDS}
-    fields = {k: v for k, v in fields.items() if _present(v) is not None}
+    fields = {k: v for k, v in fields.items() if present(v) is not None}
     if platform is not None:
         fields["platform"] = platform
     for name in TIME_FIELDS:

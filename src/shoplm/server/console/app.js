@@ -203,7 +203,7 @@ async function loadHeads() {
 function showHeadScores(heads) {
   const head = heads.find((h) => h.name === $("head-pick").value);
   const test = (head && head.metrics.test) || {};
-  const headline = ["macro_f1", "accuracy", "auc", "rmse", "mae"].filter((name) => name in test);
+  const headline = ["macro_f1", "accuracy", "auc", "log_loss", "rmse"].filter((name) => name in test);  // heads/scoring.py HEADLINE
   const shown = headline.slice(0, 3).map((name) => `${name} ${Number(test[name]).toFixed(3)}`);
   $("head-meta").textContent = head ? `${head.mode} head, test: ${shown.join(" · ") || "not scored"}` : "";
 }
