@@ -22,11 +22,11 @@ from shoplm.cli_common import (
     KOption,
     PlatformOption,
     ReportOption,
+    friendly_errors,
+    open_engine,
+    print_json,
+    progress_printer,
 )
-from shoplm.cli_common import friendly_errors as _friendly_errors
-from shoplm.cli_common import open_engine as _engine
-from shoplm.cli_common import print_json as _print_json
-from shoplm.cli_common import progress_printer as _progress_printer
 from shoplm.cli_heads import heads_app
 from shoplm.config import progress_wanted
 from shoplm.evaluation.options import comma_list, float_list
@@ -62,7 +62,8 @@ def _print_hits(title: str, hits: list[Hit]) -> None:
 
 
 def _split_csv(value: str | None) -> list[str] | None:
-    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+    """Names from a comma-separated option; None when it names none (the default applies)."""
+    return (comma_list(value) or None) if value else None
 
 
 def _parse_mapping(pairs: list[str] | None) -> dict[str, str] | None:
@@ -96,13 +97,13 @@ def init(
     as_json: JsonOption = False,
 ) -> None:
     """Create an engine home with a config.json holding the default settings."""
-    with _friendly_errors(), _engine(home) as engine:
+    with friendly_errors(), open_engine(home) as engine:
         if encoder:
             engine.settings.encoder.model = encoder
             engine.settings.save(engine.home)
         payload = {"home": str(engine.home.resolve()), "settings": engine.settings.model_dump()}
         if as_json:
-            _print_json(payload)
+            print_json(payload)
         else:
             typer.echo(f"shoplm home ready at {payload['home']}")
 
@@ -121,7 +122,7 @@ def ingest(
     as_json: JsonOption = False,
 ) -> None:
     """Load items or events; bad rows go to a rejects file while good rows load."""
-    with _friendly_errors(), _engine(home) as engine:
+    with friendly_errors(), open_engine(home) as engine:
         report = engine.ingest(
             path,
             kind=kind,
@@ -130,7 +131,7 @@ def ingest(
             rejects_path=rejects,
         )
         if as_json:
-            _print_json(report.to_dict())
+            print_json(report.to_dict())
         else:
             typer.echo(report.summary())
 
@@ -143,10 +144,10 @@ def fit(
     as_json: JsonOption = False,
 ) -> None:
     """Encode the catalog, build the indexes and train the recommenders."""
-    with _friendly_errors(), _engine(home) as engine:
+    with friendly_errors(), open_engine(home) as engine:
         report = engine.fit(platform, models=_split_csv(models))
         if as_json:
-            _print_json(report)
+            print_json(report)
         else:
             typer.echo(
                 f"fitted {report['platform']}: {report['items']} items, {report['users']} users, "
@@ -226,7 +227,7 @@ def finetune(
     from shoplm.finetune.home import finetune_home
     from shoplm.finetune.train import FinetuneConfig
 
-    with _friendly_errors(), _engine(home) as engine:
+    with friendly_errors(), open_engine(home) as engine:
         if mode not in ("lora", "full"):
             raise CliError(f"--mode must be lora or full, got {mode!r}")
         try:
@@ -263,10 +264,10 @@ def finetune(
             negatives=negatives,
             max_positive_rank=max_positive_rank,
             use_it=use,
-            progress=_progress_printer(quiet=not engine.settings.show_progress),
+            progress=progress_printer(quiet=not engine.settings.show_progress),
         )
         if as_json:
-            _print_json(result)
+            print_json(result)
         else:
             metrics = result["metrics"]
             typer.echo(
@@ -315,13 +316,13 @@ def compact(
     """
     from shoplm.text.compact import compact_home
 
-    with _friendly_errors(), _engine(home) as engine:
+    with friendly_errors(), open_engine(home) as engine:
         result = compact_home(
             engine, keep=keep, distill_epochs=distill_epochs, use_it=use,
-            progress=_progress_printer(quiet=not engine.settings.show_progress),
+            progress=progress_printer(quiet=not engine.settings.show_progress),
         )  # fmt: skip
         if as_json:
-            _print_json(result)
+            print_json(result)
             return
         agreement = result["agreement"]
         typer.echo(
@@ -369,12 +370,12 @@ def search(
         "min_price": min_price,
         "max_price": max_price,
     }
-    with _friendly_errors(), _engine(home) as engine:
+    with friendly_errors(), open_engine(home) as engine:
         hits = engine.search(
             query, user_id=user, k=k, filters=filters, platform=platform, method=method
         )
         if as_json:
-            _print_json({"query": query, "user_id": user, "hits": _hits_payload(hits)})
+            print_json({"query": query, "user_id": user, "hits": _hits_payload(hits)})
         else:
             _print_hits(f"search {query!r}" + (f" for user {user}" if user else ""), hits)
 
@@ -389,10 +390,10 @@ def recommend(
     as_json: JsonOption = False,
 ) -> None:
     """Recommend items for a user (new users get popular items)."""
-    with _friendly_errors(), _engine(home) as engine:
+    with friendly_errors(), open_engine(home) as engine:
         hits = engine.recommend(user, k=k, model=model, platform=platform)
         if as_json:
-            _print_json({"user_id": user, "model": model, "hits": _hits_payload(hits)})
+            print_json({"user_id": user, "model": model, "hits": _hits_payload(hits)})
         else:
             _print_hits(f"recommendations for user {user} ({model})", hits)
 
@@ -407,10 +408,10 @@ def similar(
     as_json: JsonOption = False,
 ) -> None:
     """Items similar to one item."""
-    with _friendly_errors(), _engine(home) as engine:
+    with friendly_errors(), open_engine(home) as engine:
         hits = engine.similar(item, k=k, model=model, platform=platform)
         if as_json:
-            _print_json({"item_id": item, "model": model, "hits": _hits_payload(hits)})
+            print_json({"item_id": item, "model": model, "hits": _hits_payload(hits)})
         else:
             _print_hits(f"similar to {item} ({model})", hits)
 
@@ -418,10 +419,10 @@ def similar(
 @app.command()
 def stats(home: HomeOption = None, as_json: JsonOption = False) -> None:
     """What the home holds: items, events and fit state per platform."""
-    with _friendly_errors(), _engine(home) as engine:
+    with friendly_errors(), open_engine(home) as engine:
         payload = engine.stats()
         if as_json:
-            _print_json(payload)
+            print_json(payload)
         else:
             for platform, row in payload.items() or {"(empty)": {}}.items():
                 typer.echo(f"{platform}: {row}")
@@ -437,7 +438,7 @@ def demo(
     from shoplm.datasets import sample_paths
 
     items_path, events_path = sample_paths()
-    with _friendly_errors(), _engine(home) as engine:
+    with friendly_errors(), open_engine(home) as engine:
         reports = [
             engine.ingest(items_path, kind="items"),
             engine.ingest(events_path, kind="events"),
@@ -451,7 +452,7 @@ def demo(
         seed_item = fitted.catalog.item_ids[0]
         similar_hits = engine.similar(seed_item, k=5)
         if as_json:
-            _print_json(
+            print_json(
                 {
                     "home": str(engine.home.resolve()),
                     "ingest": [r.to_dict() for r in reports],
@@ -510,7 +511,7 @@ def evaluate_recommend_command(
     """
     from shoplm.evaluation.recommend_eval import evaluate_recommend
 
-    with _friendly_errors():
+    with friendly_errors():
         result = evaluate_recommend(
             data,
             subset=subset,
@@ -519,7 +520,7 @@ def evaluate_recommend_command(
             max_users=max_users,
             tune=tune,
             show_progress=progress_wanted(),  # bars go to stderr
-            progress=_progress_printer(quiet=False),
+            progress=progress_printer(quiet=False),
         )
         _emit_evaluation(result, as_json, report)
 
@@ -562,7 +563,7 @@ def evaluate_search_command(
     """
     from shoplm.evaluation.search_eval import evaluate_search
 
-    with _friendly_errors():
+    with friendly_errors():
         result = evaluate_search(
             data,
             models=_split_csv(models),
@@ -572,7 +573,7 @@ def evaluate_search_command(
             max_train_queries=max_train_queries,
             train_fraction=train_fraction,
             show_progress=progress_wanted(),  # bars go to stderr
-            progress=_progress_printer(quiet=False),
+            progress=progress_printer(quiet=False),
         )
         _emit_evaluation(result, as_json, report)
 
@@ -597,14 +598,14 @@ def evaluate_rating_command(
     """
     from shoplm.evaluation.rating_eval import evaluate_rating
 
-    with _friendly_errors():
+    with friendly_errors():
         result = evaluate_rating(
             data,
             models=_split_csv(models),
             seed=seed,
             protocol=protocol,
             tune=tune,
-            progress=_progress_printer(quiet=False),
+            progress=progress_printer(quiet=False),
         )
         _emit_evaluation(result, as_json, report)
 
@@ -615,7 +616,7 @@ def _pass_through(name: str, module: str, help_text: str) -> None:
     def command(ctx: typer.Context) -> None:
         from importlib import import_module
 
-        with _friendly_errors():
+        with friendly_errors():
             raise typer.Exit(import_module(module).main(list(ctx.args)))
 
     evaluate_app.command(
@@ -654,7 +655,7 @@ def _emit_evaluation(result: dict, as_json: bool, report: Path | None) -> None:
     if report is not None:
         write_report(result, report)
     if as_json:
-        _print_json(result)
+        print_json(result)
         return
     count = result.get("n_users", result.get("n_queries"))
     typer.echo(
@@ -692,7 +693,7 @@ def serve(
     from shoplm.engine import Engine
     from shoplm.server import ServerSettings, create_app
 
-    with _friendly_errors():
+    with friendly_errors():
         engine = Engine.open(home)
         settings = ServerSettings.load(
             engine.home,
@@ -724,10 +725,10 @@ def keys_create(
     from shoplm.config import resolve_home
     from shoplm.server.auth import KeyStore
 
-    with _friendly_errors():
+    with friendly_errors():
         key, record = KeyStore(resolve_home(home)).create(name, scope)
         if as_json:
-            _print_json({"key": key, **record.public()})
+            print_json({"key": key, **record.public()})
         else:
             typer.echo(key)
             typer.echo(f"(id {record.id}, scope {record.scope}: shown once, keep it)", err=True)
@@ -739,10 +740,10 @@ def keys_list(home: HomeOption = None, as_json: JsonOption = False) -> None:
     from shoplm.config import resolve_home
     from shoplm.server.auth import KeyStore
 
-    with _friendly_errors():
+    with friendly_errors():
         rows = [k.public() for k in KeyStore(resolve_home(home)).list()]
         if as_json:
-            _print_json({"keys": rows})
+            print_json({"keys": rows})
         else:
             for row in rows or [{"id": "(none)", "name": "", "scope": ""}]:
                 typer.echo(f"{row['id']}  {row['scope']:5}  {row['name']}")
@@ -757,7 +758,7 @@ def keys_revoke(
     from shoplm.config import resolve_home
     from shoplm.server.auth import KeyStore
 
-    with _friendly_errors():
+    with friendly_errors():
         if not KeyStore(resolve_home(home)).revoke(key_id):
             raise CliError(f"no key with id {key_id!r}")
         typer.echo(f"revoked {key_id}")
