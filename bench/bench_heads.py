@@ -51,6 +51,7 @@ def build_heads(home: Path, texts: list[str], max_seq_length: int) -> HomeHeads:
             mode=mode,
             epochs=1,
             max_seq_length=max_seq_length,
+            class_weights="none",  # "auto" would train each head twice
             lora=LoraSettings(r=16, alpha=32, layers=2),
         )
         TaskHead.train(SPEC, train, valid, config).save(heads_dir(home) / name)

@@ -71,8 +71,14 @@ def class_weights(spec: TaskSpec, y: np.ndarray, kind: str) -> torch.Tensor | No
 
 
 def loss_function(
-    spec: TaskSpec, weights: torch.Tensor | None, label_smoothing: float = 0.0
+    spec: TaskSpec,
+    weights: torch.Tensor | None,
+    label_smoothing: float = 0.0,
+    device: torch.device | str | None = None,
 ) -> nn.Module:
+    """The task's loss, with its class weights on ``device``."""
+    if weights is not None and device is not None:
+        weights = weights.to(device)
     if spec.kind is TaskKind.CLASSIFICATION:
         return nn.CrossEntropyLoss(weight=weights, label_smoothing=label_smoothing)
     if spec.kind is TaskKind.BINARY:
@@ -179,9 +185,7 @@ def train_network(
     total = per_epoch * config.epochs
     scheduler = _schedule(optimizer, round(total * config.warmup_ratio), total)
     checkpoints = _eval_points(per_epoch, config.epochs, config.evals_per_epoch)
-    loss_fn = loss_function(
-        spec, None if weights is None else weights.to(device), config.label_smoothing
-    )
+    loss_fn = loss_function(spec, weights, config.label_smoothing, device)
     target = targets_tensor(spec, y_train, scale)
     forward_rows, valid_outputs, lengths = _inputs(
         net, tokenizer, train_ids, valid_texts, config, device, show_progress, say
@@ -318,9 +322,7 @@ def train_probe(
     head = net.head
     generator = torch.Generator().manual_seed(config.seed)
     optimizer = torch.optim.AdamW(head.parameters(), lr=config.head_lr * 2, weight_decay=0.0)
-    loss_fn = loss_function(
-        spec, None if weights is None else weights.to(device), config.label_smoothing
-    )
+    loss_fn = loss_function(spec, weights, config.label_smoothing, device)
     xs = torch.as_tensor(x_train, device=device)
     ys = targets_tensor(spec, y_train, scale).to(device)
     xv = torch.as_tensor(x_valid, device=device)
