@@ -187,6 +187,10 @@ def finetune(
     symmetric: Annotated[
         bool, typer.Option(help="Each next item also ranks its anchor among the batch's.")
     ] = False,
+    popularity_correction: Annotated[
+        bool,
+        typer.Option(help="Lower in-batch logits by log(how often the item is a positive)."),
+    ] = False,
     window: Annotated[int, typer.Option(min=1, help="History items per anchor.")] = 1,
     strengths: Annotated[
         str,
@@ -250,6 +254,7 @@ def finetune(
             patience=patience,
             bank_every=bank_every,
             symmetric=symmetric,
+            popularity_correction=popularity_correction,
             strengths=strength_list,
             scale=scale,
             seed=engine.settings.seed,

@@ -65,6 +65,13 @@ def heads_train(
     epochs: Annotated[int, typer.Option(min=1, help="Passes over the training rows.")] = 2,
     max_seq_length: Annotated[int, typer.Option(min=8, max=512, help="Tokens per text.")] = 128,
     encoder_lr: Annotated[float, typer.Option(min=0.0, help="The adapter's learning rate.")] = 1e-3,
+    max_rows: Annotated[
+        int | None,
+        typer.Option(min=10, help="Train and score on a seeded sample of this many rows [all]."),
+    ] = None,
+    threads: Annotated[
+        int | None, typer.Option(min=1, help="CPU threads torch may use [all cores].")
+    ] = None,
     home: HomeOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -74,10 +81,12 @@ def heads_train(
     test); the head is saved under <home>/heads/NAME and served by `shoplm heads predict`
     and POST /v1/heads/NAME/predict.
     """
+    from shoplm.evaluation.threads import limit_threads
     from shoplm.heads import HeadConfig, LoraSettings
     from shoplm.heads.home import train_home_head
 
     with friendly_errors(), open_engine(home) as engine:
+        limit_threads(threads)
         if mode not in ("lora", "probe"):
             raise CliError(f"--mode must be lora or probe, got {mode!r}")
         config = HeadConfig(
@@ -101,6 +110,7 @@ def heads_train(
             labels=comma_list(labels),
             groups=comma_list(groups),
             compare_probe=compare_probe,
+            max_rows=max_rows,
             say=progress_printer(quiet=not engine.settings.show_progress),
             show_progress=engine.settings.show_progress,
         )

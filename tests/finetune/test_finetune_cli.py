@@ -85,7 +85,7 @@ def test_cli_finetune_top_blocks_with_the_catalog_bank(
 ) -> None:
     home = _tiny_home(tmp_path, tiny_items, tiny_events)
     options = ["--lora-layers", "2", "--bank-every", "2", "--max-positive-rank", "4", "--no-use"]
-    options += ["--symmetric", "--strengths", "0.5"]
+    options += ["--symmetric", "--strengths", "0.5", "--popularity-correction"]
     options += ["--lora-targets", "query,value,dense", "--patience", "3", "--max-valid", "2"]
     done = CliRunner().invoke(app, ["finetune", "--home", str(home), *ARGS, *options])
     assert done.exit_code == 0, done.output
@@ -93,6 +93,7 @@ def test_cli_finetune_top_blocks_with_the_catalog_bank(
     assert result["finished"] and not result.get("encoder_set")
     assert result["lora"]["layers"] == 2 and result["config"]["bank_every"] == 2
     assert result["config"]["symmetric"] and result["config"]["patience"] == 3
+    assert result["config"]["popularity_correction"]
     assert result["config"]["lora_targets"] == ["query", "value", "dense"]
     assert result["data"]["valid_cases"] == 2  # a seeded 2 of the 4 users who validate
     trials = result["metrics"]["strength_trials"]

@@ -76,6 +76,7 @@ def test_shoplm_evaluate_finetune_scores_frozen_and_lora_in_one_run(
     options = "--task recommend --modes lora --max-seq-length 16 --batch-size 4 --no-tune --json"
     # Rank 24 of 24 items keeps every pair: the filter and vector negatives are wired in.
     options += " --max-positive-rank 24 --negatives vector --symmetric --strengths 0.5"
+    options += " --popularity-correction"
     args = ["--data", str(data), "--workdir", str(tmp_path / "work"), "--threads", "1"]
     try:
         invoked = CliRunner().invoke(app, ["evaluate", "finetune", *args, *options.split()])
@@ -105,6 +106,7 @@ def test_shoplm_evaluate_finetune_scores_frozen_and_lora_in_one_run(
     assert run["model_id"].startswith("shoplm-recommend-lora@") and run["config"]["symmetric"]
     assert [t["strength"] for t in run["strength_trials"]] == [0.5, 1.0]
     assert run["strength"] in (0.5, 1.0) and run["config"]["strengths"] == [0.5]
+    assert run["config"]["popularity_correction"]
     assert run["config"]["scale"] == 5.0  # --scale left out: the recommendation default
     assert result["base_model"] == run["base_model"] == str(base)
     assert encoders_scored[0] == str(base) and encoders_scored[1] != str(base)

@@ -1,4 +1,5 @@
-"""The ranking loss: masked in-batch candidates, the catalog bank, and the symmetric term."""
+"""The ranking loss: masked in-batch candidates, the catalog bank, the symmetric term and the
+popularity (logQ) correction."""
 
 from __future__ import annotations
 
@@ -9,7 +10,13 @@ from pathlib import Path
 import torch
 
 from shoplm.finetune.data import Anchor, TrainingData, TrainingPair
-from shoplm.finetune.loss import bank_mask, candidate_mask, ranking_loss, reverse_mask
+from shoplm.finetune.loss import (
+    bank_mask,
+    candidate_mask,
+    positive_log_frequency,
+    ranking_loss,
+    reverse_mask,
+)
 from shoplm.finetune.train import FinetuneConfig, batch_loss, train_encoder
 
 
@@ -97,3 +104,57 @@ def test_a_symmetric_run_trains_and_records_the_setting(
     result = train_encoder(tiny_data_factory(), config, tmp_path / "run", show_progress=False)
     assert result["finished"] and result["steps"] == 4 and result["config"]["symmetric"]
     assert len(result["metrics"]["history"]) >= 2  # the base and the end of the epoch
+
+
+def test_positive_log_frequency_is_each_items_log_share_of_the_pairs() -> None:
+    log_q = positive_log_frequency(["x", "x", "x", "y"])
+    assert math.isclose(log_q["x"], math.log(0.75)) and math.isclose(log_q["y"], math.log(0.25))
+
+
+def test_the_popularity_correction_lowers_each_candidates_logit_by_its_log_rate() -> None:
+    anchors = _unit([[1.0, 0.0], [0.0, 1.0]])
+    candidates = _unit([[1.0, 0.0], [0.6, 0.8]])
+    allowed = torch.ones((2, 2), dtype=torch.bool)
+    log_q = torch.tensor([math.log(0.9), math.log(0.1)])
+    corrected = float(ranking_loss(anchors, candidates, allowed, 2.0, log_q=log_q))
+    scores = anchors @ candidates.T * 2.0 - log_q
+    expected = torch.nn.functional.cross_entropy(scores, torch.arange(2))
+    assert math.isclose(corrected, float(expected), rel_tol=1e-6)
+    # an anchor whose answer is the rare item: the correction raises it against the popular one
+    one, rare_first = _unit([[0.0, 1.0]]), _unit([[0.6, 0.8], [1.0, 0.0]])
+    both = torch.ones((1, 2), dtype=torch.bool)
+    plain = float(ranking_loss(one, rare_first, both, 2.0))
+    assert float(ranking_loss(one, rare_first, both, 2.0, log_q=log_q.flip(0))) < plain
+
+
+def test_batch_loss_corrects_by_how_often_each_candidate_is_a_positive() -> None:
+    vectors = {"a": [1.0, 0.0], "b": [0.0, 1.0], "x": [0.8, 0.6], "y": [0.0, 1.0]}
+    data = TrainingData("recommend", {k: k for k in vectors}, [], [], [])
+    batch = [
+        TrainingPair(Anchor(item_ids=["a"], weights=[1.0]), "x", exclude=["a", "x"]),
+        TrainingPair(Anchor(item_ids=["b"], weights=[1.0]), "y", exclude=["b", "y"]),
+    ]
+
+    def embed(texts: list[str]) -> torch.Tensor:
+        return _unit([vectors[t] for t in texts])
+
+    config = FinetuneConfig(scale=1.0)
+    log_q = {"x": math.log(0.8), "y": math.log(0.2)}
+    corrected = float(batch_loss(embed, data, batch, config, log_q=log_q))
+    anchors, positives = _unit([[1.0, 0.0], [0.0, 1.0]]), _unit([[0.8, 0.6], [0.0, 1.0]])
+    everything = torch.ones((2, 2), dtype=torch.bool)
+    rates = torch.tensor([log_q["x"], log_q["y"]])
+    expected = ranking_loss(anchors, positives, everything, 1.0, log_q=rates)
+    assert math.isclose(corrected, float(expected), rel_tol=1e-6)
+    assert not math.isclose(corrected, float(batch_loss(embed, data, batch, config)))
+
+
+def test_a_popularity_corrected_run_trains_and_records_the_setting(
+    tmp_path: Path,
+    tiny_config: FinetuneConfig,
+    tiny_data_factory: Callable[[], TrainingData],
+) -> None:
+    config = tiny_config.model_copy(update={"popularity_correction": True})
+    result = train_encoder(tiny_data_factory(), config, tmp_path / "run", show_progress=False)
+    assert result["finished"] and result["steps"] == 4
+    assert result["config"]["popularity_correction"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+import torch
 from typer.testing import CliRunner
 
 from shoplm.cli import app
@@ -63,3 +65,22 @@ def test_cli_heads_errors_are_one_line(tmp_path: Path, labelled_reviews: Path) -
     assert column.exit_code == 2 and "row 1 has no column 'rating'" in column.output
     nofile = runner.invoke(app, ["heads", "train", "mood", "--data", "nope.csv", *home])
     assert nofile.exit_code == 2 and "nope.csv: no such file" in nofile.output
+
+
+def test_cli_heads_train_on_a_sample_with_fewer_threads(
+    tmp_path: Path, labelled_reviews: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    before = torch.get_num_threads()
+    home = ["--home", str(tmp_path / "home")]
+    train = ["heads", "train", "mood", "--data", str(labelled_reviews), *home, "--mode", "probe"]
+    try:
+        done = CliRunner().invoke(app, [*train, "--max-rows", "20", "--threads", "1", "--json"])
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+    assert done.exit_code == 0, done.output
+    report = json.loads(done.stdout)
+    assert report["usable_rows"] == 40 and sum(report["rows"].values()) == 20
+    too_few = CliRunner().invoke(app, [*train, "--max-rows", "5"])
+    assert too_few.exit_code != 0 and "--max-rows" in too_few.output

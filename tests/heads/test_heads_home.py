@@ -13,9 +13,11 @@ from shoplm.heads.home import (
     UnknownHeadError,
     list_heads,
     read_labelled,
+    sample_rows,
     task_for,
     train_home_head,
 )
+from shoplm.heads.spec import Examples
 
 PROBE = HeadConfig(mode="probe", max_seq_length=32, seed=3)
 LORA = HeadConfig(
@@ -60,6 +62,18 @@ def test_task_for_orders_labels_and_checks_the_kind() -> None:
         task_for("t", "classification", (), ["1"], ("bad", "good"))
     with pytest.raises(ValueError, match="head kind 'sentiment'"):
         task_for("t", "sentiment", (), ["1"])
+
+
+def test_sample_rows_is_a_seeded_subset_in_file_order() -> None:
+    examples = Examples([f"text {i}" for i in range(30)], ["a", "b"] * 15)
+    picked = sample_rows(examples, 12, seed=5)
+    assert len(picked) == 12 and picked.texts == sorted(picked.texts, key=lambda t: int(t[5:]))
+    assert sample_rows(examples, 12, seed=5).texts == picked.texts  # the seed repeats it
+    assert sample_rows(examples, 12, seed=6).texts != picked.texts
+    assert sample_rows(examples, None, seed=5) is examples
+    assert sample_rows(examples, 100, seed=5) is examples
+    with pytest.raises(ValueError, match="at least 10"):
+        sample_rows(examples, 9, seed=5)
 
 
 def test_a_probe_head_trains_saves_and_predicts(tmp_path: Path, labelled_reviews: Path) -> None:

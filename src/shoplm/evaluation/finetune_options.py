@@ -37,6 +37,11 @@ def add_finetune_options(parser: argparse.ArgumentParser) -> None:
         "--symmetric", action="store_true", help="each positive also ranks its anchor"
     )
     parser.add_argument(
+        "--popularity-correction",
+        action="store_true",
+        help="lower each in-batch logit by log(how often the item is a positive) (logQ)",
+    )
+    parser.add_argument(
         "--scale",
         type=float,
         default=None,
@@ -70,6 +75,7 @@ def finetune_config(args: argparse.Namespace) -> FinetuneConfig:
         "validate_every": args.validate_every,
         "bank_every": args.bank_every,
         "symmetric": args.symmetric,
+        "popularity_correction": args.popularity_correction,
         "patience": args.patience,
         "strengths": args.strengths,
         "seed": args.seed,

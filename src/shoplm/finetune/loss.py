@@ -10,12 +10,19 @@ of the catalog as the encoder gave them at the last refresh (no gradient flows i
 A batch of 32 random items is an easy exam; the whole catalog is the one recommendation
 and search are scored on, and it keeps the anchors from drifting onto crowded regions.
 
+With a *popularity correction* (logQ, Yi et al. 2019, "Sampling-bias-corrected neural
+modeling"), each candidate's logit is lowered by the log of how often it is a positive: in-batch
+negatives are other pairs' positives, so a popular item is a negative far more often than the
+catalog share of it, and the uncorrected loss learns to push bestsellers away from everything.
+
 A *symmetric* loss also asks each positive to pick its own anchor among the batch's anchors:
 co-purchases run both ways, so every pair teaches twice per encoding.
 """
 
 from __future__ import annotations
 
+import math
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -85,6 +92,13 @@ def reverse_mask(
     return allowed
 
 
+def positive_log_frequency(positives: Sequence[str]) -> dict[str, float]:
+    """log(share of the pairs whose positive is this item): the in-batch sampling rate."""
+    counts = Counter(positives)
+    total = sum(counts.values())
+    return {item: math.log(count / total) for item, count in counts.items()}
+
+
 def ranking_loss(
     anchors: Any,
     candidates: Any,
@@ -92,17 +106,22 @@ def ranking_loss(
     scale: float = 20.0,
     bank: Any = None,
     bank_allowed: Any = None,
+    log_q: Any = None,
 ) -> Any:
     """Cross-entropy of each anchor over its allowed candidates; anchor i's answer is column i.
 
     ``anchors`` [B, d] and ``candidates`` [C, d] are unit vectors (cosine = dot product);
-    ``bank`` [N, d] (fixed unit vectors) with ``bank_allowed`` [B, N] adds more negatives.
+    ``bank`` [N, d] (fixed unit vectors) with ``bank_allowed`` [B, N] adds more negatives;
+    ``log_q`` [C], each candidate's log sampling rate, is subtracted from its column's logits
+    (the bank is a uniform draw of the catalog and is left as it is).
     """
     import torch
     import torch.nn.functional as F
 
     lowest = torch.finfo(anchors.dtype).min
     scores = anchors @ candidates.T * scale
+    if log_q is not None:
+        scores = scores - log_q.to(scores.device)
     scores = scores.masked_fill(~allowed.to(scores.device), lowest)
     if bank is not None:
         extra = anchors @ bank.to(anchors.device).T * scale

@@ -26,7 +26,7 @@ import resource
 import shutil
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -38,7 +38,13 @@ from shoplm.config import DEFAULT_ENCODER, progress_wanted
 from shoplm.finetune import checkpoint as ckpt
 from shoplm.finetune.data import TrainingData, TrainingPair
 from shoplm.finetune.interpolation import choose_strength, interpolated_state
-from shoplm.finetune.loss import bank_mask, candidate_mask, ranking_loss, reverse_mask
+from shoplm.finetune.loss import (
+    bank_mask,
+    candidate_mask,
+    positive_log_frequency,
+    ranking_loss,
+    reverse_mask,
+)
 from shoplm.finetune.manifest import (
     FOLDER_MARKER,
     FORMAT,
@@ -106,6 +112,13 @@ class FinetuneConfig(BaseModel):
     symmetric: bool = Field(
         default=False,
         description="Also rank each positive's anchor among the batch's anchors (both ways).",
+    )
+    popularity_correction: bool = Field(
+        default=False,
+        description=(
+            "Subtract log(how often an item is a positive) from its in-batch logits (logQ), "
+            "so popular items are not pushed away just for being frequent negatives."
+        ),
     )
     patience: int = Field(default=2, ge=1)
     keep_best: bool = Field(
@@ -221,6 +234,11 @@ def train_encoder(
     state["resumed_at"] = state["global_step"] if resumed else 0
 
     bank_ids = sorted(item_ids_used(data)) if config.bank_every else []
+    log_q = (
+        positive_log_frequency([p.positive for p in data.pairs])
+        if config.popularity_correction
+        else None
+    )
     bank: Any = None
     trained_started = time.perf_counter()
     steps_this_run = 0
@@ -246,7 +264,9 @@ def train_encoder(
             if bank_ids and (bank is None or state["global_step"] % config.bank_every == 0):
                 texts = [data.corpus[i] for i in bank_ids]
                 bank = torch.from_numpy(_encode(model, texts, prefix))
-            loss = batch_loss(embed, data, batch, config, (bank_ids, bank) if bank_ids else None)
+            loss = batch_loss(
+                embed, data, batch, config, (bank_ids, bank) if bank_ids else None, log_q
+            )
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
             optimizer.step()
@@ -432,8 +452,14 @@ def batch_loss(
     batch: Sequence[TrainingPair],
     config: FinetuneConfig,
     bank: tuple[list[str], Any] | None = None,
+    log_q: Mapping[str, float] | None = None,
 ) -> Any:
-    """The loss of one batch: every distinct text is encoded once."""
+    """The loss of one batch: every distinct text is encoded once.
+
+    ``log_q``: each item's log rate as a positive (:func:`positive_log_frequency`); given, the
+    candidates' logits are corrected by it.  A hard negative that is never a positive takes
+    the rarest positive's rate.
+    """
     import torch
 
     keys: dict[tuple[str, str], int] = {}
@@ -465,7 +491,13 @@ def batch_loss(
     if bank is not None:
         bank_ids, bank_vectors = bank
         extra = (bank_vectors, bank_mask(bank_ids, candidates, exclude))
-    loss = ranking_loss(anchors, vectors[candidate_rows], allowed, config.scale, *extra)
+    correction = None
+    if log_q is not None:
+        floor = min(log_q.values())
+        correction = torch.tensor([log_q.get(c, floor) for c in candidates], dtype=anchors.dtype)
+    loss = ranking_loss(
+        anchors, vectors[candidate_rows], allowed, config.scale, *extra, log_q=correction
+    )
     if not config.symmetric:
         return loss
     backward = reverse_mask([_anchor_key(p) for p in batch], positives, exclude)

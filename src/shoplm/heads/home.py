@@ -11,6 +11,7 @@ that fails to train leaves the one of the same name already saved in place.
 
 from __future__ import annotations
 
+import random
 import re
 import shutil
 from collections.abc import Callable, Sequence
@@ -146,6 +147,16 @@ def split_examples(examples: Examples, spec: TaskSpec, seed: int) -> dict[str, E
     return shares
 
 
+def sample_rows(examples: Examples, max_rows: int | None, seed: int) -> Examples:
+    """A seeded ``max_rows`` of the rows, in file order (all of them when None or fewer):
+    a quick first head on a large file, or one that fits the machine's time."""
+    if max_rows is not None and max_rows < 10:
+        raise ValueError(f"max_rows must be at least 10 (a test share needs rows), got {max_rows}")
+    if max_rows is None or len(examples) <= max_rows:
+        return examples
+    return examples.subset(sorted(random.Random(seed).sample(range(len(examples)), max_rows)))
+
+
 def checked_targets(spec: TaskSpec, labelled: LabelledFile, path: Path) -> Examples:
     """The rows with targets the task can learn: a label outside it, or a regression target
     that is no number, is an error naming the file row."""
@@ -177,10 +188,14 @@ def train_home_head(
     labels: Sequence[str] = (),
     groups: Sequence[str] = (),
     compare_probe: bool = True,
+    max_rows: int | None = None,
     say: Say | None = None,
     show_progress: bool = False,
 ) -> dict[str, Any]:
-    """Train, score and save the head ``name`` of ``home`` (see the module docstring)."""
+    """Train, score and save the head ``name`` of ``home`` (see the module docstring).
+
+    ``max_rows``: train and score on a seeded sample of that many usable rows (every row is
+    still read and checked first)."""
     say = say or (lambda _message: None)
     check_name(name)
     labelled = read_labelled(data, text_columns, label_column)
@@ -189,6 +204,10 @@ def train_home_head(
         say(f"skipped {len(skipped)} rows with an empty text or label (rows {_some(skipped)})")
     spec = task_for(name, kind, labels, labelled.examples.targets, groups)
     examples = checked_targets(spec, labelled, data)
+    usable = len(examples)
+    examples = sample_rows(examples, max_rows, config.seed)
+    if len(examples) < usable:
+        say(f"using a seeded {len(examples)} of the {usable} usable rows (max_rows)")
     shares = split_examples(examples, spec, config.seed)
     say(
         f"{len(examples)} rows: {len(shares['train'])} train, {len(shares['valid'])} "
@@ -199,6 +218,7 @@ def train_home_head(
         modes.append("probe")
     report: dict[str, Any] = {"name": name, "task": spec.to_dict(), "rows": _sizes(shares)}
     report["skipped_rows"] = {"count": len(skipped), "first": skipped[:10]}
+    report["usable_rows"] = usable
     scores: dict[str, Any] = {}
     kept: TaskHead | None = None
     for mode in modes:
@@ -322,6 +342,7 @@ __all__ = [
     "UnknownHeadError",
     "list_heads",
     "read_labelled",
+    "sample_rows",
     "task_for",
     "train_home_head",
 ]
