@@ -24,6 +24,21 @@ def _unit(rows: list[list[float]]) -> torch.Tensor:
     return torch.nn.functional.normalize(torch.tensor(rows, dtype=torch.float32), dim=-1)
 
 
+def _two_pairs() -> tuple[TrainingData, list[TrainingPair], Callable[[list[str]], torch.Tensor]]:
+    """Anchors a -> x and b -> y, with fixed 2-d vectors standing in for the encoder."""
+    vectors = {"a": [1.0, 0.0], "b": [0.0, 1.0], "x": [0.8, 0.6], "y": [0.0, 1.0]}
+    data = TrainingData("recommend", {k: k for k in vectors}, [], [], [])
+    batch = [
+        TrainingPair(Anchor(item_ids=["a"], weights=[1.0]), "x", exclude=["a", "x"]),
+        TrainingPair(Anchor(item_ids=["b"], weights=[1.0]), "y", exclude=["b", "y"]),
+    ]
+
+    def embed(texts: list[str]) -> torch.Tensor:
+        return _unit([vectors[t] for t in texts])
+
+    return data, batch, embed
+
+
 def test_bank_mask_bans_batch_candidates_and_each_anchors_excludes() -> None:
     allowed = bank_mask(["a", "b", "c", "d"], candidates=["a", "x"], exclude=[["c"], []])
     assert allowed.tolist() == [[False, True, False, True], [False, True, True, True]]
@@ -73,16 +88,7 @@ def test_reverse_mask_spares_anchors_that_are_no_wrong_answer() -> None:
 
 
 def test_the_symmetric_loss_adds_each_positive_ranking_its_anchor() -> None:
-    vectors = {"a": [1.0, 0.0], "b": [0.0, 1.0], "x": [0.8, 0.6], "y": [0.0, 1.0]}
-    data = TrainingData("recommend", {k: k for k in vectors}, [], [], [])
-    batch = [
-        TrainingPair(Anchor(item_ids=["a"], weights=[1.0]), "x", exclude=["a", "x"]),
-        TrainingPair(Anchor(item_ids=["b"], weights=[1.0]), "y", exclude=["b", "y"]),
-    ]
-
-    def embed(texts: list[str]) -> torch.Tensor:
-        return _unit([vectors[t] for t in texts])
-
+    data, batch, embed = _two_pairs()
     one_way = FinetuneConfig(scale=1.0)
     both_ways = one_way.model_copy(update={"symmetric": True})
     forward = float(batch_loss(embed, data, batch, one_way))
@@ -128,16 +134,7 @@ def test_the_popularity_correction_lowers_each_candidates_logit_by_its_log_rate(
 
 
 def test_batch_loss_corrects_by_how_often_each_candidate_is_a_positive() -> None:
-    vectors = {"a": [1.0, 0.0], "b": [0.0, 1.0], "x": [0.8, 0.6], "y": [0.0, 1.0]}
-    data = TrainingData("recommend", {k: k for k in vectors}, [], [], [])
-    batch = [
-        TrainingPair(Anchor(item_ids=["a"], weights=[1.0]), "x", exclude=["a", "x"]),
-        TrainingPair(Anchor(item_ids=["b"], weights=[1.0]), "y", exclude=["b", "y"]),
-    ]
-
-    def embed(texts: list[str]) -> torch.Tensor:
-        return _unit([vectors[t] for t in texts])
-
+    data, batch, embed = _two_pairs()
     config = FinetuneConfig(scale=1.0)
     log_q = {"x": math.log(0.8), "y": math.log(0.2)}
     corrected = float(batch_loss(embed, data, batch, config, log_q=log_q))
