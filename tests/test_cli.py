@@ -54,3 +54,13 @@ def test_every_command_has_help() -> None:
         result = runner.invoke(app, [command, "--help"])
         assert result.exit_code == 0, command
         assert "--home" in result.stdout or command == "evaluate"
+
+
+def test_help_keeps_bracketed_words() -> None:
+    """Help texts are plain text: rich markup would swallow "[default: ...]" as a tag."""
+    for command in (["fit"], ["finetune"], ["heads", "train"], ["keys", "create"]):
+        result = runner.invoke(app, [*command, "--help"], terminal_width=200)
+        assert result.exit_code == 0, command
+        assert "[default: $SHOPLM_HOME or ./shoplm-home]" in result.stdout, command
+    finetune = runner.invoke(app, ["finetune", "--help"], terminal_width=200).stdout
+    assert "Validate every N steps [each epoch]." in finetune

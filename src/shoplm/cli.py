@@ -36,9 +36,13 @@ app = typer.Typer(
     help="shoplm: search and recommendation for online shops, on a fine-tunable language model.",
     no_args_is_help=True,
     add_completion=False,
+    # Help texts are plain: "[default: ...]" and "[each epoch]" are words, not rich markup tags.
+    rich_markup_mode=None,
     pretty_exceptions_enable=False,
 )
-evaluate_app = typer.Typer(help="Offline evaluation on a dataset folder.", no_args_is_help=True)
+evaluate_app = typer.Typer(
+    help="Offline evaluation on a dataset folder.", no_args_is_help=True, rich_markup_mode=None
+)
 app.add_typer(evaluate_app, name="evaluate")
 app.add_typer(heads_app, name="heads")
 
@@ -675,7 +679,11 @@ def _emit_evaluation(result: dict, as_json: bool, report: Path | None) -> None:
         typer.echo(f"report written to {report}")
 
 
-keys_app = typer.Typer(help="API keys for the HTTP server (stored hashed).", no_args_is_help=True)
+keys_app = typer.Typer(
+    help="API keys for the HTTP server (stored hashed).",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
 app.add_typer(keys_app, name="keys")
 
 
