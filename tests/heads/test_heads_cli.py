@@ -82,5 +82,8 @@ def test_cli_heads_train_on_a_sample_with_fewer_threads(
     assert done.exit_code == 0, done.output
     report = json.loads(done.stdout)
     assert report["usable_rows"] == 40 and sum(report["rows"].values()) == 20
+    manifest = json.loads((Path(report["folder"]) / "manifest.json").read_text())
+    saved = manifest["metrics"]
+    assert saved["usable_rows"] == 40 and saved["rows"] == report["rows"]
     too_few = CliRunner().invoke(app, [*train, "--max-rows", "5"])
     assert too_few.exit_code != 0 and "--max-rows" in too_few.output

@@ -240,6 +240,7 @@ def train_home_head(
             kept = head
     assert kept is not None
     saved = {**scores[config.mode], "rows": report["rows"], "data": str(data)}
+    saved["usable_rows"] = usable  # more than the rows' sum when --max-rows sampled them
     saved.pop("trainable_parameters")  # the manifest's training notes hold it
     if len(scores) > 1:
         saved["compared"] = {mode: score["test"] for mode, score in scores.items()}
