@@ -37,12 +37,11 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     # Help texts are plain: "[default: ...]" and "[each epoch]" are words, not rich markup tags.
+    # The sub-apps (evaluate, heads, keys) inherit this.
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
 )
-evaluate_app = typer.Typer(
-    help="Offline evaluation on a dataset folder.", no_args_is_help=True, rich_markup_mode=None
-)
+evaluate_app = typer.Typer(help="Offline evaluation on a dataset folder.", no_args_is_help=True)
 app.add_typer(evaluate_app, name="evaluate")
 app.add_typer(heads_app, name="heads")
 
@@ -679,11 +678,7 @@ def _emit_evaluation(result: dict, as_json: bool, report: Path | None) -> None:
         typer.echo(f"report written to {report}")
 
 
-keys_app = typer.Typer(
-    help="API keys for the HTTP server (stored hashed).",
-    no_args_is_help=True,
-    rich_markup_mode=None,
-)
+keys_app = typer.Typer(help="API keys for the HTTP server (stored hashed).", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 
 

@@ -22,7 +22,6 @@ from shoplm.heads.scoring import brief_scores
 heads_app = typer.Typer(
     help="Task heads (sentiment, categories, ...) trained on your labelled texts.",
     no_args_is_help=True,
-    rich_markup_mode=None,
 )
 HeadName = Annotated[str, typer.Argument(help="The head's name (letters, digits, - and _).")]
 
