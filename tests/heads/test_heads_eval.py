@@ -18,7 +18,6 @@ from shoplm.datasets import QueryClassDataset, SearchDataset, SearchQuery, TextL
 from shoplm.evaluation.heads_eval import (
     _parser,
     build_task,
-    cap_rows,
     evaluate_heads,
     training_config,
 )
@@ -39,15 +38,6 @@ def _clothing_folder(folder: Path, n: int = 60) -> Path:
         writer.writerow([i, 100 + i % 7, "", f"the dress is {WORDS[rating]}", rating])
     (folder / "reviews.csv.gz").write_bytes(gzip.compress(buffer.getvalue().encode(), mtime=0))
     return folder
-
-
-def test_cap_rows_balances_classes_as_far_as_they_go() -> None:
-    labels = ["pos"] * 80 + ["neg"] * 15 + ["neu"] * 5
-    rows = cap_rows(range(100), 45, 3, labels)
-    counts = {c: sum(labels[r] == c for r in rows) for c in ("pos", "neg", "neu")}
-    assert counts == {"pos": 25, "neg": 15, "neu": 5}  # small classes give all; pos fills up
-    assert cap_rows(range(100), 45, 3, labels) == rows
-    assert len(cap_rows(range(100), 10, 3)) == 10 and cap_rows([3, 1], None, 0) == [1, 3]
 
 
 def test_build_task_from_each_supported_kind_of_dataset() -> None:

@@ -1,8 +1,8 @@
-"""The seeded split: stratified by class or kept whole by group."""
+"""The seeded split (stratified by class or kept whole by group) and the seeded row caps."""
 
 from __future__ import annotations
 
-from shoplm.heads.split import split_rows
+from shoplm.heads.split import cap_rows, split_rows
 
 
 def test_split_is_seeded_stratified_and_disjoint() -> None:
@@ -23,3 +23,12 @@ def test_grouped_split_keeps_each_group_in_one_part() -> None:
     for name, rows in split.items():
         assert all(where[groups[r]] == name for r in rows)
     assert len(split["train"]) == 4 * 14  # 70% of 20 groups
+
+
+def test_cap_rows_balances_classes_as_far_as_they_go() -> None:
+    labels = ["pos"] * 80 + ["neg"] * 15 + ["neu"] * 5
+    rows = cap_rows(range(100), 45, 3, labels)
+    counts = {c: sum(labels[r] == c for r in rows) for c in ("pos", "neg", "neu")}
+    assert counts == {"pos": 25, "neg": 15, "neu": 5}  # small classes give all; pos fills up
+    assert cap_rows(range(100), 45, 3, labels) == rows
+    assert len(cap_rows(range(100), 10, 3)) == 10 and cap_rows([3, 1], None, 0) == [1, 3]

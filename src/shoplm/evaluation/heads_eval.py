@@ -64,7 +64,7 @@ from shoplm.heads.predicting import Scored
 from shoplm.heads.resources import ResourceMeter
 from shoplm.heads.scoring import constant_metrics
 from shoplm.heads.spec import encode_targets
-from shoplm.heads.split import FRACTIONS, split_rows
+from shoplm.heads.split import FRACTIONS, cap_rows, split_rows
 from shoplm.text.cache import EmbeddingCache
 
 TASKS = ("sentiment", "rating", "categorisation", "click", "purchase")
@@ -258,47 +258,6 @@ def task_split(built: TaskData, seed: int) -> tuple[dict[str, list[int]], list[A
     strata = reported if built.spec.has_classes and built.groups is None else None
     split = split_rows(len(built.examples), seed, FRACTIONS, strata=strata, groups=built.groups)
     return split, strata
-
-
-def cap_rows(
-    rows: Sequence[int],
-    limit: int | None,
-    seed: int,
-    labels: Sequence[Any] | None = None,
-) -> list[int]:
-    """At most ``limit`` rows, seeded; with ``labels``, as even across classes as possible."""
-    rows = sorted(rows)
-    if limit is None or limit >= len(rows):
-        return rows
-    rng = random.Random(seed)
-    if labels is None:
-        return sorted(rng.sample(rows, limit))
-    by_label: dict[Any, list[int]] = {}
-    for row in rows:
-        by_label.setdefault(labels[row], []).append(row)
-    quota = _water_fill({k: len(v) for k, v in by_label.items()}, limit)
-    picked: list[int] = []
-    for key in sorted(by_label, key=str):
-        picked.extend(rng.sample(by_label[key], quota[key]))
-    return sorted(picked)
-
-
-def _water_fill(sizes: dict[Any, int], total: int) -> dict[Any, int]:
-    """Equal shares of ``total``; what small classes cannot use goes to the larger ones."""
-    quota = dict.fromkeys(sizes, 0)
-    left = total
-    open_keys = sorted(sizes, key=lambda k: sizes[k])
-    while left > 0 and open_keys:
-        share = max(1, left // len(open_keys))
-        for key in list(open_keys):
-            take = min(share, sizes[key] - quota[key], left)
-            quota[key] += take
-            left -= take
-            if quota[key] >= sizes[key]:
-                open_keys.remove(key)
-            if left == 0:
-                break
-    return quota
 
 
 # -------------------------------------------------------------------------- run

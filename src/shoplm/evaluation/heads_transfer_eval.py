@@ -48,7 +48,6 @@ from shoplm.evaluation.heads_eval import (
     add_training_options,
     brief,
     build_task,
-    cap_rows,
     task_split,
     train_and_score,
     training_config,
@@ -59,6 +58,7 @@ from shoplm.evaluation.transfer_eval import share_label
 from shoplm.heads import Examples, HeadConfig, TaskHead, TaskSpec
 from shoplm.heads.intervals import paired_bootstrap
 from shoplm.heads.predicting import Scored
+from shoplm.heads.split import cap_rows
 
 TASKS = ("sentiment", "rating")
 # the settings of `shoplm evaluate heads` (LoRA r 16 on the top 2 blocks), no class weights

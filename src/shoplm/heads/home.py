@@ -11,7 +11,6 @@ that fails to train leaves the one of the same name already saved in place.
 
 from __future__ import annotations
 
-import random
 import re
 import shutil
 from collections.abc import Callable, Sequence
@@ -22,7 +21,7 @@ from typing import Any
 from shoplm.heads.config import HeadConfig
 from shoplm.heads.head import TaskHead
 from shoplm.heads.spec import Examples, HeadDataError, TaskKind, TaskSpec
-from shoplm.heads.split import FRACTIONS, split_rows
+from shoplm.heads.split import FRACTIONS, cap_rows, split_rows
 from shoplm.heads.storage import MANIFEST, read_manifest
 from shoplm.ingest.readers import open_rows
 from shoplm.ingest.validate import present
@@ -154,7 +153,7 @@ def sample_rows(examples: Examples, max_rows: int | None, seed: int) -> Examples
         raise ValueError(f"max_rows must be at least 10 (a test share needs rows), got {max_rows}")
     if max_rows is None or len(examples) <= max_rows:
         return examples
-    return examples.subset(sorted(random.Random(seed).sample(range(len(examples)), max_rows)))
+    return examples.subset(cap_rows(range(len(examples)), max_rows, seed))
 
 
 def checked_targets(spec: TaskSpec, labelled: LabelledFile, path: Path) -> Examples:

@@ -3,7 +3,8 @@
 Stratified by class (each share holds every class in its proportion) or by group (rows of
 one query or user never straddle two shares).  ``evaluate heads`` and a home's
 ``shoplm heads train`` both cut their rows this way, so the same rows with the same seed give
-the same shares.
+the same shares.  ``cap_rows`` then draws at most so many rows of a share, seeded (as even
+across classes as they go, when asked): the evaluations' caps and ``heads train --max-rows``.
 """
 
 from __future__ import annotations
@@ -50,3 +51,44 @@ def _cut(n: int, fractions: Sequence[float]) -> list[str]:
     n_train = round(n * fractions[0])
     n_valid = min(n - n_train, round(n * fractions[1]))
     return ["train"] * n_train + ["valid"] * n_valid + ["test"] * (n - n_train - n_valid)
+
+
+def cap_rows(
+    rows: Sequence[int],
+    limit: int | None,
+    seed: int,
+    labels: Sequence[Any] | None = None,
+) -> list[int]:
+    """At most ``limit`` rows, seeded; with ``labels``, as even across classes as possible."""
+    rows = sorted(rows)
+    if limit is None or limit >= len(rows):
+        return rows
+    rng = random.Random(seed)
+    if labels is None:
+        return sorted(rng.sample(rows, limit))
+    by_label: dict[Any, list[int]] = {}
+    for row in rows:
+        by_label.setdefault(labels[row], []).append(row)
+    quota = _water_fill({k: len(v) for k, v in by_label.items()}, limit)
+    picked: list[int] = []
+    for key in sorted(by_label, key=str):
+        picked.extend(rng.sample(by_label[key], quota[key]))
+    return sorted(picked)
+
+
+def _water_fill(sizes: dict[Any, int], total: int) -> dict[Any, int]:
+    """Equal shares of ``total``; what small classes cannot use goes to the larger ones."""
+    quota = dict.fromkeys(sizes, 0)
+    left = total
+    open_keys = sorted(sizes, key=lambda k: sizes[k])
+    while left > 0 and open_keys:
+        share = max(1, left // len(open_keys))
+        for key in list(open_keys):
+            take = min(share, sizes[key] - quota[key], left)
+            quota[key] += take
+            left -= take
+            if quota[key] >= sizes[key]:
+                open_keys.remove(key)
+            if left == 0:
+                break
+    return quota
