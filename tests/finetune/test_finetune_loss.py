@@ -115,6 +115,9 @@ def test_a_symmetric_run_trains_and_records_the_setting(
 def test_positive_log_frequency_is_each_items_log_share_of_the_pairs() -> None:
     log_q = positive_log_frequency(["x", "x", "x", "y"])
     assert math.isclose(log_q["x"], math.log(0.75)) and math.isclose(log_q["y"], math.log(0.25))
+    with_catalog = positive_log_frequency(["x", "x", "x", "y"], ["x", "y", "z"])
+    assert with_catalog["z"] == log_q["y"]  # never a positive: the rarest positive's rate
+    assert {k: with_catalog[k] for k in log_q} == log_q
 
 
 def test_the_popularity_correction_lowers_each_candidates_logit_by_its_log_rate() -> None:

@@ -92,11 +92,19 @@ def reverse_mask(
     return allowed
 
 
-def positive_log_frequency(positives: Sequence[str]) -> dict[str, float]:
-    """log(share of the pairs whose positive is this item): the in-batch sampling rate."""
+def positive_log_frequency(
+    positives: Sequence[str], catalog: Sequence[str] = ()
+) -> dict[str, float]:
+    """log(share of the pairs whose positive is this item): the in-batch sampling rate.
+
+    A ``catalog`` item that is never a positive (it can still come in as a hard negative)
+    takes the rarest positive's rate, so every candidate of a batch has one.
+    """
     counts = Counter(positives)
     total = sum(counts.values())
-    return {item: math.log(count / total) for item, count in counts.items()}
+    rates = {item: math.log(count / total) for item, count in counts.items()}
+    floor = min(rates.values(), default=0.0)
+    return {**dict.fromkeys(catalog, floor), **rates}
 
 
 def ranking_loss(

@@ -235,7 +235,7 @@ def train_encoder(
 
     bank_ids = sorted(item_ids_used(data)) if config.bank_every else []
     log_q = (
-        positive_log_frequency([p.positive for p in data.pairs])
+        positive_log_frequency([p.positive for p in data.pairs], list(data.corpus))
         if config.popularity_correction
         else None
     )
@@ -456,9 +456,8 @@ def batch_loss(
 ) -> Any:
     """The loss of one batch: every distinct text is encoded once.
 
-    ``log_q``: each item's log rate as a positive (:func:`positive_log_frequency`); given, the
-    candidates' logits are corrected by it.  A hard negative that is never a positive takes
-    the rarest positive's rate.
+    ``log_q``: each catalog item's log rate as a positive (:func:`positive_log_frequency`);
+    given, the candidates' logits are corrected by it.
     """
     import torch
 
@@ -493,8 +492,7 @@ def batch_loss(
         extra = (bank_vectors, bank_mask(bank_ids, candidates, exclude))
     correction = None
     if log_q is not None:
-        floor = min(log_q.values())
-        correction = torch.tensor([log_q.get(c, floor) for c in candidates], dtype=anchors.dtype)
+        correction = torch.tensor([log_q[c] for c in candidates], dtype=anchors.dtype)
     loss = ranking_loss(
         anchors, vectors[candidate_rows], allowed, config.scale, *extra, log_q=correction
     )
