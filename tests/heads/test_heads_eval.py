@@ -1,4 +1,4 @@
-"""The heads evaluation: task building, caps, and one tiny end-to-end run."""
+"""The heads evaluation: task building and one tiny end-to-end run."""
 
 from __future__ import annotations
 
