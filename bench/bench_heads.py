@@ -7,6 +7,8 @@ prediction costs.  Then times one prediction call (the path the HTTP route takes
 ``reviews.csv`` in the layout of ``womens_clothing_reviews``; else made-up texts): the median
 of ``--repeats`` calls per batch size, texts per second, and the LoRA head's cost over the
 probe's.  The encoder's forward pass is the whole cost; the adapter stays unmerged.
+It also gives the megabytes of weights the two loaded heads hold (each distinct tensor counted
+once): served from one home they share the base model's, loaded one by one each has its own.
 
     .venv/bin/python bench/bench_heads.py --data ../shared/data/womens_clothing_reviews --json
 """
@@ -25,6 +27,8 @@ from bench_intervals import median_seconds
 
 from shoplm.heads import Examples, HeadConfig, LoraSettings, TaskHead, TaskKind, TaskSpec
 from shoplm.heads.home import HomeHeads, heads_dir
+
+HEAD_NAMES = ("probe", "lora")  # each head is named after its mode
 
 SPEC = TaskSpec("sentiment", TaskKind.CLASSIFICATION, ("negative", "neutral", "positive"))
 WORDS = ("the", "fabric", "fits", "runs", "small", "large", "lovely", "colour", "returned", "soft")
@@ -46,9 +50,9 @@ def build_heads(home: Path, texts: list[str], max_seq_length: int) -> HomeHeads:
     labels = [SPEC.labels[i % 3] for i in range(len(texts))]
     train = Examples(texts[:24], labels[:24])
     valid = Examples(texts[24:36], labels[24:36])
-    for name, mode in (("probe", "probe"), ("lora", "lora")):
+    for name in HEAD_NAMES:
         config = HeadConfig(
-            mode=mode,
+            mode=name,
             epochs=1,
             max_seq_length=max_seq_length,
             class_weights="none",  # "auto" would train each head twice
@@ -56,6 +60,15 @@ def build_heads(home: Path, texts: list[str], max_seq_length: int) -> HomeHeads:
         )
         TaskHead.train(SPEC, train, valid, config).save(heads_dir(home) / name)
     return HomeHeads(home)
+
+
+def weight_megabytes(heads: list[TaskHead]) -> float:
+    """Megabytes of the heads' parameters and buffers, a tensor shared by several once."""
+    sizes: dict[int, int] = {}
+    for head in heads:
+        for tensor in (*head.net.parameters(), *head.net.buffers()):
+            sizes[tensor.data_ptr()] = tensor.numel() * tensor.element_size()
+    return round(sum(sizes.values()) / 2**20, 1)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -72,12 +85,19 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     with tempfile.TemporaryDirectory() as home:
         heads = build_heads(Path(home), texts, args.max_seq_length)
-        for name in ("probe", "lora"):
+        for name in HEAD_NAMES:
             heads.predict(name, texts[:8])  # load and warm up
+        memory = {
+            "heads": len(HEAD_NAMES),
+            "shared_base_mb": weight_megabytes([heads.get(name) for name in HEAD_NAMES]),
+            "own_copies_mb": weight_megabytes(
+                [TaskHead.load(heads_dir(Path(home)) / name) for name in HEAD_NAMES]
+            ),
+        }
         for size in sizes:
             batch = texts[:size]
             row: dict[str, float | int] = {"texts": size}
-            for name in ("probe", "lora"):
+            for name in HEAD_NAMES:
                 seconds = median_seconds(lambda n=name, b=batch: heads.predict(n, b), args.repeats)
                 row[f"{name}_ms"] = round(seconds * 1000, 2)
                 row[f"{name}_texts_per_s"] = round(size / seconds, 1)
@@ -89,12 +109,14 @@ def main(argv: list[str] | None = None) -> int:
         "repeats": args.repeats,
         "cores": cores,
         "rows": rows,
+        "weights": memory,
     }
     if args.json:
         print(json.dumps(result, indent=2))
     else:
         for row in rows:
             print(row)
+        print(memory)
     return 0
 
 

@@ -22,3 +22,7 @@ def test_bench_heads_times_both_heads(capsys: pytest.CaptureFixture[str]) -> Non
     assert [row["texts"] for row in result["rows"]] == [1, 4]
     for row in result["rows"]:
         assert row["probe_ms"] > 0 and row["lora_ms"] > 0 and row["lora_over_probe"] > 0
+    weights = result["weights"]
+    # MiniLM-L6 is about 87 MB of float32 weights: held once when the heads share it
+    assert weights["heads"] == 2 and 80 < weights["shared_base_mb"] < 100
+    assert weights["own_copies_mb"] > 1.8 * weights["shared_base_mb"]

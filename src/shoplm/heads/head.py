@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from shoplm.heads import storage
+from shoplm.heads.bases import SharedBases
 from shoplm.heads.batches import tokenize
 from shoplm.heads.config import HeadConfig, LoraSettings
 from shoplm.heads.features import cache_model_id, embed, run_batches
@@ -332,13 +333,19 @@ class TaskHead(Predicting):
         return save_model_folder(st_model, Path(folder))
 
     @classmethod
-    def load(cls, folder: str | Path, device: str | None = None) -> TaskHead:
-        """A saved head on its base model; refuses a base whose weights differ."""
+    def load(
+        cls, folder: str | Path, device: str | None = None, bases: SharedBases | None = None
+    ) -> TaskHead:
+        """A saved head on its base model; refuses a base whose weights differ.
+
+        ``bases``: take the base from there, sharing its weights with the other heads loaded
+        through it (a serving home's heads), instead of loading a private copy."""
         folder = Path(folder).expanduser()
         manifest = storage.read_manifest(folder)
         spec = TaskSpec.from_dict(manifest["task"])
         config = HeadConfig.from_dict({**manifest["config"], "device": device})
-        base = load_base(manifest["base_model"])
+        model = manifest["base_model"]
+        base = bases.get(model) if bases is not None else load_base(model)
         if base.model_id != manifest["base_model_id"]:
             raise storage.HeadFormatError(
                 f"{folder}: the head was trained on base model {manifest['base_model_id']!r} "

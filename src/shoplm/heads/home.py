@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from shoplm.heads.bases import SharedBases
 from shoplm.heads.config import HeadConfig
 from shoplm.heads.head import TaskHead
 from shoplm.heads.spec import Examples, HeadDataError, TaskKind, TaskSpec
@@ -298,11 +299,15 @@ def list_heads(home: Path) -> list[dict[str, Any]]:
 
 
 class HomeHeads:
-    """The home's saved heads, each loaded on first use and kept until its folder changes."""
+    """The home's saved heads, each loaded on first use and kept until its folder changes.
+
+    Heads on the same base model share one copy of its weights (``SharedBases``): a home
+    serving five heads holds the base once, not five times."""
 
     def __init__(self, home: Path) -> None:
         self.home = Path(home)
         self._loaded: dict[str, tuple[int, TaskHead]] = {}
+        self.bases = SharedBases()
 
     def get(self, name: str) -> TaskHead:
         check_name(name)
@@ -313,7 +318,7 @@ class HomeHeads:
         stamp = manifest.stat().st_mtime_ns
         cached = self._loaded.get(name)
         if cached is None or cached[0] != stamp:
-            self._loaded[name] = (stamp, TaskHead.load(manifest.parent))
+            self._loaded[name] = (stamp, TaskHead.load(manifest.parent, bases=self.bases))
         return self._loaded[name][1]
 
     def predict(self, name: str, texts: Sequence[str]) -> list[dict[str, Any]]:

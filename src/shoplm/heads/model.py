@@ -57,8 +57,12 @@ def load_base(model: str = DEFAULT_ENCODER) -> Base:
     finally:
         if bars_were_on:
             hf_logging.enable_progress_bar()
-    model_id = DEFAULT_ENCODER if model == DEFAULT_ENCODER else folder_model_id(path)
-    return Base(tokenizer, encoder, int(encoder.config.hidden_size), model_id)
+    return Base(tokenizer, encoder, int(encoder.config.hidden_size), base_model_id(model))
+
+
+def base_model_id(model: str) -> str:
+    """The base's stable id: the bundled model's name, else its folder's content hash."""
+    return DEFAULT_ENCODER if model == DEFAULT_ENCODER else folder_model_id(resolve_model(model))
 
 
 class HeadNet(nn.Module):

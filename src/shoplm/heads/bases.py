@@ -1,0 +1,55 @@
+"""Base models shared by the heads a home serves: one copy of the frozen weights per base.
+
+Every head adapts the same base encoder (a LoRA adapter, or none for a probe), and the base's
+weights never change while heads predict.  Loading each head with its own copy of the base
+costs the whole model (about 90 MB for MiniLM-L6) per head; here each head gets its own
+module tree (so one head's adapter layers never reach another's) whose weight tensors are the
+one cached copy.  The cache is keyed by the base's stable id, so a base folder whose files
+changed on disk is loaded afresh.
+
+Shared weights must stay read-only: nothing here merges an adapter into them (exporting a
+head's encoder loads a private copy).
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+
+from torch import nn
+
+from shoplm.heads.model import Base, base_model_id, load_base
+
+
+def share_weights(module: nn.Module) -> nn.Module:
+    """A new module tree of the same architecture whose parameters and buffers are the
+    given module's own tensors (nothing is copied but the small Python objects)."""
+    memo: dict[int, object] = {id(p): p for p in module.parameters()}
+    memo.update({id(b): b for b in module.buffers()})
+    return copy.deepcopy(module, memo)
+
+
+class SharedBases:
+    """Loaded base models by name and id; ``get`` hands out weight-sharing twins."""
+
+    def __init__(self) -> None:
+        self._loaded: dict[str, Base] = {}
+        self._lock = threading.Lock()
+
+    def get(self, model: str) -> Base:
+        """A base for one head: its own module tree and tokenizer, the shared weights."""
+        model_id = base_model_id(model)
+        with self._lock:
+            cached = self._loaded.get(model)
+            if cached is None or cached.model_id != model_id:
+                cached = load_base(model)  # a changed folder replaces the old copy
+                self._loaded[model] = cached
+        return Base(
+            copy.deepcopy(cached.tokenizer),  # its padding state is per call: one per head
+            share_weights(cached.encoder),
+            cached.dim,
+            cached.model_id,
+        )
+
+
+__all__ = ["SharedBases", "share_weights"]
