@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from shoplm.engine import Engine
-from shoplm.heads import HeadConfig, HeadDataError, LoraSettings, TaskKind
+from shoplm.heads import HeadConfig, HeadDataError, LoraSettings, TaskHead, TaskKind
 from shoplm.heads.home import (
     HomeHeads,
     UnknownHeadError,
@@ -157,3 +159,23 @@ def test_a_regression_target_that_is_no_number_names_its_row(tmp_path: Path) -> 
     with pytest.raises(HeadDataError, match=r"rows.csv: row 3: 'two' is not a number"):
         train_home_head(tmp_path / "home", "stars", path, PROBE, kind="regression")
     assert not (tmp_path / "home" / "heads").exists()
+
+
+def test_requests_arriving_together_load_a_head_once(
+    tmp_path: Path, labelled_reviews: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "home"
+    train_home_head(home, "mood", labelled_reviews, PROBE)
+    loads: list[Path] = []
+    real_load = TaskHead.load
+
+    def slow_load(folder: Path, device: str | None = None, bases=None) -> TaskHead:
+        loads.append(folder)
+        time.sleep(0.2)  # long enough for every thread to ask before the first load ends
+        return real_load(folder, device, bases)
+
+    monkeypatch.setattr(TaskHead, "load", slow_load)
+    heads = HomeHeads(home)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        served = list(pool.map(lambda _: heads.get("mood"), range(4)))
+    assert len(loads) == 1 and all(head is served[0] for head in served)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -308,6 +309,7 @@ class HomeHeads:
         self.home = Path(home)
         self._loaded: dict[str, tuple[int, TaskHead]] = {}
         self.bases = SharedBases()
+        self._lock = threading.Lock()
 
     def get(self, name: str) -> TaskHead:
         check_name(name)
@@ -316,10 +318,12 @@ class HomeHeads:
             known = [head["name"] for head in list_heads(self.home)]
             raise UnknownHeadError(f"no head {name!r} in this home (heads: {known or 'none'})")
         stamp = manifest.stat().st_mtime_ns
-        cached = self._loaded.get(name)
-        if cached is None or cached[0] != stamp:
-            self._loaded[name] = (stamp, TaskHead.load(manifest.parent, bases=self.bases))
-        return self._loaded[name][1]
+        with self._lock:  # requests arriving together for a head not yet loaded load it once
+            cached = self._loaded.get(name)
+            if cached is None or cached[0] != stamp:
+                cached = (stamp, TaskHead.load(manifest.parent, bases=self.bases))
+                self._loaded[name] = cached
+        return cached[1]
 
     def predict(self, name: str, texts: Sequence[str]) -> list[dict[str, Any]]:
         """One answer per text: the label with its probabilities, or the predicted value."""
