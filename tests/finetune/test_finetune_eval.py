@@ -20,6 +20,7 @@ from shoplm.engine import Engine
 from shoplm.evaluation import recommend_eval
 from shoplm.evaluation.finetune_eval import (
     evaluate_finetune,
+    item_slice_gains,
     parse_half_life,
     profile_half_life,
 )
@@ -97,6 +98,11 @@ def test_shoplm_evaluate_finetune_scores_frozen_and_lora_in_one_run(
     metrics = result["metrics"]
     shift = metrics["content-lora"]["NDCG@10"] - metrics["content-frozen"]["NDCG@10"]
     assert gain["difference"] == pytest.approx(shift, abs=1e-5) and gain["se"] >= 0
+    # Every test item here was taken by at most 5 training users: all 8 users are cold.
+    slices = result["paired"]["slices"]
+    assert slices["cold_items"]["max_training_users"] == 5
+    assert slices["cold_items"]["models"]["content-lora"] == gain
+    assert slices["other_items"] == {"min_training_users": 6, "models": {}}
     # 8 users x (5 - 2 held out - 1) pairs: neither the test nor the validation item is used.
     assert result["finetune"]["pairs"] == 16
     assert result["finetune"]["positive_rank_filter"]["pairs_kept"] == 16
@@ -137,3 +143,16 @@ def test_valid_half_life_option_and_the_frozen_models_choice() -> None:
 def test_a_rank_filter_below_one_fails_before_any_work(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="max_positive_rank must be >= 1"):
         evaluate_finetune(tmp_path / "no-such-data", max_positive_rank=0)
+
+
+def test_item_slice_gains_split_the_users_by_their_test_items_popularity() -> None:
+    frozen = {"rows": [0.0, 1.0, 0.5, 0.0, 0.2], "cold_items": {"rows": [0, 3, 4]}}
+    tuned = {"rows": [1.0, 0.0, 0.5, 0.5, 0.2]}
+    gains = item_slice_gains(frozen, tuned)
+    assert gains["cold_items"]["n"] == 3 and gains["cold_items"]["difference"] == 0.5
+    assert (gains["cold_items"]["better"], gains["cold_items"]["worse"]) == (2, 0)
+    assert gains["other_items"]["n"] == 2 and gains["other_items"]["difference"] == -0.5
+    # a slice of one user has no spread to pair on, so it is left out
+    assert set(item_slice_gains({**frozen, "cold_items": {"rows": [0, 1, 2, 3]}}, tuned)) == {
+        "cold_items"
+    }

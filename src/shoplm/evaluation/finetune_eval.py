@@ -64,6 +64,7 @@ from shoplm.text.encoder import TextEncoder
 TASKS = ("recommend", "search")
 METHOD = {"recommend": "content", "search": "dense"}
 TUNED_CACHE = "tuned-embeddings.sqlite"  # in the run's workdir, apart from the machine's cache
+COLD_SLICE, OTHER_SLICE = "cold_items", "other_items"  # recommend: the paired gain on each
 BASE_PARAMS = 22_713_216  # all-MiniLM-L6-v2; replaced by the count a job reports
 
 
@@ -137,6 +138,7 @@ def evaluate_finetune(
 
     metrics: dict[str, dict[str, float]] = {}
     paired: dict[str, dict[str, float]] = {}
+    slices: dict[str, dict[str, Any]] = {}  # the paired gain on cold and on other test items
     costs: dict[str, dict[str, Any]] = {}
     runs: dict[str, dict[str, Any]] = {}
     began = time.perf_counter()
@@ -150,6 +152,12 @@ def evaluate_finetune(
         "peak_rss_mb": None,
         "eval_seconds": round(time.perf_counter() - began, 2),
     }
+    if task == "recommend":
+        cold_max = frozen["cold_items"]["max_training_users"]
+        slices = {
+            COLD_SLICE: {"max_training_users": cold_max, "models": {}},
+            OTHER_SLICE: {"min_training_users": cold_max + 1, "models": {}},
+        }
     half_life = profile_half_life(valid_half_life, frozen)
     say("building training pairs (training split only)")
     training = task_training_data(
@@ -184,6 +192,9 @@ def evaluate_finetune(
             result = score(mode, report["model_folder"], root / TUNED_CACHE)
             metrics[f"{METHOD[task]}-{mode}"] = result["metrics"][METHOD[task]]
             paired[f"{METHOD[task]}-{mode}"] = paired_difference(frozen["rows"], result["rows"])
+            if task == "recommend":
+                for name, gain in item_slice_gains(frozen, result).items():
+                    slices[name]["models"][f"{METHOD[task]}-{mode}"] = gain
             tuning[f"{METHOD[task]}-{mode}"] = result.get("tuning", {}).get(METHOD[task])
             costs[mode] = {
                 **training_cost(report),
@@ -211,7 +222,12 @@ def evaluate_finetune(
         count_key: frozen[count_key],
         "seconds": round(time.perf_counter() - started, 2),
         "metrics": metrics,
-        "paired": {"metric": PAIRED_METRIC, "baseline": f"{METHOD[task]}-frozen", "models": paired},
+        "paired": {
+            "metric": PAIRED_METRIC,
+            "baseline": f"{METHOD[task]}-frozen",
+            "models": paired,
+            **({"slices": slices} if slices else {}),
+        },
         "training": costs,
         "tuning": {name: trials for name, trials in tuning.items() if trials},
         "finetune": {
@@ -224,6 +240,24 @@ def evaluate_finetune(
             "runs": runs,
         },
     }
+
+
+def item_slice_gains(frozen: dict[str, Any], tuned: dict[str, Any]) -> dict[str, Any]:
+    """The paired gain on the users whose test item is cold (taken by few training users:
+    only its text can find it) and on the others; a slice of fewer than 2 users is left out.
+
+    A tuned encoder can gain where co-purchases it learnt apply, the warm items, and lose the
+    text neighbourhood the cold items depend on: one overall figure hides which."""
+    cold = set(frozen["cold_items"]["rows"])
+    every = range(len(frozen["rows"]))
+    members = {COLD_SLICE: sorted(cold), OTHER_SLICE: [r for r in every if r not in cold]}
+    gains = {}
+    for name, rows in members.items():
+        if len(rows) >= 2:
+            gains[name] = paired_difference(
+                [frozen["rows"][r] for r in rows], [tuned["rows"][r] for r in rows]
+            )
+    return gains
 
 
 def training_cost(report: dict[str, Any]) -> dict[str, Any]:
@@ -401,6 +435,10 @@ def main(argv: list[str] | None = None) -> int:
         for name, gain in result["paired"]["models"].items():
             counts = f"{gain['better']} {unit} better, {gain['worse']} worse"
             print(f"{name:16s} {PAIRED_METRIC} over frozen {describe(gain)}; {counts}")
+        for slice_name, part in result["paired"].get("slices", {}).items():
+            for name, gain in part["models"].items():
+                where = f"{slice_name} ({gain['n']} {unit})"
+                print(f"{name:16s} {where}: {PAIRED_METRIC} over frozen {describe(gain)}")
         for mode, cost in result["training"].items():
             print(f"{mode:8s} {cost}")
     return 0

@@ -110,7 +110,8 @@ def evaluate_recommend(
     test item was taken by at most ``cold_max_users`` training users.  The top 10 of kg and
     the hybrids are explained and checked for ``explain_users`` seeded test users (None: all).
     ``per_user`` names a metric (e.g. ``"NDCG@10"``) to return for each test user as well,
-    under ``"per_user"``, in the same user order for every model (for paired comparisons).
+    under ``"per_user"``, in the same user order for every model (for paired comparisons);
+    ``cold_items`` then also gives its users' positions in those rows (``"rows"``).
     ``embedding_cache`` is the vector cache's file (None: the machine's, see
     :func:`~shoplm.evaluation.runner.open_temp_engine`).
     """
@@ -231,6 +232,8 @@ def evaluate_recommend(
             "max_training_users": cold_max_users,
             "n_users": int(cold.sum()),
             "metrics": cold_metrics,
+            # where the slice's users sit in the per-user rows, for paired slice comparisons
+            **({"rows": [int(r) for r in np.flatnonzero(cold)]} if per_user else {}),
         },
         "knowledge": knowledge,
         "graph": graph_counts,
