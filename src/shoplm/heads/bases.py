@@ -23,7 +23,10 @@ from shoplm.heads.model import Base, base_model_id, load_base
 
 def share_weights(module: nn.Module) -> nn.Module:
     """A new module tree of the same architecture whose parameters and buffers are the
-    given module's own tensors (nothing is copied but the small Python objects)."""
+    given module's own objects (nothing is copied but the small Python objects).
+
+    The parameter objects themselves are shared, not only their storage: moving one head to
+    a GPU moves the shared weights once, and every head on that base reads them there."""
     memo: dict[int, object] = {id(p): p for p in module.parameters()}
     memo.update({id(b): b for b in module.buffers()})
     return copy.deepcopy(module, memo)
