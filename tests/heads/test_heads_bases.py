@@ -6,12 +6,14 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from transformers import BertModel
 
 from shoplm.heads import HeadConfig, TaskHead, TaskKind, TaskSpec
 from shoplm.heads.bases import SharedBases, share_weights
 from shoplm.heads.model import add_lora, load_base
+from shoplm.text import encoder as encoder_module
 
 SPEC = TaskSpec("sentiment", TaskKind.CLASSIFICATION, ("negative", "neutral", "positive"))
 TEXTS = ["good dress", "the fabric is awful", "okay fit"]
@@ -58,11 +60,19 @@ def test_heads_loaded_through_shared_bases_hold_one_copy_and_predict_as_alone(
     assert not any("lora_" in n for n, _ in shared["probe"].net.encoder.named_parameters())
 
 
-def test_a_base_folder_changed_on_disk_is_loaded_again(tiny_base: str, tmp_path: Path) -> None:
+def test_a_base_folder_changed_on_disk_is_loaded_again(
+    tiny_base: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     folder = tmp_path / "base"
     shutil.copytree(tiny_base, folder)
+    hashed: list[Path] = []  # the folder hash reads every weight file: once per get
+    real_hash = encoder_module.folder_model_id
+    monkeypatch.setattr(
+        encoder_module, "folder_model_id", lambda path: hashed.append(path) or real_hash(path)
+    )
     bases = SharedBases()
     first = bases.get(str(folder))
+    assert len(hashed) == 1  # the load reuses the id the cache check computed
     assert bases.get(str(folder)).model_id == first.model_id
     torch.manual_seed(1)
     BertModel(first.encoder.config).save_pretrained(folder)  # other weights, same files

@@ -18,7 +18,8 @@ import threading
 
 from torch import nn
 
-from shoplm.heads.model import Base, base_model_id, load_base
+from shoplm.heads.model import Base, load_base
+from shoplm.text.encoder import stable_model_id
 
 
 def share_weights(module: nn.Module) -> nn.Module:
@@ -41,11 +42,11 @@ class SharedBases:
 
     def get(self, model: str) -> Base:
         """A base for one head: its own module tree and tokenizer, the shared weights."""
-        model_id = base_model_id(model)
+        model_id = stable_model_id(model)
         with self._lock:
             cached = self._loaded.get(model)
             if cached is None or cached.model_id != model_id:
-                cached = load_base(model)  # a changed folder replaces the old copy
+                cached = load_base(model, model_id)  # a changed folder replaces the old copy
                 self._loaded[model] = cached
         return Base(
             copy.deepcopy(cached.tokenizer),  # its padding state is per call: one per head

@@ -22,7 +22,7 @@ from torch import nn
 from shoplm.config import DEFAULT_ENCODER
 from shoplm.heads.config import HeadConfig, LoraSettings
 from shoplm.text.blocks import bottom_states, can_split, mean_pool, n_blocks, run_blocks
-from shoplm.text.encoder import folder_model_id, resolve_model
+from shoplm.text.encoder import resolve_model, stable_model_id
 
 # The linear layers of one transformer block that get an adapter (BERT-style names).
 BLOCK_LINEARS = (
@@ -41,8 +41,10 @@ class Base:
     model_id: str
 
 
-def load_base(model: str = DEFAULT_ENCODER) -> Base:
-    """The local transformer and tokenizer of a sentence-transformers folder; never downloads."""
+def load_base(model: str = DEFAULT_ENCODER, model_id: str | None = None) -> Base:
+    """The local transformer and tokenizer of a sentence-transformers folder; never downloads.
+
+    ``model_id``: the folder's id when the caller has just computed it (it hashes the weights)."""
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["TRANSFORMERS_OFFLINE"] = "1"
     from transformers import AutoModel, AutoTokenizer
@@ -57,12 +59,8 @@ def load_base(model: str = DEFAULT_ENCODER) -> Base:
     finally:
         if bars_were_on:
             hf_logging.enable_progress_bar()
-    return Base(tokenizer, encoder, int(encoder.config.hidden_size), base_model_id(model))
-
-
-def base_model_id(model: str) -> str:
-    """The base's stable id: the bundled model's name, else its folder's content hash."""
-    return DEFAULT_ENCODER if model == DEFAULT_ENCODER else folder_model_id(resolve_model(model))
+    model_id = model_id or stable_model_id(model)
+    return Base(tokenizer, encoder, int(encoder.config.hidden_size), model_id)
 
 
 class HeadNet(nn.Module):

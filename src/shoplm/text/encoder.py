@@ -79,6 +79,12 @@ def folder_model_id(path: Path) -> str:
     return f"{path.name}@{digest.hexdigest()[:12]}"
 
 
+def stable_model_id(model: str) -> str:
+    """A model's id for caches and manifests: the bundled model's name, else its folder's
+    content hash (:func:`folder_model_id`)."""
+    return DEFAULT_ENCODER if model == DEFAULT_ENCODER else folder_model_id(resolve_model(model))
+
+
 class TextEncoder:
     """Encodes texts in batches, with a shared on-disk cache and a small query cache."""
 
@@ -113,9 +119,7 @@ class TextEncoder:
     @functools.cached_property
     def source_model_id(self) -> str:
         """The model folder's own id, whatever backend runs it (keys the ONNX export)."""
-        if self.settings.model == DEFAULT_ENCODER:
-            return DEFAULT_ENCODER
-        return folder_model_id(self.path)
+        return stable_model_id(self.settings.model)
 
     @property
     def batch_size(self) -> int:
