@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -179,3 +180,30 @@ def test_requests_arriving_together_load_a_head_once(
     with ThreadPoolExecutor(max_workers=4) as pool:
         served = list(pool.map(lambda _: heads.get("mood"), range(4)))
     assert len(loads) == 1 and all(head is served[0] for head in served)
+
+
+def test_a_loaded_head_answers_while_another_head_loads(
+    tmp_path: Path, labelled_reviews: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "home"
+    for name in ("mood", "gloom"):
+        train_home_head(home, name, labelled_reviews, PROBE)
+    heads = HomeHeads(home)
+    mood = heads.get("mood")
+    started, release = threading.Event(), threading.Event()
+    real_load = TaskHead.load
+
+    def held_load(folder: Path, device: str | None = None, bases=None) -> TaskHead:
+        started.set()
+        release.wait(timeout=30)  # "gloom" stays loading until the test lets it go
+        return real_load(folder, device, bases)
+
+    monkeypatch.setattr(TaskHead, "load", held_load)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        try:
+            loading = pool.submit(heads.get, "gloom")
+            assert started.wait(timeout=30)
+            assert pool.submit(heads.get, "mood").result(timeout=5) is mood
+        finally:
+            release.set()
+        assert loading.result(timeout=60).spec.name == "gloom"

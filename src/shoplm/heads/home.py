@@ -318,6 +318,9 @@ class HomeHeads:
             known = [head["name"] for head in list_heads(self.home)]
             raise UnknownHeadError(f"no head {name!r} in this home (heads: {known or 'none'})")
         stamp = manifest.stat().st_mtime_ns
+        cached = self._loaded.get(name)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]  # a loaded head answers without waiting on another's load
         with self._lock:  # requests arriving together for a head not yet loaded load it once
             cached = self._loaded.get(name)
             if cached is None or cached[0] != stamp:
