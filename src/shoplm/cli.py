@@ -202,6 +202,13 @@ def finetune(
             "keep the best; rerunning a finished run with new ones only re-exports."
         ),
     ] = "",
+    refit: Annotated[
+        bool,
+        typer.Option(
+            help="Once validation has chosen the step, train again on every pair (each "
+            "user's newest too) for as many epochs, and export that."
+        ),
+    ] = False,
     negatives: Annotated[str, typer.Option(help="Hard negatives: bm25, vector or none.")] = "bm25",
     max_positive_rank: Annotated[
         int | None,
@@ -227,9 +234,10 @@ def finetune(
 ) -> None:
     """Fine-tune the text encoder on the home's own items and events (contrastive, LoRA).
 
-    Each user's newest item is held out for validation (early stopping); the best model is
-    merged into a folder that becomes encoder.model, so the next `shoplm fit` re-encodes
-    the catalog with it.  Rerunning with the same data and settings resumes.
+    Each user's newest item is held out for validation (early stopping; --refit then trains
+    again with it); the best model is merged into a folder that becomes encoder.model, so the
+    next `shoplm fit` re-encodes the catalog with it.  Rerunning with the same data and
+    settings resumes.
     """
     from shoplm.finetune.home import finetune_home
     from shoplm.finetune.train import FinetuneConfig
@@ -259,6 +267,7 @@ def finetune(
             symmetric=symmetric,
             popularity_correction=popularity_correction,
             strengths=strength_list,
+            refit=refit,
             scale=scale,
             seed=engine.settings.seed,
         )
@@ -290,6 +299,10 @@ def finetune(
                     for t in metrics["strength_trials"]
                 )
                 typer.echo(f"exported strength {metrics['strength']:g} (validation {tried})")
+            if metrics.get("refit"):
+                from shoplm.finetune.refit import describe_refit
+
+                typer.echo(describe_refit(metrics["refit"]))
             typer.echo(f"model {result['model_id']} at {result['model_folder']}")
             if use:
                 typer.echo("the home's encoder is now this model: run `shoplm fit` to re-encode")

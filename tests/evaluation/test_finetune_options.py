@@ -31,6 +31,7 @@ def test_the_options_become_one_lora_config() -> None:
     assert config.lora_r == 4 and config.lora_alpha == 8 and config.lora_layers == 2
     assert config.lora_targets == ["query", "value", "dense"]
     assert config.symmetric and config.strengths == [0.5, 0.75] and config.seed == 7
+    assert not config.refit and finetune_config(_parse("--refit")).refit
 
 
 def test_a_scale_left_out_takes_the_tasks_and_a_given_one_stays() -> None:

@@ -14,6 +14,7 @@ from shoplm.config import DEFAULT_ENCODER, Settings
 from shoplm.engine import Engine
 from shoplm.finetune import home as home_module
 from shoplm.finetune.filtering import keep_within_rank
+from shoplm.finetune.refit import refit_steps
 
 ARGS = ["--max-seq-length", "16", "--batch-size", "2", "--negatives", "bm25", "--json"]
 
@@ -61,6 +62,13 @@ def test_cli_finetune_on_a_tiny_home(
     assert third.exit_code == 0, third.output
     assert "exported strength" in third.stdout and "(validation 0.5: " in third.stdout
 
+    # A refit of the finished run: each user's newest item, held out until now, is trained on.
+    fourth = runner.invoke(app, ["finetune", "--home", str(home), *ARGS, "--refit"])
+    assert fourth.exit_code == 0, fourth.output
+    refit = json.loads(fourth.stdout)["metrics"]["refit"]
+    assert refit["pairs"] == 8 and refit["held_out_pairs"] == result["data"]["valid_cases"] == 4
+    assert refit["steps"] == refit_steps(refit["chosen_step"], 8, 12, 2)
+
 
 def test_cli_finetune_errors_are_one_line(tmp_path: Path) -> None:
     runner = CliRunner()
@@ -73,6 +81,8 @@ def test_cli_finetune_errors_are_one_line(tmp_path: Path) -> None:
     assert word.exit_code == 2 and "--strengths" in word.output and "half" in word.output
     far = runner.invoke(app, [*home, "--strengths", "3"])
     assert far.exit_code == 2 and "strengths must lie in (0, 2.0]" in far.output
+    both = runner.invoke(app, [*home, "--refit", "--strengths", "0.5"])
+    assert both.exit_code == 2 and "a refit trains on" in both.output
     none = runner.invoke(app, [*home, "--lora-targets", " , "])
     assert none.exit_code == 2 and "--lora-targets names no module" in none.output
 

@@ -24,6 +24,7 @@ from shoplm.evaluation.finetune_eval import (
     parse_half_life,
     profile_half_life,
 )
+from shoplm.finetune.refit import refit_steps
 from shoplm.text.encoder import resolve_model
 
 # Full-ranking metrics cut at 20, so the catalog needs more than 20 items.
@@ -124,6 +125,23 @@ def test_shoplm_evaluate_finetune_scores_frozen_and_lora_in_one_run(
     # Validation weighs histories the way the frozen content model was fitted (untuned: 5).
     assert result["finetune"]["notes"]["half_life"] == 5.0
     assert "half-life 5.0 (the frozen content model's choice on it)" in result["protocol"]
+
+    # The finished run again with --refit (no strengths): it resumes, refits and is scored.
+    refit_options = options.replace("--strengths 0.5", "--refit").split()
+    torch_threads = torch.get_num_threads()
+    try:
+        again = CliRunner().invoke(app, ["evaluate", "finetune", *args, *refit_options])
+    finally:
+        torch.set_num_threads(torch_threads)
+    assert again.exit_code == 0, again.output
+    refitted = json.loads(again.stdout)
+    refit = refitted["finetune"]["runs"]["lora"]["refit"]
+    assert refit["pairs"] == 16 and refit["held_out_pairs"] == 8  # each user's newest item
+    assert refit["chosen_step"] == run["best_step"]
+    assert refit["steps"] == refit_steps(run["best_step"], 16, 24, 4)
+    assert refitted["finetune"]["hard_negatives"]["held_out_pairs_with_negatives"] == 8
+    assert refitted["training"]["lora"]["refit_seconds"] >= 0
+    assert refitted["finetune"]["data_hash"] == result["finetune"]["data_hash"]
 
 
 def test_valid_half_life_option_and_the_frozen_models_choice() -> None:

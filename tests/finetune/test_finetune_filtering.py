@@ -80,5 +80,23 @@ def test_keep_within_rank_drops_far_positives_and_reports() -> None:
         keep_within_rank(data, encode, max_rank=0)
 
 
+def test_held_out_pairs_are_filtered_alike_and_keep_the_pairs_ranks() -> None:
+    pairs = [
+        TrainingPair(anchor=_history("x1"), positive="x2"),
+        TrainingPair(anchor=_history("x1"), positive="x5"),
+    ]
+    held_out = [
+        TrainingPair(anchor=_history("x5"), positive="x4"),  # rank 1: kept
+        TrainingPair(anchor=_history("x5"), positive="x1"),  # rank 4: dropped
+    ]
+    data = _data(list(pairs))
+    data.held_out = list(held_out)
+    report = keep_within_rank(data, encode, max_rank=2)
+    assert [p.positive for p in data.pairs] == ["x2"]
+    assert [p.positive for p in data.held_out] == ["x4"]
+    assert report == keep_within_rank(_data(list(pairs)), encode, max_rank=2)
+    assert positive_ranks(data, encode, held_out).tolist() == [1, 4]
+
+
 def test_no_pairs_no_work() -> None:
     assert positive_ranks(_data([]), encode).tolist() == []

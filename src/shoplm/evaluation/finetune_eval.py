@@ -56,6 +56,7 @@ from shoplm.finetune.filtering import keep_within_rank, pairs_to_build
 from shoplm.finetune.job import run_in_child
 from shoplm.finetune.negatives import add_hard_negatives
 from shoplm.finetune.pairs import recommendation_data, search_data
+from shoplm.finetune.refit import describe_refit
 from shoplm.finetune.train import FinetuneConfig
 from shoplm.recommend.content import DEFAULT_HALF_LIFE
 from shoplm.text.cache import EmbeddingCache
@@ -209,6 +210,7 @@ def evaluate_finetune(
                 "history": report["metrics"]["history"],
                 "strength": report["metrics"]["strength"],
                 "strength_trials": report["metrics"]["strength_trials"],
+                "refit": report["metrics"].get("refit"),
                 "config": report["config"],
                 "lora": report["lora"],
             }
@@ -261,12 +263,15 @@ def item_slice_gains(frozen: dict[str, Any], tuned: dict[str, Any]) -> dict[str,
 
 
 def training_cost(report: dict[str, Any]) -> dict[str, Any]:
-    """What a fine-tuning job's report says it cost: size, time, memory, device, threads."""
+    """What a fine-tuning job's report says it cost: size, time, memory, device, threads
+    (``train_seconds`` is the validated run's steps; the wall time includes any refit)."""
+    refit = report.get("metrics", {}).get("refit") or {}
     return {
         "trainable_params": report["trainable_params"],
         "total_params": report["total_params"],
         "steps": report["steps"],
         "train_seconds": report["train_seconds"],
+        "refit_seconds": refit.get("seconds_this_run", 0.0),
         "train_wall_seconds": report["wall_seconds"],
         "pairs_per_second": report["pairs_per_second"],
         "peak_rss_mb": report["peak_rss_mb"],
@@ -439,6 +444,9 @@ def main(argv: list[str] | None = None) -> int:
             for name, gain in part["models"].items():
                 where = f"{slice_name} ({gain['n']} {unit})"
                 print(f"{name:16s} {where}: {PAIRED_METRIC} over frozen {describe(gain)}")
+        for mode, run in result["finetune"]["runs"].items():
+            if run["refit"]:
+                print(f"{mode:8s} {describe_refit(run['refit'])}")
         for mode, cost in result["training"].items():
             print(f"{mode:8s} {cost}")
     return 0

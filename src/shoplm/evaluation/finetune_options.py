@@ -55,6 +55,12 @@ def add_finetune_options(parser: argparse.ArgumentParser) -> None:
         help="also validate base + s x (tuned - base) for these s (e.g. 0.5,0.75) and keep "
         "the best",
     )
+    parser.add_argument(
+        "--refit",
+        action="store_true",
+        help="once validation has chosen the step, train again on every pair, the held-out "
+        "ones too, for as many epochs, and score that",
+    )
     parser.add_argument("--seed", type=int, default=42)
 
 
@@ -78,6 +84,7 @@ def finetune_config(args: argparse.Namespace) -> FinetuneConfig:
         "popularity_correction": args.popularity_correction,
         "patience": args.patience,
         "strengths": args.strengths,
+        "refit": args.refit,
         "seed": args.seed,
     }
     if args.scale is not None:

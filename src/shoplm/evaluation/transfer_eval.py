@@ -475,6 +475,7 @@ def _store_manifests(
             "valid_ndcg@10_best": run["metrics"]["valid_ndcg@10_best"],
             "best_step": run["metrics"]["best_step"],
             "strength": run["metrics"]["strength"],
+            "refit": run["metrics"].get("refit"),
         }
     return summary
 

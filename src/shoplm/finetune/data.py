@@ -5,6 +5,10 @@ user's recent items, the positive the item that followed.  Items are referred to
 their text lives once in ``corpus``, so a pair file stays small and a data hash names exactly
 what a model was trained on.  Validation uses the same shapes, scored as retrieval over
 ``valid_corpus`` (see :mod:`shoplm.finetune.validation`).
+
+``held_out`` are the pairs whose positives validation holds back (each user's newest item, the
+validation queries' judged items).  Training never sees them; a refit (``FinetuneConfig.refit``)
+trains once more on them and the pairs together, for as long as validation chose.
 """
 
 from __future__ import annotations
@@ -70,13 +74,15 @@ class TrainingData:
     valid: list[ValidationCase]
     valid_corpus: list[str]  # item ids ranked for validation
     notes: dict[str, object] = field(default_factory=dict)
+    held_out: list[TrainingPair] = field(default_factory=list)
 
     def check(self) -> None:
         """Every id a pair or case names has a text: a clear error instead of a KeyError."""
-        for i, pair in enumerate(self.pairs):
-            for item_id in [pair.positive, *pair.negatives, *pair.anchor.item_ids]:
-                if item_id not in self.corpus:
-                    raise ValueError(f"training pair {i} names item {item_id!r} with no text")
+        for label, pairs in (("training pair", self.pairs), ("held-out pair", self.held_out)):
+            for i, pair in enumerate(pairs):
+                for item_id in [pair.positive, *pair.negatives, *pair.anchor.item_ids]:
+                    if item_id not in self.corpus:
+                        raise ValueError(f"{label} {i} names item {item_id!r} with no text")
         for item_id in self.valid_corpus:
             if item_id not in self.corpus:
                 raise ValueError(f"validation corpus item {item_id!r} has no text")
@@ -92,15 +98,7 @@ class TrainingData:
     def from_dict(cls, data: dict) -> TrainingData:
         if data.get("format") != FORMAT:
             raise ValueError(f"training data format {data.get('format')!r} is not {FORMAT}")
-        pairs = [
-            TrainingPair(
-                anchor=Anchor(**p["anchor"]),
-                positive=p["positive"],
-                negatives=list(p["negatives"]),
-                exclude=list(p["exclude"]),
-            )
-            for p in data["pairs"]
-        ]
+        pairs = [_pair_from_dict(p) for p in data["pairs"]]
         valid = [
             ValidationCase(
                 anchor=Anchor(**c["anchor"]), gains=dict(c["gains"]), exclude=list(c["exclude"])
@@ -114,6 +112,7 @@ class TrainingData:
             valid=valid,
             valid_corpus=list(data["valid_corpus"]),
             notes=dict(data.get("notes", {})),
+            held_out=[_pair_from_dict(p) for p in data.get("held_out", [])],
         )
 
     def save(self, path: Path) -> None:
@@ -128,6 +127,29 @@ class TrainingData:
             return cls.from_dict(json.load(handle))
 
     def data_hash(self) -> str:
-        """SHA-256 (16 hex) of the pairs, validation and texts: names the training data."""
-        payload = json.dumps(self.to_dict(), sort_keys=True, ensure_ascii=False)
-        return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
+        """SHA-256 (16 hex) of the pairs, validation and texts: names the training data.
+
+        The held-out pairs are left out: they change only a refit, which hashes them itself
+        (:meth:`held_out_hash`), so a finished run still resumes to refit.
+        """
+        content = self.to_dict()
+        del content["held_out"]
+        return _hash(content)
+
+    def held_out_hash(self) -> str:
+        """SHA-256 (16 hex) of the held-out pairs alone."""
+        return _hash([asdict(pair) for pair in self.held_out])
+
+
+def _pair_from_dict(pair: dict) -> TrainingPair:
+    return TrainingPair(
+        anchor=Anchor(**pair["anchor"]),
+        positive=pair["positive"],
+        negatives=list(pair["negatives"]),
+        exclude=list(pair["exclude"]),
+    )
+
+
+def _hash(content: object) -> str:
+    payload = json.dumps(content, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]

@@ -10,33 +10,39 @@ made of. Keeping only pairs whose positive the base encoder already ranks within
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from shoplm.finetune.data import Encode, TrainingData, TrainingPair
-from shoplm.finetune.pairs import sample_pairs
+from shoplm.finetune.pairs import sample_pairs, share_of
 from shoplm.finetune.validation import anchor_vectors
 
 CHUNK = 1024  # anchors scored against the catalog at once (games: 288k x 17k otherwise)
 
 
-def positive_ranks(data: TrainingData, encode: Encode) -> np.ndarray:
+def positive_ranks(
+    data: TrainingData, encode: Encode, pairs: Sequence[TrainingPair] | None = None
+) -> np.ndarray:
     """Each pair's positive's 1-based rank among the corpus for its anchor, under ``encode``.
 
-    Items the pair excludes, and its anchor's own items, are not ranked (as in validation).
+    ``pairs``: these instead of ``data.pairs``.  Items the pair excludes, and its anchor's own
+    items, are not ranked (as in validation).
     """
-    if not data.pairs:
+    pairs = data.pairs if pairs is None else pairs
+    if not pairs:
         return np.zeros(0, dtype=np.int64)
     ids = sorted(data.corpus)
     row_of = {item_id: row for row, item_id in enumerate(ids)}
     vectors = np.asarray(encode([data.corpus[i] for i in ids]), dtype=np.float32)
-    anchors = anchor_vectors([p.anchor for p in data.pairs], encode, vectors, row_of)
-    positives = np.array([row_of[p.positive] for p in data.pairs])
-    ranks = np.empty(len(data.pairs), dtype=np.int64)
-    for start in range(0, len(data.pairs), CHUNK):  # a chunk's scores, not the whole matrix
+    anchors = anchor_vectors([p.anchor for p in pairs], encode, vectors, row_of)
+    positives = np.array([row_of[p.positive] for p in pairs])
+    ranks = np.empty(len(pairs), dtype=np.int64)
+    for start in range(0, len(pairs), CHUNK):  # a chunk's scores, not the whole matrix
         scores = anchors[start : start + CHUNK] @ vectors.T
         targets = scores[np.arange(len(scores)), positives[start : start + CHUNK]]
         above = (scores > targets[:, None]).sum(axis=1)
-        for n, pair in enumerate(data.pairs[start : start + CHUNK]):
+        for n, pair in enumerate(pairs[start : start + CHUNK]):
             hidden = _hidden_rows(pair, row_of)  # items the pair hides do not count
             above[n] -= int((scores[n, hidden] > targets[n]).sum())
         ranks[start : start + len(scores)] = above + 1
@@ -60,13 +66,19 @@ def keep_within_rank(
     rest (seeded); a small report of what stayed.
 
     Build the pairs with :func:`pairs_to_build`'s cap: sampling after the filter keeps
-    ``max_pairs`` learnable ones.
+    ``max_pairs`` learnable ones.  The held-out pairs (for a refit) are filtered alike and
+    drawn at the same rate.
     """
     if max_rank < 1:
         raise ValueError(f"max_rank must be >= 1, got {max_rank}")
     before = len(data.pairs)
-    ranks = positive_ranks(data, encode)
+    every_rank = positive_ranks(data, encode, [*data.pairs, *data.held_out])
+    ranks = every_rank[:before]
     kept = [pair for pair, rank in zip(data.pairs, ranks, strict=True) if rank <= max_rank]
+    held = [
+        p for p, rank in zip(data.held_out, every_rank[before:], strict=True) if rank <= max_rank
+    ]
+    data.held_out = sample_pairs(held, share_of(max_pairs, len(kept), len(held)), seed)
     data.pairs = sample_pairs(kept, max_pairs, seed)
     data.notes["max_positive_rank"] = max_rank
     return {

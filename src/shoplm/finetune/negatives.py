@@ -37,31 +37,44 @@ def add_hard_negatives(
         raise ValueError(f"unknown hard-negative source {source!r}; choose from {SOURCES}")
     if per_pair < 0 or depth <= skip:
         raise ValueError(f"need per_pair >= 0 and depth > skip, got {per_pair}, {depth}, {skip}")
-    for pair in data.pairs:
+    for pair in [*data.pairs, *data.held_out]:
         pair.negatives = []
     if source == "none" or per_pair == 0 or not data.pairs:
         return {"source": source, "pairs_with_negatives": 0}
     ids = sorted(data.corpus)
-    queries = [_query_text(data, pair) for pair in data.pairs]
-    want = depth + 1
     if source == "bm25":
         index = LexicalIndex.build([{"title": data.corpus[i]} for i in ids])
-        ranked = [rows for rows, _ in index.search_many(queries, want + _widest(data))]
+
+        def ranked(queries: list[str], want: int) -> list[np.ndarray]:
+            return [rows for rows, _ in index.search_many(queries, want)]
     else:
         if encode is None:
             raise ValueError("hard negatives from the vector index need an encode function")
         vectors = VectorIndex.build(np.asarray(encode([data.corpus[i] for i in ids])))
-        _, rows = vectors.search(np.asarray(encode(queries)), want + _widest(data))
-        ranked = [r[r >= 0] for r in rows]
+
+        def ranked(queries: list[str], want: int) -> list[np.ndarray]:
+            _, rows = vectors.search(np.asarray(encode(queries)), want)
+            return [r[r >= 0] for r in rows]
+
     rng = random.Random(seed)
-    filled = 0
-    for pair, rows in zip(data.pairs, ranked, strict=True):
-        banned = {pair.positive, *pair.exclude, *pair.anchor.item_ids}
-        candidates = [ids[r] for r in rows if ids[r] not in banned][skip:depth]
-        if candidates:
-            pair.negatives = rng.sample(candidates, min(per_pair, len(candidates)))
-            filled += 1
-    return {"source": source, "pairs_with_negatives": filled, "depth": depth, "skip": skip}
+    filled = [0, 0]
+    for kind, pairs in enumerate((data.pairs, data.held_out)):  # held-out too, for a refit
+        if not pairs:
+            continue
+        queries = [_query_text(data, pair) for pair in pairs]
+        for pair, rows in zip(pairs, ranked(queries, depth + 1 + _widest(pairs)), strict=True):
+            banned = {pair.positive, *pair.exclude, *pair.anchor.item_ids}
+            candidates = [ids[r] for r in rows if ids[r] not in banned][skip:depth]
+            if candidates:
+                pair.negatives = rng.sample(candidates, min(per_pair, len(candidates)))
+                filled[kind] += 1
+    return {
+        "source": source,
+        "pairs_with_negatives": filled[0],
+        "held_out_pairs_with_negatives": filled[1],
+        "depth": depth,
+        "skip": skip,
+    }
 
 
 def _query_text(data: TrainingData, pair: TrainingPair) -> str:
@@ -71,6 +84,6 @@ def _query_text(data: TrainingData, pair: TrainingPair) -> str:
     return data.corpus[pair.anchor.item_ids[-1]]
 
 
-def _widest(data: TrainingData) -> int:
+def _widest(pairs: list[TrainingPair]) -> int:
     """Extra depth so that excluded items never crowd out the candidates."""
-    return max((len(p.exclude) + len(p.anchor.item_ids) + 1 for p in data.pairs), default=0)
+    return max((len(p.exclude) + len(p.anchor.item_ids) + 1 for p in pairs), default=0)

@@ -3,10 +3,12 @@
 Recommendation: each user's items in time order give (recent items -> next item) pairs.
 The newest item of every user is held out for validation (early stopping, choices), the way
 ``Engine.fit`` tunes, so a caller that already removed its test items (the evaluation's
-leave-one-out split) trains only on what precedes the validation item.
+leave-one-out split) trains only on what precedes the validation item.  The pairs ending in
+those newest items are kept as ``held_out``, for a refit once validation has chosen.
 
 Search: (query -> item judged relevant) pairs from the queries the caller passes, which must be
-a training half only; a seeded share of them is held out for validation.
+a training half only; a seeded share of them is held out for validation (and their pairs kept as
+``held_out``).
 """
 
 from __future__ import annotations
@@ -74,6 +76,16 @@ def recommendation_data(
                     exclude=seen,
                 )
             )
+    held_out = [
+        TrainingPair(
+            anchor=Anchor(item_ids=history, weights=recency_weights(len(history), half_life)),
+            positive=split.test_targets[user],
+            exclude=sorted(set(sequences[user])),
+        )
+        for user in sorted(split.test_targets)
+        if (history := split.train_for_test[user][-window:])
+    ]
+    held_out = sample_pairs(held_out, share_of(max_pairs, len(pairs), len(held_out)), seed)
     pairs = sample_pairs(pairs, max_pairs, seed)
     users = sorted(u for u in split.test_targets if split.train_for_test[u])
     if max_valid is not None and len(users) > max_valid:
@@ -95,6 +107,7 @@ def recommendation_data(
         valid=valid,
         valid_corpus=_valid_corpus(corpus, valid, valid_corpus_size, seed),
         notes={"window": window, "half_life": half_life, "validation": "newest item per user"},
+        held_out=held_out,
     )
 
 
@@ -124,19 +137,22 @@ def search_data(
     random.Random(seed).shuffle(ids)
     valid_ids = set(ids[: max(1, round(len(ids) * valid_fraction))])
     pairs: list[TrainingPair] = []
+    held_out: list[TrainingPair] = []
     valid: list[ValidationCase] = []
     for query in sorted(queries, key=lambda q: q.query_id):
         judged = sorted(query.judgments)
-        if query.query_id in valid_ids:
+        held = query.query_id in valid_ids
+        if held:
             gains = {i: r - gain_offset for i, r in query.judgments.items() if r > gain_offset}
             if gains:
                 valid.append(ValidationCase(anchor=Anchor(text=query.text), gains=gains))
-            continue
         for item_id in judged:
             if query.judgments[item_id] >= min_relevance:
-                pairs.append(
-                    TrainingPair(anchor=Anchor(text=query.text), positive=item_id, exclude=judged)
+                pair = TrainingPair(
+                    anchor=Anchor(text=query.text), positive=item_id, exclude=judged
                 )
+                (held_out if held else pairs).append(pair)
+    held_out = sample_pairs(held_out, share_of(max_pairs, len(pairs), len(held_out)), seed)
     pairs = sample_pairs(pairs, max_pairs, seed)
     return TrainingData(
         kind="search",
@@ -149,6 +165,7 @@ def search_data(
             "valid_queries": len(valid),
             "validation": f"{valid_fraction:.0%} of the given queries, seeded",
         },
+        held_out=held_out,
     )
 
 
@@ -190,3 +207,10 @@ def sample_pairs(pairs: list[TrainingPair], limit: int | None, seed: int) -> lis
         return pairs
     keep = sorted(random.Random(seed).sample(range(len(pairs)), limit))
     return [pairs[i] for i in keep]
+
+
+def share_of(limit: int | None, built: int, other: int) -> int | None:
+    """The cap on ``other`` pairs that samples them at the rate ``limit`` samples ``built``."""
+    if limit is None or built <= limit:
+        return None
+    return round(other * limit / built)

@@ -109,20 +109,28 @@ class CachedPrefix:
         return out
 
 
-def item_ids_used(data: TrainingData) -> list[str]:
-    """Every item a pair, a validation anchor or the validation corpus names, each once."""
+def item_ids_used(data: TrainingData, held_out: bool = False) -> list[str]:
+    """Every item a pair, a validation anchor or the validation corpus names, each once
+    (and the held-out pairs' items after them, for a refit)."""
     ids: list[str] = []
     for pair in data.pairs:
         ids.extend([*pair.anchor.item_ids, pair.positive, *pair.negatives])
     for case in data.valid:
         ids.extend(case.anchor.item_ids)
     ids.extend(data.valid_corpus)
+    for pair in data.held_out if held_out else []:
+        ids.extend([*pair.anchor.item_ids, pair.positive, *pair.negatives])
     return list(dict.fromkeys(ids))
 
 
-def needed_texts(data: TrainingData) -> list[str]:
-    """Every text training and validation will encode, each once, in a stable order."""
+def needed_texts(data: TrainingData, held_out: bool = False) -> list[str]:
+    """Every text training and validation will encode, each once, in a stable order; with
+    ``held_out``, a refit's texts too (appended, so the others keep their places)."""
     queries = [p.anchor.text for p in data.pairs if p.anchor.text is not None]
     queries += [c.anchor.text for c in data.valid if c.anchor.text is not None]
     items = [data.corpus[i] for i in item_ids_used(data)]
-    return list(dict.fromkeys([*queries, *items]))
+    extra: list[str] = []
+    if held_out:
+        extra = [p.anchor.text for p in data.held_out if p.anchor.text is not None]
+        extra += [data.corpus[i] for i in item_ids_used(data, held_out=True)]
+    return list(dict.fromkeys([*queries, *items, *extra]))

@@ -12,6 +12,9 @@ One call takes training data (pairs + validation cases) and writes, under ``out`
 Validation runs before training (the base's score) and then every ``validate_every`` steps
 or once per epoch; training stops after ``patience`` validations without a gain, and the
 best weights are kept, so the result never scores below the base on validation.
+With ``refit``, training then starts once more on the pairs and the held-out ones together for
+as many epochs as the best step had seen, and those weights are exported instead
+(:mod:`shoplm.finetune.refit`).
 
 On a CPU the cost is the transformer itself: ``lora_layers`` puts the adapter on the top
 blocks only, and the frozen blocks below then run once per text for the whole run
@@ -21,12 +24,11 @@ blocks only, and the frozen blocks below then run once per text for the whole ru
 from __future__ import annotations
 
 import logging
-import random
 import resource
 import shutil
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -36,15 +38,9 @@ from tqdm.auto import tqdm
 
 from shoplm.config import DEFAULT_ENCODER, progress_wanted
 from shoplm.finetune import checkpoint as ckpt
-from shoplm.finetune.data import TrainingData, TrainingPair
+from shoplm.finetune.data import TrainingData
 from shoplm.finetune.interpolation import choose_strength, interpolated_state
-from shoplm.finetune.loss import (
-    bank_mask,
-    candidate_mask,
-    positive_log_frequency,
-    ranking_loss,
-    reverse_mask,
-)
+from shoplm.finetune.loss import positive_log_frequency
 from shoplm.finetune.manifest import (
     FOLDER_MARKER,
     FORMAT,
@@ -66,6 +62,8 @@ from shoplm.finetune.model import (
     trainable_state,
 )
 from shoplm.finetune.prefix import CachedPrefix, item_ids_used, needed_texts, why_not_split
+from shoplm.finetune.refit import refit
+from shoplm.finetune.steps import batch_loss, epoch_batch, schedule, seed_all, take_step
 from shoplm.finetune.validation import validation_ndcg
 from shoplm.text.encoder import folder_model_id
 
@@ -75,7 +73,7 @@ MODES = ("lora", "full")
 DEFAULT_LR = {"lora": 1e-3, "full": 5e-5}
 MAX_STRENGTH = 2.0
 # Settings used only once training is over: a finished run resumes to export with new ones.
-AFTER_TRAINING = frozenset({"keep_best", "strengths"})
+AFTER_TRAINING = frozenset({"keep_best", "strengths", "refit"})
 
 
 class FinetuneConfig(BaseModel):
@@ -131,6 +129,13 @@ class FinetuneConfig(BaseModel):
             "(1.0, the tuned weights, always competes); empty: export the tuned weights."
         ),
     )
+    refit: bool = Field(
+        default=False,
+        description=(
+            "Once validation has chosen the step, train again from the start on the pairs "
+            "and the held-out ones for as many epochs, and export that (shoplm.finetune.refit)."
+        ),
+    )
     checkpoint_every: int = Field(default=100, ge=1)
     max_grad_norm: float = Field(default=1.0, gt=0)
     seed: int = 42
@@ -143,6 +148,10 @@ class FinetuneConfig(BaseModel):
             self.lora_alpha = 2 * self.lora_r
         if self.mode == "full" and self.lora_layers is not None:
             raise ValueError("lora_layers is a LoRA setting: leave it unset with mode 'full'")
+        if self.refit and self.strengths:
+            raise ValueError(
+                "strengths are chosen on validation, which a refit trains on: use one of them"
+            )
         bad = [s for s in self.strengths if not 0 < s <= MAX_STRENGTH]
         if bad:
             raise ValueError(f"strengths must lie in (0, {MAX_STRENGTH}], got {bad[0]}")
@@ -195,14 +204,14 @@ def train_encoder(
     out.mkdir(parents=True, exist_ok=True)
     device = pick_device(config.device)
     data_hash = data.data_hash()
-    _seed_all(config.seed)
+    seed_all(config.seed)
 
     model = load_sentence_model(base, device)
     base_seq_length = model.max_seq_length
     model.max_seq_length = config.max_seq_length
     frozen = add_lora(model, config.lora()) if config.mode == "lora" else 0
-    # The weights before training (LoRA: a zero update), only kept when strengths need them.
-    origin = trainable_state(model) if config.strengths else {}
+    # The weights before training (LoRA: a zero update), kept when strengths or a refit need them.
+    origin = trainable_state(model) if config.strengths or config.refit else {}
     prefix, embed = step_encoder(model, frozen, data, config, device, show, say)
     counts = parameter_counts(model)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -252,29 +261,23 @@ def train_encoder(
     )
     model.train()
     while not state["stopped"] and state["epoch"] < config.epochs:
-        order = np.random.default_rng(config.seed + state["epoch"]).permutation(len(data.pairs))
         while state["step_in_epoch"] < batches_per_epoch:
             if stop_after is not None and state["global_step"] >= stop_after:
                 break
-            start = state["step_in_epoch"] * config.batch_size
-            batch = [data.pairs[i] for i in order[start : start + config.batch_size]]
-            lr = config.lr * _schedule(state["global_step"], warmup, total_steps)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
+            batch = epoch_batch(
+                data.pairs, config.seed, state["epoch"], state["step_in_epoch"], config.batch_size
+            )
+            lr = config.lr * schedule(state["global_step"], warmup, total_steps)
             if bank_ids and (bank is None or state["global_step"] % config.bank_every == 0):
                 texts = [data.corpus[i] for i in bank_ids]
                 bank = torch.from_numpy(_encode(model, texts, prefix))
             loss = batch_loss(
                 embed, data, batch, config, (bank_ids, bank) if bank_ids else None, log_q
             )
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
+            state["last_loss"] = take_step(loss, optimizer, params, lr, config.max_grad_norm)
             state["global_step"] += 1
             state["step_in_epoch"] += 1
             steps_this_run += 1
-            state["last_loss"] = round(float(loss.detach()), 5)
             bar.update(1)
             bar.set_postfix(loss=f"{state['last_loss']:.3f}", best=f"{state['best_score']:.4f}")
             end_of_epoch = state["step_in_epoch"] >= batches_per_epoch
@@ -313,6 +316,14 @@ def train_encoder(
 
     tuned = best if config.keep_best else trainable_state(model)
     model.eval()
+    refitted = None
+    if config.refit:
+        chosen = state["best_step"] if config.keep_best else state["global_step"]
+        refitted = _refit(
+            model, origin, embed, prefix, data, config, chosen, out, identity, say, show
+        )
+        if refitted["steps"]:
+            tuned = trainable_state(model)
     strength, trials = _choose_strength(model, data, origin, tuned, config.strengths, say, prefix)
     load_trainable_state(model, interpolated_state(origin, tuned, strength))
     name = model_folder_name(platform, config.mode)
@@ -351,6 +362,7 @@ def train_encoder(
                 "history": state["history"],
                 "strength": strength,
                 "strength_trials": trials,
+                "refit": refitted,
             },
             "trainable_params": counts["trainable"],
             "total_params": counts["total"],
@@ -408,21 +420,6 @@ def _fresh_state(identity: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _seed_all(seed: int) -> None:
-    import torch
-
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
-def _schedule(step: int, warmup: int, total: int) -> float:
-    """Linear warm-up to the full rate, then linear decay to zero at the last step."""
-    if warmup and step < warmup:
-        return (step + 1) / warmup
-    return max(0.0, (total - step) / max(1, total - warmup))
-
-
 def step_encoder(
     model: Any,
     frozen: int,
@@ -440,74 +437,10 @@ def step_encoder(
         if frozen:
             say(f"training through the whole model ({reason})")
         return None, lambda texts: _embed(model, texts, device)
-    texts = needed_texts(data)
+    texts = needed_texts(data, held_out=config.refit)
     say(f"running the {frozen} frozen blocks once over {len(texts)} texts")
     prefix = CachedPrefix(model, frozen, texts, config.max_seq_length, device, show)
     return prefix, prefix.embed
-
-
-def batch_loss(
-    embed: Callable[[list[str]], Any],
-    data: TrainingData,
-    batch: Sequence[TrainingPair],
-    config: FinetuneConfig,
-    bank: tuple[list[str], Any] | None = None,
-    log_q: Mapping[str, float] | None = None,
-) -> Any:
-    """The loss of one batch: every distinct text is encoded once.
-
-    ``log_q``: each catalog item's log rate as a positive (:func:`positive_log_frequency`);
-    given, the candidates' logits are corrected by it.
-    """
-    import torch
-
-    keys: dict[tuple[str, str], int] = {}
-
-    def slot(kind: str, value: str) -> int:
-        return keys.setdefault((kind, value), len(keys))
-
-    anchor_rows = []
-    for pair in batch:
-        if pair.anchor.text is not None:
-            anchor_rows.append(([slot("text", pair.anchor.text)], [1.0]))
-        else:
-            rows = [slot("item", i) for i in pair.anchor.item_ids]
-            anchor_rows.append((rows, pair.anchor.weights))
-    width = max(len(p.negatives) for p in batch)
-    negatives = [list(p.negatives) for p in batch] if width else [[] for _ in batch]
-    positives = [p.positive for p in batch]
-    exclude = [p.exclude for p in batch]
-    candidates, allowed = candidate_mask(positives, negatives, exclude)
-    candidate_rows = [slot("item", c) for c in candidates]
-    texts = [data.corpus[v] if kind == "item" else v for kind, v in keys]
-    vectors = embed(texts)
-    mix = torch.zeros((len(batch), len(texts)), device=vectors.device)
-    for i, (rows, weights) in enumerate(anchor_rows):
-        for row, weight in zip(rows, weights, strict=True):
-            mix[i, row] += weight
-    anchors = torch.nn.functional.normalize(mix @ vectors, dim=-1)
-    extra: tuple[Any, Any] | tuple[()] = ()
-    if bank is not None:
-        bank_ids, bank_vectors = bank
-        extra = (bank_vectors, bank_mask(bank_ids, candidates, exclude))
-    correction = None
-    if log_q is not None:
-        correction = torch.tensor([log_q[c] for c in candidates], dtype=anchors.dtype)
-    loss = ranking_loss(
-        anchors, vectors[candidate_rows], allowed, config.scale, *extra, log_q=correction
-    )
-    if not config.symmetric:
-        return loss
-    backward = reverse_mask([_anchor_key(p) for p in batch], positives, exclude)
-    positive_vectors = vectors[candidate_rows[: len(batch)]]
-    return (loss + ranking_loss(positive_vectors, anchors, backward, config.scale)) / 2
-
-
-def _anchor_key(pair: TrainingPair) -> frozenset[Any]:
-    """What an anchor is made of: its query text, or its item ids (comparable to ``exclude``)."""
-    if pair.anchor.text is not None:
-        return frozenset({("text", pair.anchor.text)})
-    return frozenset(pair.anchor.item_ids)
 
 
 def _embed(model: Any, texts: list[str], device: str) -> Any:
@@ -572,6 +505,33 @@ def _after_validation(
         f"(best {state['best_score']:.4f} at step {state['best_step']})"
     )
     return best
+
+
+def _refit(
+    model: Any,
+    origin: dict[str, Any],
+    embed: Callable[[list[str]], Any],
+    prefix: CachedPrefix | None,
+    data: TrainingData,
+    config: FinetuneConfig,
+    chosen_step: int,
+    out: Path,
+    identity: dict[str, Any],
+    say: Progress,
+    show: bool,
+) -> dict[str, Any]:
+    """:func:`shoplm.finetune.refit.refit`, or why there is nothing to refit (0 steps)."""
+    skipped = {"pairs": len(data.pairs), "held_out_pairs": len(data.held_out)}
+    if not data.held_out:
+        say("no held-out pairs: the validated weights are exported")
+        return {**skipped, "chosen_step": chosen_step, "steps": 0}
+    if chosen_step == 0:
+        say("validation kept the base model: there is nothing to refit")
+        return {**skipped, "chosen_step": 0, "steps": 0}
+    return refit(
+        model, origin, embed, lambda texts: _encode(model, texts, prefix), data, config,
+        chosen_step, out, identity, say, show,
+    )  # fmt: skip
 
 
 def _choose_strength(
