@@ -1,12 +1,12 @@
 """Fine-tuning step speed: LoRA on every block vs LoRA on the top N from cached states.
 
-Each variant runs the training step of ``shoplm finetune`` (``train.batch_loss``, backward,
-AdamW) on the same seeded batches of the dataset's training pairs ((history -> next item)
-for a recommendation dataset, (query -> relevant product) for a search dataset), after one
-warm-up step.  Reported per variant: the median seconds per step over ``--steps`` steps,
-pairs/s, the ratio to LoRA on every block, and, for the top-N variants, the one-off cost of
-running the frozen bottom blocks over every text the run needs (paid once per run, before
-the first step; the steps then run only the top blocks).
+Each variant runs the training step of ``shoplm finetune`` (``steps.Stepper``: batch loss,
+backward, clipping, AdamW) on the same seeded batches of the dataset's training pairs
+((history -> next item) for a recommendation dataset, (query -> relevant product) for a search
+dataset), after one warm-up step.  Reported per variant: the median seconds per step over
+``--steps`` steps, pairs/s, the ratio to LoRA on every block, and, for the top-N variants,
+the one-off cost of running the frozen bottom blocks over every text the run needs (paid once
+per run, before the first step; the steps then run only the top blocks).
 
 Two cores: the process pins itself to CPUs 0-1 when the machine has more.
 
@@ -32,7 +32,8 @@ def bench_variant(data: Any, layers: int | None, args: argparse.Namespace) -> di
 
     from shoplm.config import DEFAULT_ENCODER
     from shoplm.finetune.model import add_lora, load_sentence_model, parameter_counts
-    from shoplm.finetune.train import FinetuneConfig, batch_loss, step_encoder
+    from shoplm.finetune.steps import Stepper
+    from shoplm.finetune.train import FinetuneConfig, step_encoder
 
     torch.manual_seed(args.seed)
     config = FinetuneConfig(
@@ -48,18 +49,14 @@ def bench_variant(data: Any, layers: int | None, args: argparse.Namespace) -> di
     began = time.perf_counter()
     prefix, embed = step_encoder(model, frozen, data, config, "cpu")
     prefix_seconds = time.perf_counter() - began
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=config.lr)
+    stepper = Stepper(model, embed, None, data, data.pairs, [], config)
     order = random.Random(args.seed).sample(range(len(data.pairs)), len(data.pairs))
     model.train()
     times = []
     for step in range(args.steps + 1):
         rows = order[step * args.batch_size : (step + 1) * args.batch_size]
         started = time.perf_counter()
-        loss = batch_loss(embed, data, [data.pairs[i] for i in rows], config)
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+        stepper.step([data.pairs[i] for i in rows], step, config.lr)
         if step:  # the first step warms up
             times.append(time.perf_counter() - started)
     median = statistics.median(times)

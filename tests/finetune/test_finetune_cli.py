@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from shoplm.cli import app
 from shoplm.config import DEFAULT_ENCODER, Settings
 from shoplm.engine import Engine
 from shoplm.finetune import home as home_module
+from shoplm.finetune import train as train_module
 from shoplm.finetune.filtering import keep_within_rank
 from shoplm.finetune.refit import refit_steps
 
@@ -28,7 +30,10 @@ def _tiny_home(tmp_path: Path, items: list[dict], events: list[dict]) -> Path:
 
 
 def test_cli_finetune_on_a_tiny_home(
-    tmp_path: Path, tiny_items: list[dict], tiny_events: list[dict]
+    tmp_path: Path,
+    tiny_items: list[dict],
+    tiny_events: list[dict],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     home = _tiny_home(tmp_path, tiny_items, tiny_events)
     runner = CliRunner()
@@ -62,12 +67,18 @@ def test_cli_finetune_on_a_tiny_home(
     assert third.exit_code == 0, third.output
     assert "exported strength" in third.stdout and "(validation 0.5: " in third.stdout
 
-    # A refit of the finished run: each user's newest item, held out until now, is trained on.
-    fourth = runner.invoke(app, ["finetune", "--home", str(home), *ARGS, "--refit"])
+    # A refit: each user's newest item, held out until now, is trained on.  Validation here
+    # rises at every check (the tiny run's own keeps the base), so the last step is chosen.
+    scores = itertools.count()
+    monkeypatch.setattr(train_module, "_validate", lambda *args: float(next(scores)))
+    refit_args = [*ARGS, "--refit", "--patience", "3"]  # new settings: a new run
+    fourth = runner.invoke(app, ["finetune", "--home", str(home), *refit_args])
     assert fourth.exit_code == 0, fourth.output
-    refit = json.loads(fourth.stdout)["metrics"]["refit"]
+    tuned = json.loads(fourth.stdout)
+    refit = tuned["metrics"]["refit"]
     assert refit["pairs"] == 8 and refit["held_out_pairs"] == result["data"]["valid_cases"] == 4
-    assert refit["steps"] == refit_steps(refit["chosen_step"], 8, 12, 2)
+    assert refit["chosen_step"] == tuned["steps"] == 4  # 8 pairs in batches of 2
+    assert refit["steps"] == refit_steps(4, 8, 12, 2) == 6
 
 
 def test_cli_finetune_errors_are_one_line(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import itertools
 import json
 import os
 import shutil
@@ -17,6 +18,7 @@ from typer.testing import CliRunner
 from shoplm.cli import app
 from shoplm.config import DEFAULT_ENCODER
 from shoplm.engine import Engine
+from shoplm.evaluation import finetune_eval as finetune_eval_module
 from shoplm.evaluation import recommend_eval
 from shoplm.evaluation.finetune_eval import (
     evaluate_finetune,
@@ -24,6 +26,7 @@ from shoplm.evaluation.finetune_eval import (
     parse_half_life,
     profile_half_life,
 )
+from shoplm.finetune import train as train_module
 from shoplm.finetune.refit import refit_steps
 from shoplm.text.encoder import resolve_model
 
@@ -126,21 +129,31 @@ def test_shoplm_evaluate_finetune_scores_frozen_and_lora_in_one_run(
     assert result["finetune"]["notes"]["half_life"] == 5.0
     assert "half-life 5.0 (the frozen content model's choice on it)" in result["protocol"]
 
-    # The finished run again with --refit (no strengths): it resumes, refits and is scored.
+    # The same command with --refit instead of --strengths, in a fresh workdir and in this
+    # process, where validation rises at every check (the tiny run's own keeps the base), so
+    # the last step is chosen and the refit trains.
+    scores = itertools.count()
+    monkeypatch.setattr(train_module, "_validate", lambda *args: float(next(scores)))
+
+    def in_process(data: Any, config: Any, out: Path, base: str, platform: str) -> Any:
+        return train_module.train_encoder(data, config, out, base=base, platform=platform)
+
+    monkeypatch.setattr(finetune_eval_module, "run_in_child", in_process)
     refit_options = options.replace("--strengths 0.5", "--refit").split()
+    refit_args = [*args[:2], "--workdir", str(tmp_path / "refit"), *args[4:]]
     torch_threads = torch.get_num_threads()
     try:
-        again = CliRunner().invoke(app, ["evaluate", "finetune", *args, *refit_options])
+        again = CliRunner().invoke(app, ["evaluate", "finetune", *refit_args, *refit_options])
     finally:
         torch.set_num_threads(torch_threads)
     assert again.exit_code == 0, again.output
     refitted = json.loads(again.stdout)
     refit = refitted["finetune"]["runs"]["lora"]["refit"]
     assert refit["pairs"] == 16 and refit["held_out_pairs"] == 8  # each user's newest item
-    assert refit["chosen_step"] == run["best_step"]
-    assert refit["steps"] == refit_steps(run["best_step"], 16, 24, 4)
+    assert refit["chosen_step"] == refitted["finetune"]["runs"]["lora"]["best_step"] == 4
+    assert refit["steps"] == refit_steps(4, 16, 24, 4) == 6
     assert refitted["finetune"]["hard_negatives"]["held_out_pairs_with_negatives"] == 8
-    assert refitted["training"]["lora"]["refit_seconds"] >= 0
+    assert refitted["training"]["lora"]["refit_seconds"] > 0
     assert refitted["finetune"]["data_hash"] == result["finetune"]["data_hash"]
 
 

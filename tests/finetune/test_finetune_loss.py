@@ -17,7 +17,8 @@ from shoplm.finetune.loss import (
     ranking_loss,
     reverse_mask,
 )
-from shoplm.finetune.train import FinetuneConfig, batch_loss, train_encoder
+from shoplm.finetune.steps import batch_loss
+from shoplm.finetune.train import FinetuneConfig, train_encoder
 
 
 def _unit(rows: list[list[float]]) -> torch.Tensor:

@@ -16,6 +16,7 @@ from shoplm.finetune import train as train_module
 from shoplm.finetune.data import TrainingData
 from shoplm.finetune.model import ADAPTER_WEIGHTS
 from shoplm.finetune.refit import CHECKPOINT, describe_refit, refit_steps
+from shoplm.finetune.steps import Stepper
 from shoplm.finetune.train import FinetuneConfig, train_encoder
 
 
@@ -105,21 +106,23 @@ def test_an_interrupted_refit_resumes_where_it_stopped(
     tiny_config: FinetuneConfig,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    real_step = refit_module.take_step
-    taken: list[int] = []
+    class Interrupted(Stepper):
+        """The refit's stepper, stopped (as by Ctrl-C) before its fourth step."""
 
-    def interrupted(*args: Any) -> float:
-        if len(taken) == 3:
-            raise KeyboardInterrupt
-        taken.append(1)
-        return real_step(*args)
+        taken = 0
 
-    monkeypatch.setattr(refit_module, "take_step", interrupted)
+        def step(self, *args: Any) -> float:
+            if Interrupted.taken == 3:
+                raise KeyboardInterrupt
+            Interrupted.taken += 1
+            return super().step(*args)
+
+    monkeypatch.setattr(refit_module, "Stepper", Interrupted)
     config = tiny_config.model_copy(update={"refit": True})
     out = tmp_path / "run"
     with pytest.raises(KeyboardInterrupt):
         train_encoder(tiny_data_factory(), config, out, show_progress=False)
-    monkeypatch.setattr(refit_module, "take_step", real_step)
+    monkeypatch.setattr(refit_module, "Stepper", Stepper)
     said: list[str] = []
     result = train_encoder(tiny_data_factory(), config, out, progress=said.append)
     assert "resuming the refit at step 3 of 6" in said

@@ -25,30 +25,27 @@ from tqdm.auto import tqdm
 
 from shoplm.finetune import checkpoint as ckpt
 from shoplm.finetune.data import TrainingData
-from shoplm.finetune.loss import positive_log_frequency
 from shoplm.finetune.model import load_trainable_state, trainable_state
 from shoplm.finetune.prefix import item_ids_used
-from shoplm.finetune.steps import batch_loss, epoch_batch, schedule, seed_all, take_step
+from shoplm.finetune.steps import Stepper, epoch_batch, schedule, seed_all, steps_per_epoch
 
 if TYPE_CHECKING:
     from shoplm.finetune.train import FinetuneConfig
 
 CHECKPOINT = "refit-checkpoint"
-EncodeTexts = Callable[[Sequence[str]], np.ndarray]
 
 
 def refit_steps(chosen_step: int, pairs: int, all_pairs: int, batch_size: int) -> int:
     """The step of the refit that has seen as many epochs as ``chosen_step`` of the run."""
-    per_epoch = max(1, pairs // batch_size)
-    all_per_epoch = max(1, all_pairs // batch_size)
-    return round(chosen_step * all_per_epoch / per_epoch)
+    per_epoch = steps_per_epoch(pairs, batch_size)
+    return round(chosen_step * steps_per_epoch(all_pairs, batch_size) / per_epoch)
 
 
 def refit(
     model: Any,
     origin: dict[str, Any],
     embed: Callable[[list[str]], Any],
-    encode: EncodeTexts,
+    encode: Callable[[Sequence[str]], np.ndarray],
     data: TrainingData,
     config: FinetuneConfig,
     chosen_step: int,
@@ -57,34 +54,37 @@ def refit(
     say: Callable[[str], None],
     show: bool = False,
 ) -> dict[str, Any]:
-    """Train ``model`` from ``origin`` on pairs + held-out pairs; leaves the refit weights in it.
+    """Train ``model`` from ``origin`` on pairs + held-out pairs, leaving the refit weights in
+    it; the report says how many steps (0, and the model untouched, when there is nothing to
+    refit: no held-out pairs, or validation kept the base).
 
     ``chosen_step`` is the validated run's step to match; ``identity`` names the run (data hash,
     base, settings), so a checkpoint from another run is not resumed.
     """
-    import torch
-
     started = time.perf_counter()
     pairs = [*data.pairs, *data.held_out]
-    per_epoch = max(1, len(pairs) // config.batch_size)
+    per_epoch = steps_per_epoch(len(pairs), config.batch_size)
     total = per_epoch * config.epochs
     steps = min(total, refit_steps(chosen_step, len(data.pairs), len(pairs), config.batch_size))
-    warmup = int(total * config.warmup_ratio)
     report = {
         "pairs": len(data.pairs),
         "held_out_pairs": len(data.held_out),
         "chosen_step": chosen_step,
-        "steps": steps,
+        "steps": steps if data.held_out else 0,
     }
+    if not report["steps"]:
+        why = "no held-out pairs" if not data.held_out else "validation kept the base model"
+        say(f"nothing to refit ({why}): the validated weights are exported")
+        return report
     wanted = {**identity, "held_out_hash": data.held_out_hash(), "steps": steps}
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    bank_ids = sorted(item_ids_used(data, held_out=True)) if config.bank_every else []
+    stepper = Stepper(model, embed, encode, data, pairs, bank_ids, config)
     folder = Path(out) / CHECKPOINT
     saved = ckpt.load_checkpoint(folder)
     if saved is not None and all(saved["state"].get(k) == v for k, v in wanted.items()):
         state = saved["state"]
         load_trainable_state(model, saved["weights"])
-        ckpt.restore_optimizer(optimizer, saved["optimizer"], state.pop("optimizer_groups"))
+        ckpt.restore_optimizer(stepper.optimizer, saved["optimizer"], state.pop("optimizer_groups"))
         ckpt.restore_rng(saved["rng"])
         say(f"resuming the refit at step {state['step']} of {steps}")
     else:
@@ -95,13 +95,7 @@ def refit(
             f"refitting on {len(pairs)} pairs ({len(data.held_out)} held out until now) "
             f"for {steps} steps"
         )
-    bank_ids = sorted(item_ids_used(data, held_out=True)) if config.bank_every else []
-    bank: Any = None
-    log_q = (
-        positive_log_frequency([p.positive for p in pairs], list(data.corpus))
-        if config.popularity_correction
-        else None
-    )
+    warmup = int(total * config.warmup_ratio)
     bar = tqdm(
         total=steps, initial=state["step"], desc="refit", unit="step", disable=not show,
         file=sys.stderr,
@@ -110,17 +104,13 @@ def refit(
     while state["step"] < steps:
         epoch, in_epoch = divmod(state["step"], per_epoch)
         batch = epoch_batch(pairs, config.seed, epoch, in_epoch, config.batch_size)
-        if bank_ids and (bank is None or state["step"] % config.bank_every == 0):
-            bank = torch.from_numpy(encode([data.corpus[i] for i in bank_ids]))
-        loss = batch_loss(embed, data, batch, config, (bank_ids, bank) if bank_ids else None, log_q)
         lr = config.lr * schedule(state["step"], warmup, total)
-        state["last_loss"] = take_step(loss, optimizer, params, lr, config.max_grad_norm)
+        state["last_loss"] = stepper.step(batch, state["step"], lr)
         state["step"] += 1
         bar.update(1)
         bar.set_postfix(loss=f"{state['last_loss']:.3f}")
         if state["step"] % config.checkpoint_every == 0 or state["step"] == steps:
-            weights = trainable_state(model)
-            ckpt.save_checkpoint(folder, state, weights, {}, optimizer)
+            ckpt.save_checkpoint(folder, state, trainable_state(model), {}, stepper.optimizer)
     bar.close()
     model.eval()
     return {**report, "seconds_this_run": round(time.perf_counter() - started, 2)}

@@ -1,11 +1,14 @@
 """One optimisation step of encoder training, shared by the validated run and its refit.
 
+:class:`Stepper` holds what every step of a run needs (optimiser, catalog bank, popularity
+rates) and takes one step on a batch; :func:`epoch_batch` says which pairs that batch holds.
 A step draws no randomness of its own beyond dropout, so a run seeded with :func:`seed_all`
 and fed the same batches takes the same steps, resumed or not.
 """
 
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -13,7 +16,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from shoplm.finetune.data import TrainingData, TrainingPair
-from shoplm.finetune.loss import bank_mask, candidate_mask, ranking_loss, reverse_mask
+from shoplm.finetune.loss import (
+    bank_mask,
+    candidate_mask,
+    positive_log_frequency,
+    ranking_loss,
+    reverse_mask,
+)
 
 if TYPE_CHECKING:
     from shoplm.finetune.train import FinetuneConfig
@@ -34,28 +43,79 @@ def schedule(step: int, warmup: int, total: int) -> float:
     return max(0.0, (total - step) / max(1, total - warmup))
 
 
+def steps_per_epoch(pairs: int, batch_size: int) -> int:
+    """Full batches an epoch of ``pairs`` holds (the last, partial one is dropped), at least 1."""
+    return max(1, pairs // batch_size)
+
+
 def epoch_batch(
     pairs: Sequence[TrainingPair], seed: int, epoch: int, step_in_epoch: int, batch_size: int
 ) -> list[TrainingPair]:
     """The pairs of one step: each epoch walks a seeded permutation in batch-size slices."""
-    order = np.random.default_rng(seed + epoch).permutation(len(pairs))
+    order = _epoch_order(seed + epoch, len(pairs))
     start = step_in_epoch * batch_size
     return [pairs[i] for i in order[start : start + batch_size]]
 
 
-def take_step(
-    loss: Any, optimizer: Any, params: Sequence[Any], lr: float, max_grad_norm: float
-) -> float:
-    """Back-propagate ``loss`` and update at learning rate ``lr``; the loss as a float."""
-    import torch
+@functools.lru_cache(maxsize=2)
+def _epoch_order(seed: int, n: int) -> np.ndarray:
+    """An epoch's permutation, drawn once per epoch rather than at every step."""
+    return np.random.default_rng(seed).permutation(n)
 
-    for group in optimizer.param_groups:
-        group["lr"] = lr
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
-    optimizer.step()
-    optimizer.zero_grad(set_to_none=True)
-    return round(float(loss.detach()), 5)
+
+class Stepper:
+    """Takes the optimisation steps of one run over ``pairs`` (the run's, or a refit's).
+
+    ``encode`` (texts -> unit vectors, no gradient) refreshes the catalog bank of ``bank_ids``
+    every ``config.bank_every`` steps (no bank: it may be None); the popularity rates are
+    counted once over ``pairs``.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        embed: Callable[[list[str]], Any],
+        encode: Callable[[Sequence[str]], np.ndarray] | None,
+        data: TrainingData,
+        pairs: Sequence[TrainingPair],
+        bank_ids: Sequence[str],
+        config: FinetuneConfig,
+    ) -> None:
+        import torch
+
+        if config.bank_every and encode is None:
+            raise ValueError("a catalog bank (bank_every) needs an encode function")
+        self.embed, self.encode, self.data, self.config = embed, encode, data, config
+        self.params = [p for p in model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(
+            self.params, lr=config.lr, weight_decay=config.weight_decay
+        )
+        self.bank_ids = list(bank_ids) if config.bank_every else []
+        self.bank: Any = None
+        self.log_q = (
+            positive_log_frequency([p.positive for p in pairs], list(data.corpus))
+            if config.popularity_correction
+            else None
+        )
+
+    def step(self, batch: Sequence[TrainingPair], step: int, lr: float) -> float:
+        """One update on ``batch`` as the run's ``step``-th (0-based); the loss as a float."""
+        import torch
+
+        config = self.config
+        if self.bank_ids and (self.bank is None or step % config.bank_every == 0):
+            assert self.encode is not None  # checked in __init__
+            vectors = self.encode([self.data.corpus[i] for i in self.bank_ids])
+            self.bank = torch.from_numpy(vectors)
+        bank = (self.bank_ids, self.bank) if self.bank_ids else None
+        loss = batch_loss(self.embed, self.data, batch, config, bank, self.log_q)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.params, config.max_grad_norm)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return round(float(loss.detach()), 5)
 
 
 def batch_loss(

@@ -40,7 +40,6 @@ from shoplm.config import DEFAULT_ENCODER, progress_wanted
 from shoplm.finetune import checkpoint as ckpt
 from shoplm.finetune.data import TrainingData
 from shoplm.finetune.interpolation import choose_strength, interpolated_state
-from shoplm.finetune.loss import positive_log_frequency
 from shoplm.finetune.manifest import (
     FOLDER_MARKER,
     FORMAT,
@@ -63,7 +62,13 @@ from shoplm.finetune.model import (
 )
 from shoplm.finetune.prefix import CachedPrefix, item_ids_used, needed_texts, why_not_split
 from shoplm.finetune.refit import refit
-from shoplm.finetune.steps import batch_loss, epoch_batch, schedule, seed_all, take_step
+from shoplm.finetune.steps import (
+    Stepper,
+    epoch_batch,
+    schedule,
+    seed_all,
+    steps_per_epoch,
+)
 from shoplm.finetune.validation import validation_ndcg
 from shoplm.text.encoder import folder_model_id
 
@@ -214,9 +219,14 @@ def train_encoder(
     origin = trainable_state(model) if config.strengths or config.refit else {}
     prefix, embed = step_encoder(model, frozen, data, config, device, show, say)
     counts = parameter_counts(model)
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
-    batches_per_epoch = max(1, len(data.pairs) // config.batch_size)
+
+    def encode(texts: Sequence[str]) -> np.ndarray:
+        return _encode(model, texts, prefix)
+
+    bank_ids = sorted(item_ids_used(data)) if config.bank_every else []
+    stepper = Stepper(model, embed, encode, data, data.pairs, bank_ids, config)
+    optimizer = stepper.optimizer
+    batches_per_epoch = steps_per_epoch(len(data.pairs), config.batch_size)
     total_steps = batches_per_epoch * config.epochs
     warmup = int(total_steps * config.warmup_ratio)
 
@@ -242,13 +252,6 @@ def train_encoder(
         best = trainable_state(model)
     state["resumed_at"] = state["global_step"] if resumed else 0
 
-    bank_ids = sorted(item_ids_used(data)) if config.bank_every else []
-    log_q = (
-        positive_log_frequency([p.positive for p in data.pairs], list(data.corpus))
-        if config.popularity_correction
-        else None
-    )
-    bank: Any = None
     trained_started = time.perf_counter()
     steps_this_run = 0
     bar = tqdm(
@@ -268,13 +271,7 @@ def train_encoder(
                 data.pairs, config.seed, state["epoch"], state["step_in_epoch"], config.batch_size
             )
             lr = config.lr * schedule(state["global_step"], warmup, total_steps)
-            if bank_ids and (bank is None or state["global_step"] % config.bank_every == 0):
-                texts = [data.corpus[i] for i in bank_ids]
-                bank = torch.from_numpy(_encode(model, texts, prefix))
-            loss = batch_loss(
-                embed, data, batch, config, (bank_ids, bank) if bank_ids else None, log_q
-            )
-            state["last_loss"] = take_step(loss, optimizer, params, lr, config.max_grad_norm)
+            state["last_loss"] = stepper.step(batch, state["global_step"], lr)
             state["global_step"] += 1
             state["step_in_epoch"] += 1
             steps_this_run += 1
@@ -319,8 +316,8 @@ def train_encoder(
     refitted = None
     if config.refit:
         chosen = state["best_step"] if config.keep_best else state["global_step"]
-        refitted = _refit(
-            model, origin, embed, prefix, data, config, chosen, out, identity, say, show
+        refitted = refit(
+            model, origin, embed, encode, data, config, chosen, out, identity, say, show
         )
         if refitted["steps"]:
             tuned = trainable_state(model)
@@ -505,33 +502,6 @@ def _after_validation(
         f"(best {state['best_score']:.4f} at step {state['best_step']})"
     )
     return best
-
-
-def _refit(
-    model: Any,
-    origin: dict[str, Any],
-    embed: Callable[[list[str]], Any],
-    prefix: CachedPrefix | None,
-    data: TrainingData,
-    config: FinetuneConfig,
-    chosen_step: int,
-    out: Path,
-    identity: dict[str, Any],
-    say: Progress,
-    show: bool,
-) -> dict[str, Any]:
-    """:func:`shoplm.finetune.refit.refit`, or why there is nothing to refit (0 steps)."""
-    skipped = {"pairs": len(data.pairs), "held_out_pairs": len(data.held_out)}
-    if not data.held_out:
-        say("no held-out pairs: the validated weights are exported")
-        return {**skipped, "chosen_step": chosen_step, "steps": 0}
-    if chosen_step == 0:
-        say("validation kept the base model: there is nothing to refit")
-        return {**skipped, "chosen_step": 0, "steps": 0}
-    return refit(
-        model, origin, embed, lambda texts: _encode(model, texts, prefix), data, config,
-        chosen_step, out, identity, say, show,
-    )  # fmt: skip
 
 
 def _choose_strength(
