@@ -65,6 +65,13 @@ def heads_train(
     epochs: Annotated[int, typer.Option(min=1, help="Passes over the training rows.")] = 2,
     max_seq_length: Annotated[int, typer.Option(min=8, max=512, help="Tokens per text.")] = 128,
     encoder_lr: Annotated[float, typer.Option(min=0.0, help="The adapter's learning rate.")] = 1e-3,
+    refit: Annotated[
+        bool,
+        typer.Option(
+            help="LoRA: after validation has chosen the step and class offsets, train again on "
+            "the training and validation rows together for as long and save that head."
+        ),
+    ] = False,
     max_rows: Annotated[
         int | None,
         typer.Option(min=10, help="Train and score on a seeded sample of this many rows [all]."),
@@ -96,6 +103,7 @@ def heads_train(
             epochs=epochs,
             encoder_lr=encoder_lr,
             class_weights=class_weights,  # type: ignore[arg-type]
+            refit=refit,
             seed=engine.settings.seed,
             lora=LoraSettings(r=16, alpha=32, layers=lora_layers or None),
         )

@@ -189,7 +189,9 @@ def test_training_options_reach_the_head_config() -> None:
     options += ["--head-dropout", "0.1", "--collapse-retries", "0", "--label-smoothing", "0.1"]
     args = _parser().parse_args(["--data", "x", *options])
     config = training_config(args, "none")
-    assert config.ema_decay == 0.99 and config.init_head == "probe"
+    assert config.ema_decay == 0.99 and config.init_head == "probe" and not config.refit
+    refit = training_config(_parser().parse_args(["--data", "x", "--refit"]), "none")
+    assert refit.refit and refit.init_head == "random"
     assert config.pooling == "mean" and config.head_dropout == 0.1
     assert config.collapse_retries == 0 and config.label_smoothing == 0.1
     more = ["--data", "x", "--device", "cpu", "--lora-layers", "0", "--lora-r", "4", "--seed", "7"]

@@ -580,6 +580,12 @@ def add_training_options(p: argparse.ArgumentParser) -> None:
         help="LoRA: validate and keep a moving average of the weights (decay per step, "
         "e.g. 0.99) instead of the last step's",
     )
+    p.add_argument(
+        "--refit",
+        action="store_true",
+        help="LoRA: once validation has chosen the stopping step and class offsets, train "
+        "again on the training and validation rows together for as long and keep that head",
+    )
     p.add_argument("--lora-r", type=int, default=head.lora.r)
     p.add_argument("--lora-alpha", type=int, default=head.lora.alpha)
     p.add_argument(
@@ -613,6 +619,7 @@ def training_config(args: argparse.Namespace, class_weights: str) -> HeadConfig:
         label_smoothing=args.label_smoothing,
         collapse_retries=args.collapse_retries,
         ema_decay=args.ema_decay,
+        refit=args.refit,
         class_weights=class_weights,  # type: ignore[arg-type]
         seed=args.seed,
         device=args.device,

@@ -55,3 +55,9 @@ class WeightAverage:
             with torch.no_grad():
                 for param, value in zip(self.params, raw, strict=True):
                     param.copy_(value)
+
+    def keep(self) -> None:
+        """Leave the averaged weights in the model for good (a run that scores nothing)."""
+        with torch.no_grad():
+            for param, average in zip(self.params, self.shadow, strict=True):
+                param.copy_(average)

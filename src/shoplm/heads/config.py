@@ -75,6 +75,10 @@ class HeadConfig:
     ``ema_decay``: LoRA: validate and keep an exponential moving average of the trainable
     weights (this decay per step, e.g. 0.99) instead of the last step's weights; None keeps
     the last step's.  Training itself is unchanged.  Probe mode ignores it.
+    ``refit``: LoRA: once validation has chosen the stopping step and the class offsets, train
+    a fresh head on the training and validation rows together for as many epochs and keep
+    that one (with validation's offsets): the rows held out for choosing then also teach.
+    Probe mode ignores it; an LP-FT start (``init_head="probe"``) cannot be refitted.
     """
 
     mode: Literal["lora", "probe"] = "lora"
@@ -96,6 +100,7 @@ class HeadConfig:
     label_smoothing: float = 0.0
     collapse_retries: int = 1
     ema_decay: float | None = None
+    refit: bool = False
     seed: int = 42
     device: str | None = None
     lora: LoraSettings = field(default_factory=LoraSettings)
@@ -129,6 +134,11 @@ class HeadConfig:
             raise ValueError(f"collapse_retries must be >= 0, got {self.collapse_retries}")
         if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
             raise ValueError(f"ema_decay must be in (0, 1) or None, got {self.ema_decay}")
+        if self.refit and self.mode == "lora" and self.init_head == "probe":
+            raise ValueError(
+                "refit cannot follow an LP-FT start (init_head='probe'): that start is a probe "
+                "stopped on validation; use init_head='random' to refit"
+            )
         if not 0.0 <= self.warmup_ratio < 1.0:
             raise ValueError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
 

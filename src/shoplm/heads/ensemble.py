@@ -78,6 +78,11 @@ class HeadEnsemble(Predicting):
         those whose mean validates best (see :func:`_choose_members`)."""
         if members < 1:
             raise ValueError(f"members must be at least 1, got {members}")
+        if config.refit and config.mode == "lora" and members > 1:
+            raise ValueError(
+                "an ensemble chooses its members on validation, which refitted heads have "
+                "trained on: leave refit off, or train one member"
+            )
         say = say or (lambda _message: None)
         heads = []
         for k in range(members):

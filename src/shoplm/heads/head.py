@@ -43,6 +43,8 @@ from shoplm.heads.train import (
     SQUARED_ERROR,
     Trained,
     class_weights,
+    refit_network,
+    refit_steps,
     train_network,
     train_probe,
 )
@@ -122,8 +124,12 @@ class TaskHead(Predicting):
                 best = (trained, head, weighting)
         assert best is not None
         trained, head, weighting = best
+        refit: dict[str, Any] = {}
+        if config.refit and config.mode == "lora":
+            head, refit = cls._refit(run, head.config, weighting, trained)
+        else:
+            head.validation_outputs = trained.outputs
         head.calibration = trained.calibration
-        head.validation_outputs = trained.outputs
         learnt = beats_constant(spec, trained.score, y_valid)
         if not learnt and say:
             say(
@@ -147,7 +153,44 @@ class TaskHead(Predicting):
             "n_valid": len(valid),
             "train_seconds": round(time.perf_counter() - started, 2),
         }
+        if refit:
+            head.info["refit"] = refit
         return head
+
+    @classmethod
+    def _refit(
+        cls, run: _Run, config: HeadConfig, weighting: str, trained: Trained
+    ) -> tuple[TaskHead, dict[str, Any]]:
+        """A fresh head trained on the training and validation rows together, as many epochs
+        as validation chose (``config`` is the attempt kept: a collapse retry's lower rate).
+
+        Nothing is left to choose on, so the class offsets (cutpoints) stay validation's and
+        the head keeps no validation outputs (an ensemble cannot choose among refitted heads).
+        """
+        started = time.perf_counter()
+        texts = [*run.train.texts, *run.valid.texts]
+        y_all = np.concatenate([run.y_train, run.y_valid])
+        steps = refit_steps(trained.step, len(run.train), len(texts), config.batch_size)
+        if run.say:
+            run.say(
+                f"refit: {steps} steps on {len(texts)} rows (training and validation), "
+                f"matching step {trained.step}"
+            )
+        _seed(config.seed)
+        head = cls._fresh(run.spec, config, run.device, run.scale)
+        ids = tokenize(head.base.tokenizer, texts, config.max_seq_length)
+        taken = refit_network(
+            head.net, head.base.tokenizer, run.spec, ids, y_all, config,
+            class_weights(run.spec, y_all, weighting), run.scale, run.device, steps,
+            run.show_progress, run.say,
+        )  # fmt: skip
+        report = {
+            "steps": taken,
+            "matching_step": trained.step,
+            "rows": len(texts),
+            "seconds": round(time.perf_counter() - started, 2),
+        }
+        return head, report
 
     @classmethod
     def _train_with_retries(

@@ -2,8 +2,9 @@
 
 Both evaluate on the validation rows at fixed points, keep the best trainable weights seen
 so far (only adapter and head: a few MB at most) and stop once ``patience`` evaluations in
-a row bring no improvement; the best weights are restored at the end.  Test rows never
-enter here.
+a row bring no improvement; the best weights are restored at the end.  A LoRA head's refit
+(:func:`refit_network`) then trains a fresh head for as many epochs over the training and
+validation rows together, with nothing left to validate on.  Test rows never enter here.
 """
 
 from __future__ import annotations
@@ -171,28 +172,16 @@ def train_network(
     """
     say = say or (lambda _message: None)
     rng = np.random.default_rng(config.seed)
-    head_params = list(net.head.parameters())
-    head_ids = {id(p) for p in head_params}
-    encoder_params = [p for p in net.parameters() if p.requires_grad and id(p) not in head_ids]
-    optimizer = torch.optim.AdamW(
-        [
-            {"params": encoder_params, "lr": config.encoder_lr},
-            {"params": head_params, "lr": config.head_lr},
-        ],
-        weight_decay=config.weight_decay,
-    )
-    per_epoch = math.ceil(len(train_ids) / config.batch_size)
+    per_epoch = steps_per_epoch(len(train_ids), config.batch_size)
     total = per_epoch * config.epochs
-    scheduler = _schedule(optimizer, round(total * config.warmup_ratio), total)
     checkpoints = _eval_points(per_epoch, config.epochs, config.evals_per_epoch)
-    loss_fn = loss_function(spec, weights, config.label_smoothing, device)
-    target = targets_tensor(spec, y_train, scale)
-    forward_rows, valid_outputs, lengths = _inputs(
-        net, tokenizer, train_ids, valid_texts, config, device, show_progress, say
+    forward_rows, lengths = _training_inputs(
+        net, tokenizer, train_ids, config, device, show_progress, say
     )
+    valid_outputs = _validation_inputs(net, tokenizer, valid_texts, config, device, show_progress)
+    stepper = _Stepper(net, spec, y_train, config, weights, scale, device, total)
+    average = stepper.average
     best = _Best(net)
-    trained_params = encoder_params + head_params
-    average = WeightAverage(trained_params, config.ema_decay) if config.ema_decay else None
     history: list[dict[str, Any]] = []
     bar = tqdm(
         total=total,
@@ -204,19 +193,8 @@ def train_network(
     step, stopped, running = 0, False, 0.0
     for epoch in range(config.epochs):
         for rows in training_batches(lengths, config.batch_size, rng):
-            net.train()
-            out = forward_rows(rows)
-            out = out if spec.kind is TaskKind.CLASSIFICATION else out.squeeze(-1)
-            loss = loss_fn(out, target[rows].to(device))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(trained_params, MAX_GRAD_NORM)
-            optimizer.step()
-            scheduler.step()
-            if average is not None:
-                average.update()
+            value = stepper.step(forward_rows, rows)
             step += 1
-            value = loss.item()
             running = 0.9 * running + 0.1 * value if step > 1 else value
             bar.update(1)
             bar.set_postfix(loss=f"{running:.4f}")
@@ -264,43 +242,159 @@ def _collapsed_classifier(spec: TaskSpec, score: float, y_valid: np.ndarray) -> 
     return spec.kind in kinds and not beats_constant(spec, score, y_valid)
 
 
-def _inputs(
+class _Stepper:
+    """Optimiser, schedule, loss and clipping of one LoRA run over ``total`` steps: every step
+    of a validated run and of its refit goes through :meth:`step`."""
+
+    def __init__(
+        self,
+        net: HeadNet,
+        spec: TaskSpec,
+        y_train: np.ndarray,
+        config: HeadConfig,
+        weights: torch.Tensor | None,
+        scale: TargetScale | None,
+        device: torch.device,
+        total: int,
+    ) -> None:
+        head_params = list(net.head.parameters())
+        head_ids = {id(p) for p in head_params}
+        encoder_params = [p for p in net.parameters() if p.requires_grad and id(p) not in head_ids]
+        self.optimizer = torch.optim.AdamW(
+            [
+                {"params": encoder_params, "lr": config.encoder_lr},
+                {"params": head_params, "lr": config.head_lr},
+            ],
+            weight_decay=config.weight_decay,
+        )
+        self.scheduler = _schedule(self.optimizer, round(total * config.warmup_ratio), total)
+        self.loss_fn = loss_function(spec, weights, config.label_smoothing, device)
+        self.target = targets_tensor(spec, y_train, scale)
+        self.params = encoder_params + head_params
+        self.average = WeightAverage(self.params, config.ema_decay) if config.ema_decay else None
+        self.net, self.spec, self.device = net, spec, device
+
+    def step(self, forward_rows: Callable[[np.ndarray], torch.Tensor], rows: np.ndarray) -> float:
+        """One update on the training ``rows``; their loss."""
+        self.net.train()
+        out = forward_rows(rows)
+        out = out if self.spec.kind is TaskKind.CLASSIFICATION else out.squeeze(-1)
+        loss = self.loss_fn(out, self.target[rows].to(self.device))
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(self.params, MAX_GRAD_NORM)
+        self.optimizer.step()
+        self.scheduler.step()
+        if self.average is not None:
+            self.average.update()
+        return loss.item()
+
+
+def steps_per_epoch(rows: int, batch_size: int) -> int:
+    """Batches of one epoch over ``rows`` (the last one may be short)."""
+    return math.ceil(rows / batch_size)
+
+
+def refit_steps(best_step: int, train_rows: int, all_rows: int, batch_size: int) -> int:
+    """The refit's length: as many epochs over all rows as ``best_step`` was over the
+    training rows."""
+    return round(
+        best_step * steps_per_epoch(all_rows, batch_size) / steps_per_epoch(train_rows, batch_size)
+    )
+
+
+def refit_network(
+    net: HeadNet,
+    tokenizer: Any,
+    spec: TaskSpec,
+    train_ids: Sequence[list[int]],
+    y_train: np.ndarray,
+    config: HeadConfig,
+    weights: torch.Tensor | None,
+    scale: TargetScale | None,
+    device: torch.device,
+    steps: int,
+    show_progress: bool = False,
+    say: Say | None = None,
+) -> int:
+    """LoRA mode with nothing left to validate on: train ``steps`` steps of the schedule an
+    ``config.epochs`` run over these rows would follow, batches drawn as
+    :func:`train_network` draws them.  Returns the steps taken."""
+    say = say or (lambda _message: None)
+    rng = np.random.default_rng(config.seed)
+    total = steps_per_epoch(len(train_ids), config.batch_size) * config.epochs
+    steps = min(steps, total)
+    forward_rows, lengths = _training_inputs(
+        net, tokenizer, train_ids, config, device, show_progress, say
+    )
+    stepper = _Stepper(net, spec, y_train, config, weights, scale, device, total)
+    bar = tqdm(
+        total=steps, desc=f"refit {spec.name}", unit="step", file=sys.stderr,
+        disable=not show_progress,
+    )  # fmt: skip
+    step = 0
+    while step < steps:
+        for rows in training_batches(lengths, config.batch_size, rng):
+            stepper.step(forward_rows, rows)
+            step += 1
+            bar.update(1)
+            if step == steps:
+                break
+    bar.close()
+    if stepper.average is not None:
+        stepper.average.keep()
+    net.eval()
+    return step
+
+
+def _training_inputs(
     net: HeadNet,
     tokenizer: Any,
     train_ids: Sequence[list[int]],
-    valid_texts: Sequence[str],
     config: HeadConfig,
     device: torch.device,
     show_progress: bool,
     say: Say,
-) -> tuple[Callable[[np.ndarray], torch.Tensor], Callable[[], np.ndarray], list[int]]:
-    """(outputs of training rows, outputs of all validation rows, training lengths).
+) -> tuple[Callable[[np.ndarray], torch.Tensor], list[int]]:
+    """(outputs of training rows, training lengths).
 
     With frozen bottom blocks their states are computed once here and reused every step.
     """
-    batch = config.batch_size * 2
     if not net.frozen_blocks:
 
         def forward_rows(rows: np.ndarray) -> torch.Tensor:
             return net(**collate(tokenizer, [train_ids[i] for i in rows], device))
 
-        def valid_outputs() -> np.ndarray:
-            return run_batches(net, tokenizer, valid_texts, config.max_seq_length, batch, device)
+        return forward_rows, [len(ids) for ids in train_ids]
 
-        return forward_rows, valid_outputs, [len(ids) for ids in train_ids]
-
-    say(f"lora: running the {net.frozen_blocks} frozen blocks once over train and valid")
-    valid_ids = tokenize(tokenizer, valid_texts, config.max_seq_length)
-    train_states = PrefixStates.compute(net, tokenizer, train_ids, batch, device, show_progress)
-    valid_states = PrefixStates.compute(net, tokenizer, valid_ids, batch, device, show_progress)
+    say(f"lora: running the {net.frozen_blocks} frozen blocks once over the training rows")
+    states = PrefixStates.compute(
+        net, tokenizer, train_ids, config.batch_size * 2, device, show_progress
+    )
 
     def forward_cached(rows: np.ndarray) -> torch.Tensor:
-        return net.forward_from_prefix(*train_states.batch(rows, device))
+        return net.forward_from_prefix(*states.batch(rows, device))
 
-    def valid_cached() -> np.ndarray:
-        return valid_states.outputs(net, batch, device)
+    return forward_cached, states.lengths
 
-    return forward_cached, valid_cached, train_states.lengths
+
+def _validation_inputs(
+    net: HeadNet,
+    tokenizer: Any,
+    valid_texts: Sequence[str],
+    config: HeadConfig,
+    device: torch.device,
+    show_progress: bool,
+) -> Callable[[], np.ndarray]:
+    """Outputs of all validation rows (from cached frozen-block states where there are any)."""
+    batch = config.batch_size * 2
+    if not net.frozen_blocks:
+        return lambda: run_batches(
+            net, tokenizer, valid_texts, config.max_seq_length, batch, device
+        )
+    valid_ids = tokenize(tokenizer, valid_texts, config.max_seq_length)
+    states = PrefixStates.compute(net, tokenizer, valid_ids, batch, device, show_progress)
+    return lambda: states.outputs(net, batch, device)
 
 
 def train_probe(

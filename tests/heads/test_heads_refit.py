@@ -1,0 +1,114 @@
+"""A refitted head: trained again on training + validation rows for as long as validation chose."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from shoplm.cli import app
+from shoplm.heads import Examples, HeadConfig, LoraSettings, TaskHead, TaskSpec
+from shoplm.heads.ensemble import HeadEnsemble
+from shoplm.heads.train import refit_steps, steps_per_epoch
+
+SPEC = TaskSpec("sentiment", "classification", ("negative", "neutral", "positive"))
+
+
+def _adapter(head: TaskHead) -> dict[str, torch.Tensor]:
+    return {n: p.detach().clone() for n, p in head.net.named_parameters() if "lora_" in n}
+
+
+def _same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_refit_steps_cover_as_many_epochs_over_all_rows() -> None:
+    assert steps_per_epoch(48, 8) == 6 and steps_per_epoch(63, 8) == 8
+    assert refit_steps(6, 48, 63, 8) == 8  # one epoch of 48 rows -> one epoch of 63
+    assert refit_steps(12, 48, 63, 8) == 16
+    assert refit_steps(3, 48, 63, 8) == 4  # half an epoch stays half an epoch
+
+
+@pytest.mark.parametrize("layers", [None, 1])  # every block; the top one over cached states
+def test_a_refitted_head_trains_on_both_parts_and_keeps_validations_offsets(
+    tiny_lora: HeadConfig, toy_train: Examples, toy_valid: Examples, layers: int | None
+) -> None:
+    config = replace(tiny_lora, epochs=2, lora=replace(tiny_lora.lora, layers=layers))
+    validated = TaskHead.train(SPEC, toy_train, toy_valid, config)
+    refitted = TaskHead.train(SPEC, toy_train, toy_valid, replace(config, refit=True))
+    report = refitted.info["refit"]
+    best = refitted.info["best_step"]
+    assert best == validated.info["best_step"] and best > 0
+    rows = len(toy_train) + len(toy_valid)
+    assert report["rows"] == rows and report["matching_step"] == best
+    assert report["steps"] == refit_steps(best, len(toy_train), rows, 8) > best
+    assert report["seconds"] > 0
+    # validation chose the step and the class offsets; the refit keeps those offsets
+    assert refitted.info["validation"] == validated.info["validation"]
+    np.testing.assert_array_equal(refitted.calibration, validated.calibration)
+    assert not _same(_adapter(refitted), _adapter(validated))
+    assert refitted.validation_outputs is None  # it trained on those rows
+    assert "refit" not in validated.info
+    again = TaskHead.train(SPEC, toy_train, toy_valid, replace(config, refit=True))
+    assert _same(_adapter(again), _adapter(refitted))  # seeded: it repeats exactly
+
+
+def test_a_refitted_head_saves_and_loads(
+    tiny_lora: HeadConfig, toy_train: Examples, toy_valid: Examples, tmp_path: Path
+) -> None:
+    head = TaskHead.train(SPEC, toy_train, toy_valid, replace(tiny_lora, refit=True))
+    head.save(tmp_path / "head")
+    loaded = TaskHead.load(tmp_path / "head")
+    texts = ["great lovely dress", "awful broken size", "the fit is okay"]
+    np.testing.assert_allclose(loaded.outputs(texts), head.outputs(texts), atol=1e-5)
+    assert loaded.predict(texts) == head.predict(texts)
+    manifest = json.loads((tmp_path / "head" / "manifest.json").read_text())
+    assert manifest["config"]["refit"] is True
+    assert manifest["training"]["refit"]["steps"] == head.info["refit"]["steps"]
+
+
+def test_refit_with_a_moving_average_keeps_the_average(
+    tiny_lora: HeadConfig, toy_train: Examples, toy_valid: Examples
+) -> None:
+    config = replace(tiny_lora, refit=True)
+    plain = TaskHead.train(SPEC, toy_train, toy_valid, config)
+    averaged = TaskHead.train(SPEC, toy_train, toy_valid, replace(config, ema_decay=0.9))
+    assert averaged.info["refit"]["steps"] > 0
+    assert not _same(_adapter(plain), _adapter(averaged))
+
+
+def test_what_a_refit_cannot_follow(
+    tiny_base: str, tiny_lora: HeadConfig, toy_train: Examples, toy_valid: Examples
+) -> None:
+    with pytest.raises(ValueError, match="LP-FT"):
+        replace(tiny_lora, refit=True, init_head="probe")
+    probe = HeadConfig(mode="probe", base_model=tiny_base, init_head="probe", refit=True)
+    assert probe.refit  # probe mode ignores both
+    head = TaskHead.train(SPEC, toy_train, toy_valid, replace(probe, probe_epochs=5))
+    assert "refit" not in head.info and head.validation_outputs is not None
+    with pytest.raises(ValueError, match="ensemble chooses its members"):
+        HeadEnsemble.train(SPEC, toy_train, toy_valid, replace(tiny_lora, refit=True), 2)
+
+
+def test_shoplm_heads_train_passes_refit_on(
+    tmp_path: Path, labelled_reviews: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[HeadConfig] = []
+
+    def record(home: object, name: str, data: Path, config: HeadConfig, **_: object) -> dict:
+        seen.append(config)
+        raise ValueError("stopped after the settings were made")
+
+    monkeypatch.setattr("shoplm.heads.home.train_home_head", record)
+    home = ["--home", str(tmp_path / "home")]
+    train = ["heads", "train", "mood", "--data", str(labelled_reviews), *home]
+    for flag, expected in (("--refit", True), ("--no-refit", False)):
+        done = CliRunner().invoke(app, [*train, flag])
+        assert done.exit_code != 0 and "stopped after the settings" in done.output
+        assert seen[-1].refit is expected and seen[-1].mode == "lora"
+    assert LoraSettings(**vars(seen[-1].lora)).layers == 2
