@@ -45,3 +45,14 @@ def test_applied_swaps_the_average_in_and_the_raw_weights_back() -> None:
 def test_a_decay_outside_0_1_is_refused(decay: float) -> None:
     with pytest.raises(ValueError, match=r"decay must be in \(0, 1\)"):
         WeightAverage([nn.Parameter(torch.zeros(1))], decay)
+
+
+def test_keep_leaves_the_average_in_the_model() -> None:
+    param = nn.Parameter(torch.tensor([0.0, 10.0]))
+    average = WeightAverage([param], decay=0.5)
+    with torch.no_grad():
+        param.copy_(torch.tensor([4.0, 2.0]))
+    average.update()
+    average.keep()
+    torch.testing.assert_close(param.detach(), torch.tensor([36 / 11, 38 / 11]))
+    torch.testing.assert_close(average.shadow[0], param.detach())
