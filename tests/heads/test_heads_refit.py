@@ -12,9 +12,10 @@ import torch
 from typer.testing import CliRunner
 
 from shoplm.cli import app
-from shoplm.heads import Examples, HeadConfig, LoraSettings, TaskHead, TaskSpec
+from shoplm.finetune.steps import matching_step
+from shoplm.heads import Examples, HeadConfig, TaskHead, TaskSpec
 from shoplm.heads.ensemble import HeadEnsemble
-from shoplm.heads.train import refit_steps, steps_per_epoch
+from shoplm.heads.train import batches_per_epoch
 
 SPEC = TaskSpec("sentiment", "classification", ("negative", "neutral", "positive"))
 
@@ -27,11 +28,17 @@ def _same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
+def _refit_steps(best_step: int, train_rows: int, all_rows: int) -> int:
+    """The refit length the head computes, at these tests' batch size of 8."""
+    per_epoch = batches_per_epoch(train_rows, 8)
+    return matching_step(best_step, per_epoch, batches_per_epoch(all_rows, 8))
+
+
 def test_refit_steps_cover_as_many_epochs_over_all_rows() -> None:
-    assert steps_per_epoch(48, 8) == 6 and steps_per_epoch(63, 8) == 8
-    assert refit_steps(6, 48, 63, 8) == 8  # one epoch of 48 rows -> one epoch of 63
-    assert refit_steps(12, 48, 63, 8) == 16
-    assert refit_steps(3, 48, 63, 8) == 4  # half an epoch stays half an epoch
+    assert batches_per_epoch(48, 8) == 6 and batches_per_epoch(63, 8) == 8  # the short one too
+    assert _refit_steps(6, 48, 63) == 8  # one epoch of 48 rows -> one epoch of 63
+    assert _refit_steps(12, 48, 63) == 16
+    assert _refit_steps(3, 48, 63) == 4  # half an epoch stays half an epoch
 
 
 @pytest.mark.parametrize("layers", [None, 1])  # every block; the top one over cached states
@@ -46,7 +53,7 @@ def test_a_refitted_head_trains_on_both_parts_and_keeps_validations_offsets(
     assert best == validated.info["best_step"] and best > 0
     rows = len(toy_train) + len(toy_valid)
     assert report["rows"] == rows and report["matching_step"] == best
-    assert report["steps"] == refit_steps(best, len(toy_train), rows, 8) > best
+    assert report["steps"] == _refit_steps(best, len(toy_train), rows) > best
     assert report["seconds"] > 0
     # validation chose the step and the class offsets; the refit keeps those offsets
     assert refitted.info["validation"] == validated.info["validation"]
@@ -111,4 +118,4 @@ def test_shoplm_heads_train_passes_refit_on(
         done = CliRunner().invoke(app, [*train, flag])
         assert done.exit_code != 0 and "stopped after the settings" in done.output
         assert seen[-1].refit is expected and seen[-1].mode == "lora"
-    assert LoraSettings(**vars(seen[-1].lora)).layers == 2
+    assert seen[-1].lora.layers == 2

@@ -27,7 +27,14 @@ from shoplm.finetune import checkpoint as ckpt
 from shoplm.finetune.data import TrainingData
 from shoplm.finetune.model import load_trainable_state, trainable_state
 from shoplm.finetune.prefix import item_ids_used
-from shoplm.finetune.steps import Stepper, epoch_batch, schedule, seed_all, steps_per_epoch
+from shoplm.finetune.steps import (
+    Stepper,
+    epoch_batch,
+    matching_step,
+    schedule,
+    seed_all,
+    steps_per_epoch,
+)
 
 if TYPE_CHECKING:
     from shoplm.finetune.train import FinetuneConfig
@@ -37,8 +44,9 @@ CHECKPOINT = "refit-checkpoint"
 
 def refit_steps(chosen_step: int, pairs: int, all_pairs: int, batch_size: int) -> int:
     """The step of the refit that has seen as many epochs as ``chosen_step`` of the run."""
-    per_epoch = steps_per_epoch(pairs, batch_size)
-    return round(chosen_step * steps_per_epoch(all_pairs, batch_size) / per_epoch)
+    return matching_step(
+        chosen_step, steps_per_epoch(pairs, batch_size), steps_per_epoch(all_pairs, batch_size)
+    )
 
 
 def refit(

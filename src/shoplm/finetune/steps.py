@@ -37,10 +37,17 @@ def seed_all(seed: int) -> None:
 
 
 def schedule(step: int, warmup: int, total: int) -> float:
-    """Linear warm-up to the full rate, then linear decay to zero at the last step."""
+    """Linear warm-up to the full rate, then linear decay to zero at the last step (the
+    encoder's runs and, as a ``LambdaLR`` factor, the task heads')."""
     if warmup and step < warmup:
         return (step + 1) / warmup
     return max(0.0, (total - step) / max(1, total - warmup))
+
+
+def matching_step(step: int, per_epoch: int, new_per_epoch: int) -> int:
+    """The step of a run of ``new_per_epoch`` batches an epoch that has seen as many epochs as
+    ``step`` of a run of ``per_epoch``: how long a refit on more data trains (encoder and heads)."""
+    return round(step * new_per_epoch / per_epoch)
 
 
 def steps_per_epoch(pairs: int, batch_size: int) -> int:

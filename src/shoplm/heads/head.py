@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from shoplm.finetune.steps import matching_step
 from shoplm.heads import storage
 from shoplm.heads.bases import SharedBases
 from shoplm.heads.batches import tokenize
@@ -42,9 +43,9 @@ from shoplm.heads.spec import Examples, TaskKind, TaskSpec, check_texts, encode_
 from shoplm.heads.train import (
     SQUARED_ERROR,
     Trained,
+    batches_per_epoch,
     class_weights,
     refit_network,
-    refit_steps,
     train_network,
     train_probe,
 )
@@ -170,7 +171,11 @@ class TaskHead(Predicting):
         started = time.perf_counter()
         texts = [*run.train.texts, *run.valid.texts]
         y_all = np.concatenate([run.y_train, run.y_valid])
-        steps = refit_steps(trained.step, len(run.train), len(texts), config.batch_size)
+        steps = matching_step(
+            trained.step,
+            batches_per_epoch(len(run.train), config.batch_size),
+            batches_per_epoch(len(texts), config.batch_size),
+        )
         if run.say:
             run.say(
                 f"refit: {steps} steps on {len(texts)} rows (training and validation), "

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from shoplm.finetune.steps import schedule
 from shoplm.heads.averaging import WeightAverage
 from shoplm.heads.batches import collate, tokenize, training_batches
 from shoplm.heads.config import HeadConfig
@@ -137,15 +138,6 @@ class _Best:
                 params[name].copy_(value)
 
 
-def _schedule(optimizer: torch.optim.Optimizer, warmup: int, total: int) -> Any:
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / max(1, warmup)
-        return max(0.0, (total - step) / max(1, total - warmup))
-
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-
-
 def train_network(
     net: HeadNet,
     tokenizer: Any,
@@ -172,7 +164,7 @@ def train_network(
     """
     say = say or (lambda _message: None)
     rng = np.random.default_rng(config.seed)
-    per_epoch = steps_per_epoch(len(train_ids), config.batch_size)
+    per_epoch = batches_per_epoch(len(train_ids), config.batch_size)
     total = per_epoch * config.epochs
     checkpoints = _eval_points(per_epoch, config.epochs, config.evals_per_epoch)
     forward_rows, lengths = _training_inputs(
@@ -267,7 +259,10 @@ class _Stepper:
             ],
             weight_decay=config.weight_decay,
         )
-        self.scheduler = _schedule(self.optimizer, round(total * config.warmup_ratio), total)
+        warmup = round(total * config.warmup_ratio)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda step: schedule(step, warmup, total)
+        )
         self.loss_fn = loss_function(spec, weights, config.label_smoothing, device)
         self.target = targets_tensor(spec, y_train, scale)
         self.params = encoder_params + head_params
@@ -290,17 +285,10 @@ class _Stepper:
         return loss.item()
 
 
-def steps_per_epoch(rows: int, batch_size: int) -> int:
-    """Batches of one epoch over ``rows`` (the last one may be short)."""
+def batches_per_epoch(rows: int, batch_size: int) -> int:
+    """Batches of one epoch over ``rows``: a head keeps the last, short one (the encoder's
+    runs drop it, :func:`shoplm.finetune.steps.steps_per_epoch`)."""
     return math.ceil(rows / batch_size)
-
-
-def refit_steps(best_step: int, train_rows: int, all_rows: int, batch_size: int) -> int:
-    """The refit's length: as many epochs over all rows as ``best_step`` was over the
-    training rows."""
-    return round(
-        best_step * steps_per_epoch(all_rows, batch_size) / steps_per_epoch(train_rows, batch_size)
-    )
 
 
 def refit_network(
@@ -322,7 +310,7 @@ def refit_network(
     :func:`train_network` draws them.  Returns the steps taken."""
     say = say or (lambda _message: None)
     rng = np.random.default_rng(config.seed)
-    total = steps_per_epoch(len(train_ids), config.batch_size) * config.epochs
+    total = batches_per_epoch(len(train_ids), config.batch_size) * config.epochs
     steps = min(steps, total)
     forward_rows, lengths = _training_inputs(
         net, tokenizer, train_ids, config, device, show_progress, say
