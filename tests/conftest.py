@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from tiny_bert import save_tiny_bert
 
 os.environ.setdefault("SHOPLM_NO_PROGRESS", "1")
 
@@ -30,6 +31,12 @@ TINY_ITEMS = [
     ("c2", "Brewmaster coffee grinder burr", "Kitchen > Coffee", "Brewmaster", 79.0),
     ("c3", "Roastery whole bean coffee 1kg", "Kitchen > Coffee", "Roastery", 25.0),
 ]
+
+
+@pytest.fixture(scope="session")
+def tiny_base(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A tiny random BERT folder (:mod:`tiny_bert`) for tests that train an encoder."""
+    return save_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
 
 
 @pytest.fixture(scope="session")

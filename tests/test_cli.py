@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from shoplm.cli import app
@@ -37,6 +38,18 @@ def test_errors_are_one_line_with_exit_2(tmp_path: Path) -> None:
     assert "not fitted yet" in result.output
     bad_map = runner.invoke(app, ["ingest", "x.csv", "--map", "oops", "--home", str(tmp_path)])
     assert bad_map.exit_code == 2 and "SOURCE=FIELD" in bad_map.output
+
+
+def test_init_keeps_a_local_encoder_folder_by_its_absolute_path(
+    tiny_base: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(Path(tiny_base).parent)
+    home = ["--home", str(tmp_path / "home")]
+    result = runner.invoke(app, ["init", *home, "--encoder", Path(tiny_base).name, "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["settings"]["encoder"]["model"] == str(Path(tiny_base))
+    missing = runner.invoke(app, ["init", *home, "--encoder", "no-such-folder"])
+    assert missing.exit_code == 2 and "is neither" in missing.output
 
 
 def test_every_command_has_help() -> None:

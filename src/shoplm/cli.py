@@ -28,6 +28,7 @@ from shoplm.cli_common import (
     progress_printer,
 )
 from shoplm.cli_heads import heads_app
+from shoplm.cli_pretrain import pretrain
 from shoplm.config import progress_wanted
 from shoplm.evaluation.options import comma_list, float_list
 from shoplm.schema import Hit
@@ -44,6 +45,7 @@ app = typer.Typer(
 evaluate_app = typer.Typer(help="Offline evaluation on a dataset folder.", no_args_is_help=True)
 app.add_typer(evaluate_app, name="evaluate")
 app.add_typer(heads_app, name="heads")
+app.command("pretrain")(pretrain)
 
 DEMO_QUERIES = ("phone", "wireless headphones", "coffee")
 
@@ -102,7 +104,11 @@ def init(
     """Create an engine home with a config.json holding the default settings."""
     with friendly_errors(), open_engine(home) as engine:
         if encoder:
-            engine.settings.encoder.model = encoder
+            from shoplm.text.encoder import DEFAULT_ENCODER, resolve_model
+
+            # a folder by its absolute path: the home works from any directory
+            found = encoder if encoder == DEFAULT_ENCODER else str(resolve_model(encoder))
+            engine.settings.encoder.model = found
             engine.settings.save(engine.home)
         payload = {"home": str(engine.home.resolve()), "settings": engine.settings.model_dump()}
         if as_json:

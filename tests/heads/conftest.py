@@ -1,9 +1,5 @@
-"""A tiny random BERT folder and a toy sentiment set, made here so head tests take seconds.
-
-The base model is a 2-layer, 32-wide BertModel with a 40-word vocabulary, saved the way a
-local sentence-transformers folder is (config.json, safetensors weights, tokenizer), so the
-heads load it through the same path as the bundled MiniLM.
-"""
+"""A toy sentiment set in the words of the tiny random BERT (``tiny_base``, from
+:mod:`tiny_bert`), so head tests take seconds."""
 
 from __future__ import annotations
 
@@ -11,15 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 import torch
-from transformers import BertConfig, BertModel, BertTokenizerFast
+from tiny_bert import FILLER, NEGATIVE, NEUTRAL, POSITIVE
 
 from shoplm.heads import Examples, HeadConfig, LoraSettings
-
-POSITIVE = ["good", "great", "love", "lovely", "perfect", "nice"]
-NEGATIVE = ["bad", "awful", "hate", "poor", "broken", "ugly"]
-NEUTRAL = ["okay", "fine", "average"]
-FILLER = ["dress", "fit", "the", "is", "this", "fabric", "color", "size", "very", "so"]
-SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 
 @pytest.fixture(autouse=True)
@@ -29,25 +19,6 @@ def one_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="session")
-def tiny_base(tmp_path_factory: pytest.TempPathFactory) -> str:
-    folder = tmp_path_factory.mktemp("tiny-bert")
-    words = SPECIAL + POSITIVE + NEGATIVE + NEUTRAL + FILLER
-    tokenizer = BertTokenizerFast(vocab={word: i for i, word in enumerate(words)})
-    tokenizer.save_pretrained(folder)
-    config = BertConfig(
-        vocab_size=len(words),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=64,
-    )
-    torch.manual_seed(0)
-    BertModel(config).save_pretrained(folder)
-    return str(folder)
 
 
 def _reviews(n: int, offset: int) -> Examples:

@@ -14,14 +14,23 @@ import pytest
 from typer.testing import CliRunner
 
 from shoplm.cli import app
-from shoplm.datasets import QueryClassDataset, SearchDataset, SearchQuery, TextLabelDataset
+from shoplm.datasets import (
+    QueryClassDataset,
+    SearchDataset,
+    SearchQuery,
+    TextLabelDataset,
+    load_dataset,
+)
 from shoplm.evaluation.heads_eval import (
     _parser,
     build_task,
     evaluate_heads,
+    pretrain_config,
     training_config,
 )
 from shoplm.heads import HeadConfig, LoraSettings, TaskKind
+from shoplm.pretrain import MaskedLmConfig
+from shoplm.pretrain.masked_lm import texts_hash
 from shoplm.schema import Item
 
 WORDS = {5: "great lovely", 4: "nice good", 3: "okay fine", 2: "poor bad", 1: "awful broken"}
@@ -220,3 +229,38 @@ def test_members_average_lora_heads_and_report_each_alone(tiny_base, tmp_path: P
     assert (tmp_path / "heads" / "lora" / "ensemble.json").is_file()
     with pytest.raises(ValueError, match="members must be at least 1"):
         evaluate_heads(data, members=0, **settings)
+
+
+def test_pretraining_first_learns_from_training_texts_and_every_mode_starts_there(
+    tiny_base, tmp_path: Path
+) -> None:
+    data = _clothing_folder(tmp_path / "reviews")
+    pretrain = MaskedLmConfig(epochs=1, batch_size=8, max_seq_length=16)
+    result = evaluate_heads(
+        data, **_probe_run(tiny_base), pretrain=pretrain, save_to=tmp_path / "h"
+    )
+    folder = tmp_path / "h" / "pretrained-base"
+    built = build_task("sentiment", load_dataset(data))
+    train_texts = [built.examples.texts[i] for i in result["split"]["rows"]["train"]]
+    assert result["pretrain"]["texts"] == 42
+    assert result["pretrain"]["texts_hash"] == texts_hash(train_texts)  # no test text seen
+    assert result["pretrain"]["base_model"] == tiny_base
+    assert result["config"]["probe"]["base_model"] == str(folder)
+    manifest = json.loads((tmp_path / "h" / "probe" / "manifest.json").read_text())
+    assert manifest["base_model"] == str(folder) and (folder / "pretrain.json").is_file()
+
+    unsaved = evaluate_heads(data, **_probe_run(tiny_base), pretrain=pretrain)
+    assert unsaved["pretrain"]["texts_hash"] == result["pretrain"]["texts_hash"]
+    assert not Path(unsaved["config"]["probe"]["base_model"]).exists()  # removed after the run
+    assert evaluate_heads(data, **_probe_run(tiny_base))["pretrain"] is None
+
+
+def test_pretrain_options_take_the_heads_length_batch_and_seed() -> None:
+    more = ["--pretrain-epochs", "2", "--pretrain-lr", "1e-4", "--batch-size", "8", "--seed", "7"]
+    config = pretrain_config(_parser().parse_args(["--data", "x", *more]))
+    assert config == MaskedLmConfig(
+        epochs=2, encoder_lr=1e-4, batch_size=8, max_seq_length=128, seed=7
+    )
+    assert pretrain_config(_parser().parse_args(["--data", "x"])) is None
+    with pytest.raises(SystemExit, match="--pretrain-epochs must be 0 or more"):
+        pretrain_config(_parser().parse_args(["--data", "x", "--pretrain-epochs", "-1"]))

@@ -35,9 +35,11 @@ import gc
 import json
 import random
 import sys
+import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -65,6 +67,7 @@ from shoplm.heads.resources import ResourceMeter
 from shoplm.heads.scoring import constant_metrics
 from shoplm.heads.spec import encode_targets
 from shoplm.heads.split import FRACTIONS, cap_rows, split_rows
+from shoplm.pretrain import MaskedLmConfig, pretrain_masked_lm
 from shoplm.text.cache import EmbeddingCache
 
 TASKS = ("sentiment", "rating", "categorisation", "click", "purchase")
@@ -278,6 +281,7 @@ def evaluate_heads(
     relevance_threshold: float = 2.5,
     star_targets: bool = False,
     ordinal: bool = False,
+    pretrain: MaskedLmConfig | None = None,
     save_to: str | Path | None = None,
     threads: int | None = None,
     cache_vectors: bool = False,
@@ -301,6 +305,9 @@ def evaluate_heads(
     scores the mean of their outputs (:class:`HeadEnsemble`), each member's test score beside.
     ``cache_vectors`` lets the probe reuse frozen vectors from shoplm's
     embedding cache (faster reruns, but then its wall time is not a from-scratch time).
+    ``pretrain`` first pretrains the base by masked-token prediction on the training rows'
+    texts only (:mod:`shoplm.pretrain`); every mode then starts from that encoder, kept in
+    ``save_to/pretrained-base`` when saving, else in a folder removed after the run.
     """
     say = progress or (lambda _message: None)
     if members < 1:
@@ -336,42 +343,48 @@ def evaluate_heads(
         f"{spec.name} on {built.dataset}: {len(examples)} examples; train {len(rows['train'])}"
         f", valid {len(rows['valid'])}, test {len(rows['test'])}"
     )
-    configs = {
-        mode: replace(
-            head,
-            mode=mode,
-            class_weights=(
-                lora_class_weights if mode == "lora" and lora_class_weights else class_weights
-            ),
-        )
-        for mode in modes
-    }
-    natural_train = examples.subset(split["train"])  # before the cap: the real class prior
-    metrics: dict[str, dict[str, Any]] = {"constant": _constant(spec, natural_train, parts["test"])}
-    validation: dict[str, dict[str, float]] = {}
-    training: dict[str, dict[str, Any]] = {}
-    for mode in modes:
-        say(f"training {mode} ...")
-        cache = _vector_cache() if cache_vectors and mode == "probe" else None
-        try:
-            run = train_and_score(
-                spec,
-                parts,
-                configs[mode],
-                show_progress,
-                say,
-                cache,
-                members=members if mode == "lora" else 1,
+    with _pretrained(pretrain, parts["train"].texts, head, save_to, show_progress, say) as (
+        head,
+        pretrained,
+    ):
+        configs = {
+            mode: replace(
+                head,
+                mode=mode,
+                class_weights=(
+                    lora_class_weights if mode == "lora" and lora_class_weights else class_weights
+                ),
             )
-        finally:  # a failed run must not leave the machine's vector cache open
-            if cache is not None:
-                cache.close()
-        metrics[mode], validation[mode], training[mode] = run.metrics, run.validation, run.training
-        if save_to is not None:
-            run.head.save(Path(save_to) / mode, metrics={"test": metrics[mode]})
-        say(f"{mode}: test {brief(metrics[mode])}")
-        del run
-        gc.collect()
+            for mode in modes
+        }
+        natural_train = examples.subset(split["train"])  # before the cap: the real class prior
+        constant = _constant(spec, natural_train, parts["test"])
+        metrics: dict[str, dict[str, Any]] = {"constant": constant}
+        validation: dict[str, dict[str, float]] = {}
+        training: dict[str, dict[str, Any]] = {}
+        for mode in modes:
+            say(f"training {mode} ...")
+            cache = _vector_cache() if cache_vectors and mode == "probe" else None
+            try:
+                run = train_and_score(
+                    spec,
+                    parts,
+                    configs[mode],
+                    show_progress,
+                    say,
+                    cache,
+                    members=members if mode == "lora" else 1,
+                )
+            finally:  # a failed run must not leave the machine's vector cache open
+                if cache is not None:
+                    cache.close()
+            metrics[mode], validation[mode] = run.metrics, run.validation
+            training[mode] = run.training
+            if save_to is not None:
+                run.head.save(Path(save_to) / mode, metrics={"test": metrics[mode]})
+            say(f"{mode}: test {brief(metrics[mode])}")
+            del run
+            gc.collect()
     return {
         "task": "heads",
         "head_task": spec.name,
@@ -383,6 +396,7 @@ def evaluate_heads(
         "validation": validation,
         "training": training,
         "config": {mode: cfg.to_dict() for mode, cfg in configs.items()},
+        "pretrain": pretrained,
         "members": members,
         "labels": list(spec.reported_labels),
         "trained_labels": list(spec.labels),
@@ -402,6 +416,31 @@ def evaluate_heads(
             "probe_vectors_cached": cache_vectors,
         },
     }
+
+
+@contextmanager
+def _pretrained(
+    pretrain: MaskedLmConfig | None,
+    texts: list[str],
+    head: HeadConfig,
+    save_to: str | Path | None,
+    show_progress: bool,
+    say: Progress,
+) -> Iterator[tuple[HeadConfig, dict[str, Any] | None]]:
+    """The head settings on a base pretrained on ``texts`` (the training rows'), and the
+    pretraining report; without ``pretrain``, the settings as they are and None.  The base
+    lives in ``save_to/pretrained-base`` when saving, else in a folder removed on exit."""
+    if pretrain is None:
+        yield head, None
+        return
+    with ExitStack() as stack:
+        folder = (
+            Path(save_to) / "pretrained-base"
+            if save_to is not None
+            else Path(stack.enter_context(tempfile.TemporaryDirectory())) / "base"
+        )
+        report = pretrain_masked_lm(texts, head.base_model, folder, pretrain, show_progress, say)
+        yield replace(head, base_model=str(folder)), report
 
 
 def train_and_score(
@@ -527,6 +566,14 @@ def _parser() -> argparse.ArgumentParser:
         help="LoRA: train this many heads (seeds SEED, SEED+1, ...) and average their outputs; "
         "each member's own test score is reported beside the ensemble's",
     )
+    p.add_argument(
+        "--pretrain-epochs",
+        type=int,
+        default=0,
+        help="first pretrain the base by masked-token prediction on the training rows' texts "
+        "for this many epochs (0: no pretraining); every mode starts from that encoder",
+    )
+    p.add_argument("--pretrain-lr", type=float, default=MaskedLmConfig.encoder_lr)
     p.add_argument("--save", type=Path, default=None, help="save each head to SAVE/<mode>")
     p.add_argument("--cache-vectors", action="store_true", help="probe: use the vector cache")
     p.add_argument("--json", action="store_true", help="print the full result as JSON")
@@ -627,6 +674,23 @@ def training_config(args: argparse.Namespace, class_weights: str) -> HeadConfig:
     )
 
 
+def pretrain_config(args: argparse.Namespace) -> MaskedLmConfig | None:
+    """The masked-LM pretraining asked for by ``--pretrain-epochs`` (None when 0), at the
+    heads' sequence length, batch size, seed and device."""
+    if args.pretrain_epochs < 0:
+        raise SystemExit(f"--pretrain-epochs must be 0 or more, got {args.pretrain_epochs}")
+    if args.pretrain_epochs == 0:
+        return None
+    return MaskedLmConfig(
+        epochs=args.pretrain_epochs,
+        encoder_lr=args.pretrain_lr,
+        batch_size=args.batch_size,
+        max_seq_length=args.max_seq_length,
+        seed=args.seed,
+        device=args.device,
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from shoplm.evaluation.runner import say_on_stderr  # imports the Engine: only here
 
@@ -648,6 +712,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         star_targets=args.star_targets,
         ordinal=args.ordinal,
         members=args.members,
+        pretrain=pretrain_config(args),
         save_to=args.save,
         head=training_config(args, args.class_weights),
         threads=args.threads,

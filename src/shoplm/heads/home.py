@@ -26,8 +26,8 @@ from shoplm.heads.spec import Examples, HeadDataError, TaskKind, TaskSpec
 from shoplm.heads.split import FRACTIONS, cap_rows, split_rows
 from shoplm.heads.storage import MANIFEST, read_manifest
 from shoplm.ingest.readers import open_rows
+from shoplm.ingest.text_rows import row_text
 from shoplm.ingest.validate import present
-from shoplm.text.sentences import join_sentences
 
 HEADS_DIR = "heads"
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
@@ -71,14 +71,8 @@ def read_labelled(path: Path, text_columns: Sequence[str], label_column: str) ->
         for raw in rows:
             if raw.error:
                 raise HeadDataError(f"{path}: row {raw.number}: {raw.error}")
-            for column in (*text_columns, label_column):
-                if column not in raw.record:
-                    raise HeadDataError(
-                        f"{path}: row {raw.number} has no column {column!r} "
-                        f"(it has {sorted(raw.record)})"
-                    )
-            parts = [raw.record[column] for column in text_columns]
-            text = join_sentences(str(part) for part in parts if present(part) is not None)
+            where = f"{path}: row {raw.number}"
+            text = row_text(raw.record, text_columns, where, [label_column], HeadDataError)
             label = raw.record[label_column]
             if not text or present(label) is None:
                 skipped.append(raw.number)
