@@ -43,10 +43,9 @@ def pretrain(
     `shoplm evaluate heads --base-model OUT`.  A twentieth of the texts (at most 1,000) is held
     out: the epoch with the lowest masked-token loss on them is kept.
     """
-    import random
-
     from shoplm.config import progress_wanted
     from shoplm.evaluation.threads import limit_threads
+    from shoplm.heads.split import cap_rows
     from shoplm.ingest.text_rows import read_texts
     from shoplm.pretrain import MaskedLmConfig, pretrain_masked_lm
 
@@ -55,8 +54,8 @@ def pretrain(
         limit_threads(threads)
         found = read_texts(data, text_column or ["text"])
         texts = found.texts
-        if max_rows is not None and len(texts) > max_rows:
-            texts = random.Random(seed).sample(texts, max_rows)
+        if max_rows is not None:
+            texts = [texts[row] for row in cap_rows(range(len(texts)), max_rows, seed)]
         say = progress_printer(quiet=quiet)
         say(f"{len(found.texts)} texts read from {data} ({len(found.skipped)} rows without text)")
         config = MaskedLmConfig(

@@ -61,7 +61,7 @@ def test_pretraining_writes_a_model_folder_that_loads_and_learnt(
     assert all(math.isfinite(h["train_loss"]) for h in report["history"])  # maskless batches
     assert report["kept_epoch"] == 1 + losses.index(min(losses))
     assert json.loads((out / MANIFEST).read_text())["history"] == report["history"]
-    assert not any(p.name.endswith((".partial", ".old")) for p in tmp_path.iterdir())
+    assert not any(p.name.endswith((".partial", ".new", ".old")) for p in tmp_path.iterdir())
 
     before = load_sentence_model(tiny_base, "cpu")
     after = load_sentence_model(str(out), "cpu")

@@ -12,13 +12,13 @@ that fails to train leaves the one of the same name already saved in place.
 from __future__ import annotations
 
 import re
-import shutil
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from shoplm.folders import replaced_whole
 from shoplm.heads.bases import SharedBases
 from shoplm.heads.config import HeadConfig
 from shoplm.heads.head import TaskHead
@@ -256,16 +256,8 @@ def _sizes(shares: dict[str, Examples]) -> dict[str, int]:
 
 def _save_whole(head: TaskHead, folder: Path, metrics: dict[str, Any]) -> Path:
     """Save beside ``folder`` and swap it in, so an interrupted save keeps the old head."""
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    fresh = folder.with_name(f".{folder.name}.new")
-    old = folder.with_name(f".{folder.name}.old")
-    for leftover in (fresh, old):
-        shutil.rmtree(leftover, ignore_errors=True)
-    head.save(fresh, metrics)
-    if folder.exists():
-        folder.rename(old)
-    fresh.rename(folder)
-    shutil.rmtree(old, ignore_errors=True)
+    with replaced_whole(folder) as fresh:
+        head.save(fresh, metrics)
     return folder
 
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import shutil
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -31,6 +30,7 @@ import numpy as np
 
 from shoplm.finetune.model import load_sentence_model, pick_device
 from shoplm.finetune.steps import schedule, seed_all
+from shoplm.folders import replaced_whole
 from shoplm.heads.batches import training_batches
 from shoplm.text.encoder import stable_model_id
 
@@ -238,28 +238,19 @@ def masked_lm_for(transformer: Any) -> Any:
 
 
 def write_model_folder(st_model: Any, out: Path, report: dict[str, Any]) -> None:
-    """Save the sentence-transformers model and its report beside, replacing ``out`` only
-    once both are written."""
+    """Save the sentence-transformers model and its report, replacing ``out`` only once both
+    are written (:func:`shoplm.folders.replaced_whole`)."""
     from transformers.utils import logging as hf_logging
 
-    partial = out.with_name(out.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
     bars_were_on = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()  # a one-file "writing shards" bar says nothing
     try:
-        st_model.save(str(partial), safe_serialization=True)
+        with replaced_whole(out) as fresh:
+            st_model.save(str(fresh), safe_serialization=True)
+            (fresh / MANIFEST).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     finally:
         if bars_were_on:
             hf_logging.enable_progress_bar()
-    (partial / MANIFEST).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    if out.exists():
-        old = out.with_name(out.name + ".old")
-        shutil.rmtree(old, ignore_errors=True)
-        out.rename(old)
-        partial.rename(out)
-        shutil.rmtree(old)
-    else:
-        partial.rename(out)
 
 
 def _token_ids(tokenizer: Any, texts: list[str], max_length: int) -> list[list[int]]:
