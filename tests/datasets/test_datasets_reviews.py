@@ -30,6 +30,22 @@ def test_clothing_reviews(tmp_path: Path, fakes: ModuleType) -> None:
     assert data.texts == ["Absolutely wonderful - silky", "Some major design flaws. Too small."]
     assert data.labels == [2, 0]
     assert data.item_ids == ["767", "1080"]
+    assert data.recommended == [True, False]  # the reviewers' "Recommended IND"
+
+
+def test_clothing_reviews_without_or_with_a_bad_recommend_flag(
+    tmp_path: Path, fakes: ModuleType
+) -> None:
+    header = ["Clothing ID", "Title", "Review Text", "Rating"]
+    (tmp_path / "plain").mkdir()
+    fakes.write_csv(tmp_path / "plain" / "reviews.csv.gz", header, [[1, "", "Nice", 5]])
+    assert load_clothing_reviews(tmp_path / "plain").recommended is None
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    rows = [[1, "", "Nice", 5, 1], [2, "", "Meh", 3, "yes"]]
+    fakes.write_csv(bad / "reviews.csv.gz", [*header, "Recommended IND"], rows)
+    with pytest.raises(DatasetFormatError, match=r"line 3: field 'Recommended IND' must be 0 or 1"):
+        load_clothing_reviews(bad)
 
 
 @pytest.mark.parametrize(

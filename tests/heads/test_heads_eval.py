@@ -41,10 +41,11 @@ def _clothing_folder(folder: Path, n: int = 60) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["row_id", "Clothing ID", "Title", "Review Text", "Rating"])
+    writer.writerow(["row_id", "Clothing ID", "Title", "Review Text", "Rating", "Recommended IND"])
     for i in range(n):
         rating = i % 5 + 1
-        writer.writerow([i, 100 + i % 7, "", f"the dress is {WORDS[rating]}", rating])
+        recommended = int(rating > 3 or (rating == 3 and i % 2 == 0))
+        writer.writerow([i, 100 + i % 7, "", f"the dress is {WORDS[rating]}", rating, recommended])
     (folder / "reviews.csv.gz").write_bytes(gzip.compress(buffer.getvalue().encode(), mtime=0))
     return folder
 
@@ -147,10 +148,37 @@ def test_ordinal_sentiment_cuts_the_star_scale() -> None:
     built = build_task("sentiment", reviews, ordinal=True)
     assert built.spec.kind is TaskKind.ORDINAL and built.spec.labels[0] == "1 star"
     assert built.examples.targets == ["5 stars", "2 stars", "3 stars"]
-    with pytest.raises(ValueError, match="not both"):
+    with pytest.raises(ValueError, match="takes no finer targets"):
         build_task("sentiment", reviews, star_targets=True, ordinal=True)
     with pytest.raises(ValueError, match="ordinal is a sentiment option"):
         build_task("rating", reviews, ordinal=True)
+
+
+def test_recommended_targets_cross_sentiment_with_the_recommend_flag() -> None:
+    reviews = replace(THREE_REVIEWS, recommended=[True, False, True])
+    built = build_task("sentiment", reviews, recommended_targets=True)
+    assert built.examples.targets == [
+        "positive, recommended",
+        "negative, not recommended",
+        "neutral, recommended",
+    ]
+    assert len(built.spec.labels) == 6
+    assert built.spec.reported_labels == ("negative", "neutral", "positive")
+    assert built.spec.reported_targets(built.examples.targets) == [
+        "positive",
+        "negative",
+        "neutral",
+    ]
+    with pytest.raises(ValueError, match="r has no recommend flag per review"):
+        build_task("sentiment", THREE_REVIEWS, recommended_targets=True)
+    both = build_task("sentiment", reviews, star_targets=True, recommended_targets=True)
+    assert len(both.spec.labels) == 10 and both.spec.groups[-1] == "positive"
+    assert both.examples.targets[:2] == ["5 stars, recommended", "2 stars, not recommended"]
+    assert "five star ratings crossed with the reviewer's recommend flag" in both.description
+    with pytest.raises(ValueError, match="takes no finer targets"):
+        build_task("sentiment", reviews, ordinal=True, recommended_targets=True)
+    with pytest.raises(ValueError, match="recommended targets is a sentiment option"):
+        build_task("rating", reviews, recommended_targets=True)
 
 
 def test_star_target_and_ordinal_runs_keep_the_three_way_split(tiny_base, tmp_path: Path) -> None:
@@ -177,6 +205,12 @@ def test_star_target_and_ordinal_runs_keep_the_three_way_split(tiny_base, tmp_pa
     assert constant["accuracy"] == plain_constant["accuracy"]
     assert constant["macro_f1"] == plain_constant["macro_f1"]
     assert "cutting it into the three groups" in ordinal["protocol"]
+
+    flagged = evaluate_heads(data, recommended_targets=True, **common)
+    assert flagged["split"]["rows"] == plain["split"]["rows"]
+    assert flagged["labels"] == ["negative", "neutral", "positive"]
+    assert len(flagged["trained_labels"]) == 6
+    assert {"macro_f1", "f1_neutral"} <= set(flagged["metrics"]["probe"])
 
 
 def test_shoplm_evaluate_heads_prints_json(tiny_base, tmp_path: Path) -> None:

@@ -107,20 +107,28 @@ class QueryClassDataset:
 
 @dataclass
 class TextLabelDataset:
-    """Review texts with star ratings and a 3-way sentiment label (see ``sentiment_label``)."""
+    """Review texts with star ratings and a 3-way sentiment label (see ``sentiment_label``).
+
+    ``recommended``: whether each reviewer also ticked "I recommend this product", where the
+    source asks (clothing reviews); None where it does not.
+    """
 
     name: str
     texts: list[str]
     ratings: list[float]
     labels: list[int]
     item_ids: list[str] | None = None
+    recommended: list[bool] | None = None
 
     def __post_init__(self) -> None:
         sizes = {len(self.texts), len(self.ratings), len(self.labels)}
-        if self.item_ids is not None:
-            sizes.add(len(self.item_ids))
+        for optional in (self.item_ids, self.recommended):
+            if optional is not None:
+                sizes.add(len(optional))
         if len(sizes) != 1:
-            raise ValueError("texts, ratings, labels and item_ids must have the same length")
+            raise ValueError(
+                "texts, ratings, labels, item_ids and recommended must have the same length"
+            )
 
 
 # Sentiment classes from a 1..5 star rating.

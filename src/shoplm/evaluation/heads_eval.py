@@ -13,7 +13,10 @@ Tasks and the data that supports them:
   head learns the five star ratings and reports their three sentiment groups (the split,
   the metrics and the test rows stay the 3-way ones).  With ``ordinal`` it learns the star
   rating as one number and cuts it into the three groups at two cutpoints chosen on
-  validation (again the same split, metrics and test rows).
+  validation (again the same split, metrics and test rows).  With ``recommended_targets``
+  (clothing reviews, which ask "do you recommend it?") it learns sentiment (or, with
+  ``star_targets`` too, the star rating) crossed with the reviewer's recommend flag and
+  reports the sentiment group: an auxiliary target that splits the 3-star reviews.
 - ``rating``: review text -> star rating (regression, RMSE); the same two datasets.
 - ``categorisation``: product text -> category path cut at ``category_level`` levels
   (``amazon_office``), or query -> product class (``wands_queries``); classes with fewer
@@ -75,6 +78,7 @@ MODES = ("probe", "lora")
 HISTORY_ITEMS = 3  # recent items shown as the user's context in the purchase task
 STAR_NAMES = ("1 star", "2 stars", "3 stars", "4 stars", "5 stars")
 STAR_SENTIMENT = tuple(SENTIMENT_NAMES[sentiment_label(stars)] for stars in range(1, 6))
+RECOMMEND_FLAGS = ("not recommended", "recommended")
 Progress = Callable[[str], None]
 # the head settings of these evaluations (chosen on validation for clothing-review sentiment
 # on a 2-core CPU): the defaults of evaluate_heads, of the CLI options and of heads-transfer
@@ -114,15 +118,22 @@ def build_task(
     seed: int = 42,
     star_targets: bool = False,
     ordinal: bool = False,
+    recommended_targets: bool = False,
 ) -> TaskData:
     """The examples of ``task`` from a loaded dataset; an unsupported pair says which fit."""
-    for option, chosen in (("star targets", star_targets), ("ordinal", ordinal)):
-        if chosen and task != "sentiment":
+    targets = {
+        "star targets": star_targets,
+        "ordinal": ordinal,
+        "recommended targets": recommended_targets,
+    }
+    chosen = [option for option, wanted in targets.items() if wanted]
+    for option in chosen:
+        if task != "sentiment":
             raise ValueError(f"{option} is a sentiment option, not one of task {task!r}")
-    if star_targets and ordinal:
-        raise ValueError("choose star targets or ordinal, not both")
+    if ordinal and len(chosen) > 1:
+        raise ValueError(f"ordinal learns one number: it takes no finer targets, got {chosen}")
     if task in ("sentiment", "rating") and isinstance(dataset, TextLabelDataset):
-        return _reviews(task, dataset, star_targets, ordinal)
+        return _reviews(task, dataset, star_targets, ordinal, recommended_targets)
     if task == "categorisation" and isinstance(dataset, RecDataset | QueryClassDataset):
         return _categories(dataset, category_level, min_class_count)
     if task == "click" and isinstance(dataset, SearchDataset):
@@ -144,7 +155,11 @@ def build_task(
 
 
 def _reviews(
-    task: str, data: TextLabelDataset, star_targets: bool = False, ordinal: bool = False
+    task: str,
+    data: TextLabelDataset,
+    star_targets: bool = False,
+    ordinal: bool = False,
+    recommended_targets: bool = False,
 ) -> TaskData:
     if task == "sentiment" and ordinal:
         spec = TaskSpec("sentiment", TaskKind.ORDINAL, STAR_NAMES, STAR_SENTIMENT)
@@ -154,22 +169,48 @@ def _reviews(
             "learning the star rating as one number (squared error) and cutting it into the "
             "three groups at two cutpoints chosen on validation"
         )
-    elif task == "sentiment" and star_targets:
-        spec = TaskSpec("sentiment", TaskKind.CLASSIFICATION, STAR_NAMES, STAR_SENTIMENT)
-        targets = [_star_name(row, r) for row, r in enumerate(data.ratings)]
-        what = (
-            "review text -> negative (1-2 stars) / neutral (3) / positive (4-5), the head "
-            "trained on the five star ratings and reporting their sentiment group"
-        )
     elif task == "sentiment":
-        spec = TaskSpec("sentiment", TaskKind.CLASSIFICATION, SENTIMENT_NAMES)
-        targets = [SENTIMENT_NAMES[label] for label in data.labels]
-        what = "review text -> negative (1-2 stars) / neutral (3) / positive (4-5)"
+        spec, targets, what = _sentiment_classes(data, star_targets, recommended_targets)
     else:
         spec = TaskSpec("rating", TaskKind.REGRESSION)
         targets = [float(r) for r in data.ratings]
         what = "review text -> star rating 1..5 (regression)"
     return TaskData(spec, Examples(data.texts, targets), data.name, what)
+
+
+def _sentiment_classes(
+    data: TextLabelDataset, star_targets: bool, recommended_targets: bool
+) -> tuple[TaskSpec, list[Any], str]:
+    """The 3-way sentiment task, or one trained on finer labels that report their group: the
+    five star ratings, sentiment crossed with the reviewer's recommend flag, or both."""
+    what = "review text -> negative (1-2 stars) / neutral (3) / positive (4-5)"
+    labels: tuple[str, ...] = SENTIMENT_NAMES
+    groups: tuple[str, ...] = SENTIMENT_NAMES
+    targets = [SENTIMENT_NAMES[label] for label in data.labels]
+    finer: list[str] = []
+    if star_targets:
+        labels, groups = STAR_NAMES, STAR_SENTIMENT
+        targets = [_star_name(row, r) for row, r in enumerate(data.ratings)]
+        finer.append("the five star ratings")
+    if recommended_targets:
+        if data.recommended is None:
+            raise ValueError(
+                f"{data.name} has no recommend flag per review: recommended targets need one "
+                "(womens_clothing_reviews has it)"
+            )
+        labels = tuple(f"{label}, {flag}" for label in labels for flag in RECOMMEND_FLAGS)
+        groups = tuple(group for group in groups for _ in RECOMMEND_FLAGS)
+        targets = [
+            f"{target}, {RECOMMEND_FLAGS[flag]}"
+            for target, flag in zip(targets, data.recommended, strict=True)
+        ]
+        finer.append("the reviewer's recommend flag")
+    if not finer:
+        return TaskSpec("sentiment", TaskKind.CLASSIFICATION, SENTIMENT_NAMES), targets, what
+    spec = TaskSpec("sentiment", TaskKind.CLASSIFICATION, labels, groups)
+    trained_on = " crossed with ".join(finer)
+    what += f", the head trained on {trained_on} ({len(labels)} labels), reporting their group"
+    return spec, targets, what
 
 
 def _star_name(row: int, rating: float) -> str:
@@ -281,6 +322,7 @@ def evaluate_heads(
     relevance_threshold: float = 2.5,
     star_targets: bool = False,
     ordinal: bool = False,
+    recommended_targets: bool = False,
     pretrain: MaskedLmConfig | None = None,
     save_to: str | Path | None = None,
     threads: int | None = None,
@@ -328,6 +370,7 @@ def evaluate_heads(
         seed,
         star_targets,
         ordinal,
+        recommended_targets,
     )
     spec, examples = built.spec, built.examples
     split, strata = task_split(built, seed)
@@ -560,6 +603,12 @@ def _parser() -> argparse.ArgumentParser:
         "groups at two cutpoints chosen on validation",
     )
     p.add_argument(
+        "--recommended-targets",
+        action="store_true",
+        help="sentiment (clothing reviews): train on sentiment (with --star-targets, the stars) "
+        "crossed with the reviewer's recommend flag, report the three sentiment groups",
+    )
+    p.add_argument(
         "--members",
         type=int,
         default=1,
@@ -711,6 +760,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         relevance_threshold=args.relevance_threshold,
         star_targets=args.star_targets,
         ordinal=args.ordinal,
+        recommended_targets=args.recommended_targets,
         members=args.members,
         pretrain=pretrain_config(args),
         save_to=args.save,
