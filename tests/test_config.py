@@ -110,6 +110,47 @@ def test_save_creates_the_home(tmp_path: Path) -> None:
     assert Settings.load(home) == Settings()
 
 
+def test_an_encoder_folder_in_the_home_is_saved_relative_and_loads_from_any_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "shop"
+    model = home / "finetune" / "lora"
+    model.mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)
+    Settings(encoder=EncoderSettings(model="shop/finetune/lora")).save(Path("shop"))
+    saved = json.loads((home / "config.json").read_text())["encoder"]["model"]
+    assert saved == "finetune/lora"
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert Settings.load(Path("../shop")).encoder.model == str(model.resolve())
+    moved = tmp_path / "moved"
+    home.rename(moved)
+    assert Settings.load(moved).encoder.model == str((moved / "finetune" / "lora").resolve())
+
+
+def test_an_encoder_folder_outside_the_home_keeps_its_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "models" / "mine").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)
+    Settings(encoder=EncoderSettings(model="models/mine")).save(tmp_path / "shop")
+    config = json.loads((tmp_path / "shop" / "config.json").read_text())
+    assert config["encoder"]["model"] == "models/mine"
+    # not in the home, so a relative folder is still the current directory's (older homes)
+    assert Settings.load(tmp_path / "shop").encoder.model == "models/mine"
+
+
+def test_the_environment_encoder_path_is_the_current_directory_s(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "shop" / "lora").mkdir(parents=True)
+    _write_config(tmp_path / "shop", {"encoder": {"model": "lora"}})
+    monkeypatch.setenv("SHOPLM_ENCODER", "lora")
+    assert Settings.load(tmp_path / "shop").encoder.model == "lora"
+
+
 def test_bad_value_in_config_names_the_field(tmp_path: Path) -> None:
     _write_config(tmp_path, {"encoder": {"batch_size": 0}})
     with pytest.raises(ValidationError, match=r"encoder\.batch_size"):

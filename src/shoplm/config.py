@@ -3,6 +3,10 @@
 Read in this order, later wins: defaults, ``<home>/config.json``, ``SHOPLM_*``
 environment variables (``SHOPLM_ENCODER``, ``SHOPLM_STORE_URL``, ``SHOPLM_NO_PROGRESS``),
 explicit arguments.  Saved back to the home by ``shoplm init``.
+
+An encoder folder inside the home (what ``shoplm finetune`` and ``shoplm compact`` make) is
+written to config.json relative to the home, and a relative folder read from config.json is
+taken from the home first, so a home works from any directory and can be moved whole.
 """
 
 from __future__ import annotations
@@ -138,7 +142,7 @@ class Settings(_Section):
         Each layer changes only the keys it names: ``encoder={"device": "cpu"}`` keeps the
         encoder model that config.json chose.
         """
-        data = read_settings_file(Path(home) / CONFIG_FILE)
+        data = _encoder_from_home(read_settings_file(Path(home) / CONFIG_FILE), Path(home))
         env_model = os.environ.get("SHOPLM_ENCODER")
         if env_model:
             data = _merge(cls, data, {"encoder": {"model": env_model}})
@@ -154,9 +158,36 @@ class Settings(_Section):
         """Write ``<home>/config.json`` atomically (temp file, then rename)."""
         path = Path(home) / CONFIG_FILE
         path.parent.mkdir(parents=True, exist_ok=True)
+        data = _encoder_for_home(self.model_dump(mode="json"), Path(home))
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(self.model_dump_json(indent=2))
+        tmp.write_text(json.dumps(data, indent=2))
         tmp.replace(path)
+
+
+def _encoder_from_home(data: dict[str, Any], home: Path) -> dict[str, Any]:
+    """config.json's settings with a relative encoder folder made absolute: from the home
+    where the home holds it, else left to the current directory (older homes wrote paths
+    relative to the directory ``shoplm`` ran in)."""
+    encoder = data.get("encoder")
+    model = encoder.get("model") if isinstance(encoder, dict) else None
+    if not isinstance(model, str) or not model.strip() or model == DEFAULT_ENCODER:
+        return data
+    path = Path(model).expanduser()
+    if path.is_absolute() or not (home / path).is_dir():
+        return data
+    return {**data, "encoder": {**encoder, "model": str((home / path).resolve())}}
+
+
+def _encoder_for_home(data: dict[str, Any], home: Path) -> dict[str, Any]:
+    """Settings as config.json keeps them: an encoder folder inside the home relative to it."""
+    model = data["encoder"]["model"]
+    if model == DEFAULT_ENCODER:
+        return data
+    folder = Path(model).expanduser().resolve()
+    if not folder.is_dir() or not folder.is_relative_to(home.resolve()):
+        return data
+    relative = folder.relative_to(home.resolve()).as_posix()
+    return {**data, "encoder": {**data["encoder"], "model": relative}}
 
 
 def _merge(model: type[BaseModel], base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:

@@ -47,6 +47,8 @@ def test_cli_finetune_on_a_tiny_home(
     folder = Path(result["model_folder"])
     assert folder.is_relative_to(home.resolve() / "finetune" / "default" / "lora")
     assert Settings.load(home).encoder.model == str(folder)
+    saved = json.loads((home / "config.json").read_text())["encoder"]["model"]
+    assert saved == folder.relative_to(home.resolve()).as_posix()  # the home can move
 
     fitted = runner.invoke(app, ["fit", "--home", str(home), "--json"])
     assert fitted.exit_code == 0, fitted.output

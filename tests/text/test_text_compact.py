@@ -91,6 +91,8 @@ def test_cli_compact_on_a_tiny_home_switches_the_encoder(tmp_path, tiny_items):
     folder = home.resolve() / "compact" / "keep0.5-distill1"
     assert Path(result["model_folder"]).resolve() == folder
     assert Settings.load(home).encoder.model == str(result["model_folder"])
+    saved = json.loads((home / "config.json").read_text())["encoder"]["model"]
+    assert saved == "compact/keep0.5-distill1"  # relative to the home: it can move
     again = runner.invoke(
         app, ["compact", "--home", str(home), "--keep", "0.25", "--distill-epochs", "1", "--no-use"]
     )
