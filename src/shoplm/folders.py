@@ -1,4 +1,5 @@
-"""Writing a folder whole or not at all: what a saved head or a pretrained encoder needs.
+"""Writing a folder whole or not at all: saved heads, pretrained and compacted encoders, and
+training checkpoints.
 
 The new content is written beside the target and swapped in only once complete, so an
 interrupted or failed write leaves the folder that was there.

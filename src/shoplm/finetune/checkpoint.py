@@ -2,16 +2,17 @@
 
 A checkpoint holds the trainable weights, the best weights so far, AdamW's moments and the
 torch random state, so a resumed run takes the same steps an uninterrupted one would.
-Written to a temporary folder and renamed, so an interrupted save never leaves half a
-checkpoint behind.
+Written beside the folder and swapped in whole (:func:`shoplm.folders.replaced_whole`), so
+an interrupted save never leaves half a checkpoint behind.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
+
+from shoplm.folders import replaced_whole
 
 STATE_FILE = "state.json"
 WEIGHTS_FILE = "trainable.safetensors"
@@ -31,22 +32,18 @@ def save_checkpoint(
     import torch
     from safetensors.torch import save_file
 
-    tmp = folder.with_name(folder.name + ".tmp")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
-    save_file(_contiguous(weights), tmp / WEIGHTS_FILE)
-    save_file(_contiguous(best), tmp / BEST_FILE)
-    tensors, groups = _optimizer_tensors(optimizer)
-    save_file(tensors, tmp / OPTIMIZER_FILE)
-    rng = {"torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        rng["cuda"] = torch.cuda.get_rng_state()
-    save_file(rng, tmp / RNG_FILE)
-    (tmp / STATE_FILE).write_text(json.dumps({**state, "optimizer_groups": groups}, indent=2))
-    if folder.exists():
-        shutil.rmtree(folder)
-    tmp.rename(folder)
+    with replaced_whole(folder) as tmp:
+        tmp.mkdir(parents=True)
+        save_file(_contiguous(weights), tmp / WEIGHTS_FILE)
+        save_file(_contiguous(best), tmp / BEST_FILE)
+        tensors, groups = _optimizer_tensors(optimizer)
+        save_file(tensors, tmp / OPTIMIZER_FILE)
+        rng = {"torch": torch.get_rng_state()}
+        if torch.cuda.is_available():
+            rng["cuda"] = torch.cuda.get_rng_state()
+        save_file(rng, tmp / RNG_FILE)
+        state_text = json.dumps({**state, "optimizer_groups": groups}, indent=2)
+        (tmp / STATE_FILE).write_text(state_text)
 
 
 def load_checkpoint(folder: Path) -> dict[str, Any] | None:

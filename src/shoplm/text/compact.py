@@ -28,16 +28,15 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import random
 import shutil
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from shoplm.folders import replaced_whole
 from shoplm.text.encoder import resolve_model
 from shoplm.text.onnx_backend import read_layout
 
@@ -248,21 +247,14 @@ def _write_folder(
     source: Path, transformer_dir: Path, model: Any, tokenizer: Any, target: Path, marker: dict
 ) -> None:
     """The source folder's files with the pruned weights and config; written atomically."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
-    try:
-        shutil.copytree(source, work, dirs_exist_ok=True, ignore=shutil.ignore_patterns(
+    with replaced_whole(target) as work:
+        shutil.copytree(source, work, ignore=shutil.ignore_patterns(
             "*.safetensors", "*.bin", "*.onnx", "finetune.json", MARKER_FILE, "README.md",
         ))  # fmt: skip
         inner = work / transformer_dir.relative_to(source)
         model.save_pretrained(str(inner))
         tokenizer.save_pretrained(str(inner))
         (work / MARKER_FILE).write_text(json.dumps(marker, indent=2))
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(work, target)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
 
 
 def agreement(
