@@ -134,6 +134,28 @@ def test_a_plain_mean_pooled_head_keeps_its_pooling_when_loaded(
     assert not np.allclose(lengths, 1.0)
 
 
+def test_a_dora_head_trains_a_length_per_output_and_keeps_it_when_loaded(
+    tiny_lora, toy_train, toy_valid, tmp_path: Path
+) -> None:
+    config = replace(tiny_lora, lora=replace(tiny_lora.lora, dora=True))
+    head = TaskHead.train(SPEC, toy_train, toy_valid, config)
+    plain = TaskHead.train(SPEC, toy_train, toy_valid, tiny_lora)
+    lengths = {n: p for n, p in head.net.encoder.named_parameters() if "lora_magnitude_vector" in n}
+    assert lengths and all(p.requires_grad for p in lengths.values())
+    # one length per output row of every adapted layer (query, key, value, attention output:
+    # h rows each; intermediate: inner; output: h), on top of the plain adapter
+    cfg = head.net.encoder.config
+    h, inner = cfg.hidden_size, cfg.intermediate_size
+    assert sum(p.numel() for p in lengths.values()) == cfg.num_hidden_layers * (5 * h + inner)
+    assert head.trainable_parameters == plain.trainable_parameters + sum(
+        p.numel() for p in lengths.values()
+    )
+    loaded = TaskHead.load(head.save(tmp_path / "dora"))
+    assert loaded.config.lora.dora
+    np.testing.assert_allclose(loaded.outputs(PROBE), head.outputs(PROBE), atol=1e-6)
+    assert not np.allclose(loaded.outputs(PROBE), plain.outputs(PROBE))
+
+
 def test_a_probe_started_lora_head_begins_where_the_probe_ended(
     tiny_base, toy_train, toy_valid, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -690,6 +690,12 @@ def add_training_options(p: argparse.ArgumentParser) -> None:
         default=head.lora.layers,
         help="adapt only the top N blocks (0: all)",
     )
+    p.add_argument(
+        "--dora",
+        action="store_true",
+        help="weight-decomposed LoRA (DoRA): the adapter turns each weight's direction and a "
+        "vector per layer learns its length",
+    )
     p.add_argument("--base-model", default=head.base_model, help="bundled name or local folder")
     p.add_argument("--seed", type=int, default=head.seed)
     p.add_argument(
@@ -719,7 +725,12 @@ def training_config(args: argparse.Namespace, class_weights: str) -> HeadConfig:
         class_weights=class_weights,  # type: ignore[arg-type]
         seed=args.seed,
         device=args.device,
-        lora=LoraSettings(r=args.lora_r, alpha=args.lora_alpha, layers=args.lora_layers or None),
+        lora=LoraSettings(
+            r=args.lora_r,
+            alpha=args.lora_alpha,
+            layers=args.lora_layers or None,
+            dora=args.dora,
+        ),
     )
 
 

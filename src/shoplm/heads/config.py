@@ -26,12 +26,17 @@ class LoraSettings:
     the blocks below are then frozen, so their outputs are computed once per text and
     training runs (and back-propagates through) only the top N, which on a CPU is several
     times faster.  None adapts every block.
+    ``dora``: weight-decomposed LoRA (DoRA, Liu et al. 2024, ``peft``'s ``use_dora``): each
+    adapted weight is split into a direction, which the low-rank update turns, and a length
+    per output, trained on its own; the paper finds it closer to full fine-tuning than LoRA
+    at the same rank, for one extra vector per layer and some compute per step.
     """
 
     r: int = 8
     alpha: int = 16
     dropout: float = 0.1
     layers: int | None = None
+    dora: bool = False
 
     def __post_init__(self) -> None:
         if self.r < 1 or self.alpha < 1:

@@ -149,6 +149,7 @@ def add_lora(encoder: nn.Module, settings: LoraSettings) -> tuple[nn.Module, int
         lora_dropout=settings.dropout,
         target_modules=lora_target_pattern(blocks, settings.layers),
         bias="none",
+        use_dora=settings.dora,
     )
     return get_peft_model(encoder, config), frozen_below(blocks, settings.layers)
 
