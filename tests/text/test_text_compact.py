@@ -68,14 +68,15 @@ def test_no_texts_is_a_clear_error(tmp_path):
     assert not (tmp_path / "x").exists()
 
 
-def test_cli_compact_on_a_tiny_home_switches_the_encoder(tmp_path, tiny_items):
+def test_cli_compact_on_a_tiny_home_switches_the_encoder(tmp_path, tiny_items, monkeypatch):
     from typer.testing import CliRunner
 
     from shoplm.cli import app
     from shoplm.config import Settings
     from shoplm.engine import Engine
 
-    home = tmp_path / "home"
+    monkeypatch.chdir(tmp_path)
+    home = Path("home")  # a relative home, as `--home myshop` gives
     runner = CliRunner()
     empty = runner.invoke(app, ["compact", "--home", str(home)])
     assert empty.exit_code == 2 and "ingest a catalog first" in empty.output
@@ -89,7 +90,7 @@ def test_cli_compact_on_a_tiny_home_switches_the_encoder(tmp_path, tiny_items):
     assert result["encoder_set"] and result["items"] == len(tiny_items)
     assert result["distillation"]["epochs"] == 1
     folder = home.resolve() / "compact" / "keep0.5-distill1"
-    assert Path(result["model_folder"]).resolve() == folder
+    assert Path(result["model_folder"]) == folder  # absolute, like finetune's
     assert Settings.load(home).encoder.model == str(result["model_folder"])
     saved = json.loads((home / "config.json").read_text())["encoder"]["model"]
     assert saved == "compact/keep0.5-distill1"  # relative to the home: it can move

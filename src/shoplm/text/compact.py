@@ -311,9 +311,10 @@ def compact_home(
         max_seq_length=engine.settings.encoder.max_seq_length, seed=engine.settings.seed,
         distill_epochs=distill_epochs, progress=progress,
     )  # fmt: skip
-    result = {"model_folder": str(target), "items": len(texts), **marker}
+    folder = str(target.resolve())  # as config.json's relative entry loads back, and finetune's
+    result = {"model_folder": folder, "items": len(texts), **marker}
     if use_it:
-        engine.settings.encoder.model = str(target)
+        engine.settings.encoder.model = folder
         engine.settings.save(engine.home)
         result["encoder_set"] = True
     return result
