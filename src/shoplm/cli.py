@@ -233,7 +233,11 @@ def finetune(
         int, typer.Option(min=1, help="Validate on a seeded sample of this many users.")
     ] = 1000,
     use: Annotated[
-        bool, typer.Option(help="Set the home's encoder to the tuned model afterwards.")
+        bool,
+        typer.Option(
+            help="Set the home's encoder to the tuned model afterwards (only when it "
+            "validates above the base encoder)."
+        ),
     ] = True,
     home: HomeOption = None,
     as_json: JsonOption = False,
@@ -242,8 +246,9 @@ def finetune(
 
     Each user's newest item is held out for validation (early stopping; --refit then trains
     again with it); the best model is merged into a folder that becomes encoder.model, so the
-    next `shoplm fit` re-encodes the catalog with it.  Rerunning with the same data and
-    settings resumes.
+    next `shoplm fit` re-encodes the catalog with it (a run whose every step validates below
+    the base leaves encoder.model as it was).  Rerunning with the same data and settings
+    resumes.
     """
     from shoplm.finetune.home import finetune_home
     from shoplm.finetune.train import FinetuneConfig
@@ -310,8 +315,14 @@ def finetune(
 
                 typer.echo(describe_refit(metrics["refit"]))
             typer.echo(f"model {result['model_id']} at {result['model_folder']}")
-            if use:
+            if result["encoder_set"]:
                 typer.echo("the home's encoder is now this model: run `shoplm fit` to re-encode")
+            elif "encoder_kept" in result:
+                typer.echo(
+                    "no trained step validated above the base encoder, so the home keeps "
+                    f"{result['encoder_kept']} (to serve this model anyway, set encoder.model "
+                    "in config.json to its folder)"
+                )
 
 
 @app.command()

@@ -36,11 +36,14 @@ def test_cli_finetune_on_a_tiny_home(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     home = _tiny_home(tmp_path, tiny_items, tiny_events)
+    rising = itertools.count()  # every validation a new best: the tuned model is the one to use
+    monkeypatch.setattr(train_module, "_validate", lambda *args: float(next(rising)))
     runner = CliRunner()
     done = runner.invoke(app, ["finetune", "--home", str(home), *ARGS])
     assert done.exit_code == 0, done.output
     result = json.loads(done.stdout)
     assert result["finished"] and result["encoder_set"] and result["platform"] == "default"
+    assert result["metrics"]["beats_base"] is True and "encoder_kept" not in result
     assert result["base_model"] == DEFAULT_ENCODER and result["mode"] == "lora"
     assert result["data"]["pairs"] == 8  # 8 users, each newest item kept for validation
     assert result["hard_negatives"]["pairs_with_negatives"] == 8
@@ -70,7 +73,7 @@ def test_cli_finetune_on_a_tiny_home(
     assert "exported strength" in third.stdout and "(validation 0.5: " in third.stdout
 
     # A refit: each user's newest item, held out until now, is trained on.  Validation here
-    # rises at every check (the tiny run's own keeps the base), so the last step is chosen.
+    # rises at every check, so the last step is chosen.
     scores = itertools.count()
     monkeypatch.setattr(train_module, "_validate", lambda *args: float(next(scores)))
     refit_args = [*ARGS, "--refit", "--patience", "3"]  # new settings: a new run
@@ -81,6 +84,32 @@ def test_cli_finetune_on_a_tiny_home(
     assert refit["pairs"] == 8 and refit["held_out_pairs"] == result["data"]["valid_cases"] == 4
     assert refit["chosen_step"] == tuned["steps"] == 4  # 8 pairs in batches of 2
     assert refit["steps"] == refit_steps(4, 8, 12, 2) == 6
+
+
+def test_cli_finetune_keeps_the_home_encoder_when_no_step_beats_the_base(
+    tmp_path: Path,
+    tiny_items: list[dict],
+    tiny_events: list[dict],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    home = _tiny_home(tmp_path, tiny_items, tiny_events)
+    config_before = (home / "config.json").read_text()
+    monkeypatch.setattr(train_module, "_validate", lambda *args: 0.25)  # no step ever better
+    runner = CliRunner()
+    plain = [arg for arg in ARGS if arg != "--json"]
+    done = runner.invoke(app, ["finetune", "--home", str(home), *plain])
+    assert done.exit_code == 0, done.output
+    assert "the home keeps all-MiniLM-L6-v2" in done.stdout
+    assert "the home's encoder is now" not in done.stdout
+    assert (home / "config.json").read_text() == config_before
+
+    again = runner.invoke(app, ["finetune", "--home", str(home), *ARGS])  # resumes, re-exports
+    assert again.exit_code == 0, again.output
+    result = json.loads(again.stdout)
+    assert result["finished"] and result["metrics"]["best_step"] == 0
+    assert result["metrics"]["beats_base"] is False and not result["encoder_set"]
+    assert result["encoder_kept"] == DEFAULT_ENCODER == Settings.load(home).encoder.model
+    assert Path(result["model_folder"]).is_dir()  # still written, for a user who wants it
 
 
 def test_cli_finetune_errors_are_one_line(tmp_path: Path) -> None:

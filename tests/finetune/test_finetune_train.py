@@ -27,7 +27,7 @@ from shoplm.finetune.model import (
     parameter_counts,
     switch_adapter,
 )
-from shoplm.finetune.train import FinetuneConfig, train_encoder
+from shoplm.finetune.train import FinetuneConfig, beats_base, train_encoder
 from shoplm.text.encoder import TextEncoder
 
 TEXTS = ["red office stapler", "laser printer toner", "coffee mug ceramic"]
@@ -194,3 +194,11 @@ def test_strengths_must_be_positive_and_at_most_two() -> None:
         FinetuneConfig(strengths=[0.5, 0.0])
     with pytest.raises(ValueError, match="strengths must lie in"):
         FinetuneConfig(strengths=[2.5])
+
+
+def test_beats_base_judges_the_export_against_the_start() -> None:
+    won = {"best_step": 40}
+    assert beats_base(won, keep_best=True, strength=1.0) is True
+    assert beats_base({"best_step": 0}, keep_best=True, strength=1.0) is False
+    assert beats_base(won, keep_best=True, strength=0.0) is False  # strength 0 is the base
+    assert beats_base(won, keep_best=False, strength=1.0) is None  # the last step, unjudged

@@ -69,8 +69,10 @@ def finetune_home(
     The base is the home's encoder, or the base it was tuned from when it already is a
     tuned folder; it also ranks the pairs for that filter and the vector hard negatives, so
     a second run picks the same pairs as the first.  With ``use_it`` the home's settings
-    switch to the tuned folder; engines opened before (this one included) keep the encoder
-    they loaded until reopened.
+    switch to the tuned folder, unless no trained step validated above the base: then the
+    home keeps its encoder (``encoder_kept``), as switching would re-encode the catalog for
+    no gain.  Engines opened before (this one included) keep the encoder they loaded until
+    reopened.
     """
     say = progress or (lambda _msg: None)
     platform = engine.resolve_platform(platform)
@@ -97,7 +99,10 @@ def finetune_home(
     result = train(data, config, out, base=base, platform=platform, in_child=in_child, progress=say)
     result["hard_negatives"] = mined
     result["positive_rank_filter"] = filtered
-    if use_it:
+    result["encoder_set"] = False
+    if use_it and result["metrics"]["beats_base"] is False:
+        result["encoder_kept"] = engine.settings.encoder.model  # re-encoding would gain nothing
+    elif use_it:
         engine.settings.encoder.model = result["model_folder"]
         engine.settings.save(engine.home)
         result["encoder_set"] = True

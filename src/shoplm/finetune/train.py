@@ -360,6 +360,7 @@ def train_encoder(
                 "strength": strength,
                 "strength_trials": trials,
                 "refit": refitted,
+                "beats_base": beats_base(state, config.keep_best, strength),
             },
             "trainable_params": counts["trainable"],
             "total_params": counts["total"],
@@ -469,6 +470,21 @@ def _encode(model: Any, texts: Sequence[str], prefix: CachedPrefix | None) -> np
     finally:
         if was_training:
             model.train()
+
+
+def beats_base(state: dict[str, Any], keep_best: bool, strength: float) -> bool | None:
+    """Whether the exported weights validated above the base encoder; None: not judged.
+
+    With ``keep_best`` the export is the best validated step (or, with a refit, trained
+    for that step's epochs), so it beats the base exactly when a step after the start won.
+    Without it the user asked for the last weights whatever validation said, so the run
+    is not judged.  Strength 0 exports the base itself.
+    """
+    if strength == 0:
+        return False
+    if not keep_best:
+        return None
+    return state["best_step"] > 0
 
 
 def _validate(model: Any, data: TrainingData, prefix: CachedPrefix | None = None) -> float:
