@@ -18,6 +18,7 @@ from typing import Any
 
 from shoplm.text.blocks import can_split, n_blocks
 from shoplm.text.encoder import resolve_model
+from shoplm.text.peft_wrapping import peft_wrapping
 
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
 ADAPTER_CONFIG = "adapter_config.json"
@@ -211,7 +212,8 @@ def merge_into_folder(base: str, adapter: Path, out: Path, device: str | None = 
 
     st_model = load_sentence_model(base, device or "cpu")
     module = st_model[0]
-    peft_model = PeftModel.from_pretrained(module.auto_model, str(adapter))
+    with peft_wrapping():
+        peft_model = PeftModel.from_pretrained(module.auto_model, str(adapter))
     module.model = peft_model.merge_and_unload()
     return save_model_folder(st_model, out)
 

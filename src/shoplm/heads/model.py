@@ -23,6 +23,7 @@ from shoplm.config import DEFAULT_ENCODER
 from shoplm.heads.config import HeadConfig, LoraSettings
 from shoplm.text.blocks import bottom_states, can_split, mean_pool, n_blocks, run_blocks
 from shoplm.text.encoder import resolve_model, stable_model_id
+from shoplm.text.peft_wrapping import peft_wrapping
 
 # The linear layers of one transformer block that get an adapter (BERT-style names).
 BLOCK_LINEARS = (
@@ -151,7 +152,9 @@ def add_lora(encoder: nn.Module, settings: LoraSettings) -> tuple[nn.Module, int
         bias="none",
         use_dora=settings.dora,
     )
-    return get_peft_model(encoder, config), frozen_below(blocks, settings.layers)
+    with peft_wrapping():
+        wrapped = get_peft_model(encoder, config)
+    return wrapped, frozen_below(blocks, settings.layers)
 
 
 def freeze(module: nn.Module) -> None:
