@@ -30,6 +30,23 @@ def test_search_finds_phones_first(fitted_home: Path) -> None:
     assert "matched 'smartphone'" in hits[0].reason
 
 
+def test_personal_search_reasons_name_only_history_items_near_the_hit(fitted_home: Path) -> None:
+    with Engine.open(fitted_home) as engine:
+        coffee_fan_on_headphones = engine.search("headphones", user_id="u4", k=3)
+        coffee_fan_on_coffee = engine.search("coffee", user_id="u4", k=3)
+        earbud_owner = engine.search("wireless earbuds", user_id="u7", k=3)
+    # Coffee things are no explanation for headphones (cosine about 0.2).
+    assert all("close to your" not in h.reason for h in coffee_fan_on_headphones)
+    assert all(h.sources["history"] < 0.5 for h in coffee_fan_on_headphones)
+    # u4 bought all three coffee items: each hit is one of them.
+    assert {h.item_id for h in coffee_fan_on_coffee} == {"c1", "c2", "c3"}
+    assert all(h.reason.endswith("you showed interest in it before") for h in coffee_fan_on_coffee)
+    # u7 has h1 and h2; h3, other earbuds, is near enough to name the one it resembles.
+    other = next(h for h in earbud_owner if h.item_id == "h3")
+    assert other.sources["history"] >= 0.5
+    assert "close to your Sonic wireless earbuds" in other.reason
+
+
 @pytest.mark.parametrize("method", ["bm25", "dense", "hybrid"])
 def test_each_search_method_answers(fitted_home: Path, method: str) -> None:
     with Engine.open(fitted_home) as engine:

@@ -29,7 +29,7 @@ from shoplm.recommend.training import fit_models
 from shoplm.schema import DEFAULT_PLATFORM, EVENT_WEIGHTS, Event, Hit, Item
 from shoplm.search.filters import SearchFilters
 from shoplm.search.model import SearchModel
-from shoplm.search.pipeline import DEFAULT_METHOD, QueryInsight, SearchPipeline
+from shoplm.search.pipeline import DEFAULT_METHOD, QueryInsight, SearchCandidate, SearchPipeline
 from shoplm.store import (
     AppendResult,
     UpsertResult,
@@ -50,6 +50,9 @@ BLEND = "blend"
 # Models that learn only from behaviour: skipped (with a note) when a platform has no events.
 BEHAVIOUR_MODELS = {"itemknn", "als", "bpr", "sasrec", "sasrec-text", "hybrid", "hybrid-no-kg"}
 HISTORY_LIMIT = 200
+# Cosine from which a search hit's reason names the user's nearest item ("close to your X"):
+# MiniLM puts product titles of one kind at about 0.55 and up, unrelated ones at 0.1-0.3.
+HISTORY_REASON_MIN_SIMILARITY = 0.5
 
 
 class NotFittedError(RuntimeError):
@@ -343,12 +346,9 @@ class Engine:
             if item is None:  # deleted since the last fit
                 continue
             reason = _search_reason(
-                query_tokens,
-                item,
-                candidate.sources,
-                history_titles.get(candidate.nearest_history_row),
+                query_tokens, item, candidate.sources, _history_phrase(candidate, history_titles),
                 insight,
-            )
+            )  # fmt: skip
             hits.append(
                 Hit(
                     item_id=item.item_id,
@@ -649,11 +649,29 @@ def top_rows(scores: np.ndarray, k: int) -> np.ndarray:
     return candidates[order]
 
 
+def _history_phrase(candidate: SearchCandidate, titles: Mapping[int, str]) -> str | None:
+    """Name the user's item nearest to a hit, when it is near enough to explain it.
+
+    Personalisation re-orders every hit by its nearest history item, however far that is; a
+    phone case is not "close to your running jacket", so the reason names the item only
+    from :data:`HISTORY_REASON_MIN_SIMILARITY` up, and says so plainly when the hit is
+    itself one of the user's items.
+    """
+    row = candidate.nearest_history_row
+    if row is None:
+        return None
+    if row == candidate.row:
+        return "you showed interest in it before"
+    if candidate.sources.get("history", 0.0) < HISTORY_REASON_MIN_SIMILARITY or row not in titles:
+        return None
+    return f"close to your {titles[row]}"
+
+
 def _search_reason(
     query_tokens: set[str],
     item: Item,
     sources: Mapping[str, float],
-    history_title: str | None,
+    history_phrase: str | None,
     insight: QueryInsight | None = None,
 ) -> str:
     """Say which query words matched and where, or that the match is by meaning."""
@@ -677,6 +695,6 @@ def _search_reason(
         parts.append(f"in {item.category}, the query's likely category")
     elif item.category:
         parts.append(f"in {item.category}")
-    if history_title:
-        parts.append(f"close to your {history_title}")
+    if history_phrase:
+        parts.append(history_phrase)
     return "; ".join(parts) or "retrieved"
