@@ -167,6 +167,14 @@ def fit(
 @app.command()
 def finetune(
     platform: PlatformOption = None,
+    task: Annotated[
+        str,
+        typer.Option(
+            help="recommend: (recent items -> next item) pairs from the events; search: "
+            "(query -> item clicked, carted or bought from its results) pairs from the "
+            "events that carry a query."
+        ),
+    ] = "recommend",
     mode: Annotated[str, typer.Option(help="lora (adapter only) or full (all weights).")] = "lora",
     epochs: Annotated[int, typer.Option(min=1, help="Passes over the training pairs.")] = 1,
     max_pairs: Annotated[
@@ -191,8 +199,11 @@ def finetune(
         typer.Option(min=1, help="Rank against every item's vector too, refreshed every N steps."),
     ] = None,
     scale: Annotated[
-        float, typer.Option(min=0.1, help="Cosine -> logit multiplier (1 / temperature).")
-    ] = 5.0,
+        float | None,
+        typer.Option(
+            min=0.1, help="Cosine -> logit multiplier (1 / temperature) [5 recommend, 20 search]."
+        ),
+    ] = None,
     symmetric: Annotated[
         bool, typer.Option(help="Each next item also ranks its anchor among the batch's.")
     ] = False,
@@ -244,18 +255,24 @@ def finetune(
 ) -> None:
     """Fine-tune the text encoder on the home's own items and events (contrastive, LoRA).
 
-    Each user's newest item is held out for validation (early stopping; --refit then trains
+    --task search tunes it for search on the click log instead, a tenth of the queries held
+    out for validation.  With --task recommend each user's newest item is held out for
+    validation (early stopping; --refit then trains
     again with it); the best model is merged into a folder that becomes encoder.model, so the
     next `shoplm fit` re-encodes the catalog with it (a run whose every step validates below
     the base leaves encoder.model as it was).  Rerunning with the same data and settings
     resumes.
     """
-    from shoplm.finetune.home import finetune_home
+    from shoplm.finetune.home import TASKS, finetune_home
     from shoplm.finetune.train import FinetuneConfig
 
     with friendly_errors(), open_engine(home) as engine:
         if mode not in ("lora", "full"):
             raise CliError(f"--mode must be lora or full, got {mode!r}")
+        if task not in TASKS:
+            raise CliError(f"--task must be {' or '.join(TASKS)}, got {task!r}")
+        if task == "search" and window != 1:
+            raise CliError("--window applies to --task recommend (histories), not to queries")
         try:
             strength_list = float_list(strengths)
         except argparse.ArgumentTypeError as error:
@@ -279,8 +296,8 @@ def finetune(
             popularity_correction=popularity_correction,
             strengths=strength_list,
             refit=refit,
-            scale=scale,
             seed=engine.settings.seed,
+            **({} if scale is None else {"scale": scale}),
         )
         result = finetune_home(
             engine,
@@ -291,6 +308,7 @@ def finetune(
             max_valid=max_valid,
             negatives=negatives,
             max_positive_rank=max_positive_rank,
+            task=task,
             use_it=use,
             progress=progress_printer(quiet=not engine.settings.show_progress),
         )
@@ -299,7 +317,7 @@ def finetune(
         else:
             metrics = result["metrics"]
             typer.echo(
-                f"fine-tuned ({mode}) {result['platform']}: validation NDCG@10 "
+                f"fine-tuned ({mode}, {task}) {result['platform']}: validation NDCG@10 "
                 f"{metrics['valid_ndcg@10_base']:.4f} -> {metrics['valid_ndcg@10_best']:.4f}; "
                 f"{result['trainable_params']:,} trainable parameters, "
                 f"{result['wall_seconds']} s, peak {result['peak_rss_mb']} MB"

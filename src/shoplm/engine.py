@@ -380,7 +380,7 @@ class Engine:
         """Learn the search model from (query, {item_id: gain}) examples and save it.
 
         Gains are >= 0: graded judgments minus their floor, or click-log weights (see
-        ``shoplm.search.learn.examples_from_events``).  Items not in the fit are ignored.
+        ``shoplm.search.learn.click_examples``).  Items not in the fit are ignored.
         The model lives beside the platform's fits, so a later ``fit`` keeps it.
         """
         from shoplm.search.learn import fit_search_model

@@ -6,12 +6,8 @@ import argparse
 
 import pytest
 
-from shoplm.evaluation.finetune_options import (
-    SCALE,
-    add_finetune_options,
-    finetune_config,
-    with_task_scale,
-)
+from shoplm.evaluation.finetune_options import add_finetune_options, finetune_config
+from shoplm.finetune.train import TASK_SCALE, with_task_scale
 
 
 def _parse(*options: str) -> argparse.Namespace:
@@ -36,8 +32,8 @@ def test_the_options_become_one_lora_config() -> None:
 
 def test_a_scale_left_out_takes_the_tasks_and_a_given_one_stays() -> None:
     unset = finetune_config(_parse())
-    assert with_task_scale(unset, "recommend").scale == SCALE["recommend"] == 5.0
-    assert with_task_scale(unset, "search").scale == SCALE["search"] == 20.0
+    assert with_task_scale(unset, "recommend").scale == TASK_SCALE["recommend"] == 5.0
+    assert with_task_scale(unset, "search").scale == TASK_SCALE["search"] == 20.0
     given = finetune_config(_parse("--scale", "20"))
     assert with_task_scale(given, "recommend").scale == 20.0
 

@@ -112,6 +112,87 @@ def test_cli_finetune_keeps_the_home_encoder_when_no_step_beats_the_base(
     assert Path(result["model_folder"]).is_dir()  # still written, for a user who wants it
 
 
+CLICKS = {  # query -> (item, event type) pairs a shopper acted on from its results
+    "cheap smartphone": [("p2", "purchase")],
+    "acme phone": [("p1", "click"), ("p3", "add_to_cart")],
+    "phone case": [("p3", "purchase")],
+    "screen protector": [("p4", "purchase")],
+    "noise cancelling headphones": [("h1", "purchase")],
+    "earbuds": [("h2", "click")],
+    "studio headphones": [("h3", "add_to_cart")],
+    "espresso machine": [("c1", "purchase")],
+    "coffee grinder": [("c2", "click"), ("c2", "purchase")],
+    "coffee beans": [("c3", "purchase")],
+    "wireless audio": [("h2", "click"), ("h1", "click")],
+    "kitchen coffee": [("c1", "click"), ("c3", "click")],
+}
+
+
+def _click_log() -> list[dict]:
+    events = []
+    for n, (query, acted) in enumerate(CLICKS.items()):
+        user = f"s{n}"
+        events.append({"user_id": user, "type": "search", "query": query, "timestamp": n * 100})
+        for k, (item, kind) in enumerate(acted, start=1):
+            events.append(
+                {"user_id": user, "item_id": item, "type": kind, "query": query,
+                 "timestamp": n * 100 + k}
+            )  # fmt: skip
+    return events
+
+
+def test_cli_finetune_for_search_on_the_click_log(
+    tmp_path: Path,
+    tiny_items: list[dict],
+    tiny_events: list[dict],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    home = _tiny_home(tmp_path, tiny_items, [*tiny_events, *_click_log()])
+    rising = itertools.count()
+    monkeypatch.setattr(train_module, "_validate", lambda *args: float(next(rising)))
+    runner = CliRunner()
+    done = runner.invoke(app, ["finetune", "--home", str(home), "--task", "search", *ARGS])
+    assert done.exit_code == 0, done.output
+    result = json.loads(done.stdout)
+    assert result["task"] == "search" and result["data"]["kind"] == "search"
+    # 12 queries, a tenth (one) validates.  They name 15 distinct (query, item) pairs (the
+    # grinder's click and purchase are one pair); the validating query holds back 1 or 2.
+    assert result["data"]["valid_cases"] == 1 and result["data"]["pairs"] in (13, 14)
+    assert result["config"]["scale"] == 20.0  # the search task's own default
+    folder = Path(result["model_folder"])
+    assert folder.is_relative_to(home.resolve() / "finetune" / "default" / "search" / "lora")
+    assert result["encoder_set"] and Settings.load(home).encoder.model == str(folder)
+
+    fitted = runner.invoke(app, ["fit", "--home", str(home), "--json"])
+    assert fitted.exit_code == 0, fitted.output
+    with Engine.open(home) as engine:
+        assert engine.fitted().encoder_id == result["model_id"]
+        assert engine.search("coffee grinder", k=1)[0].item_id == "c2"
+
+    # The behaviour run has its own folder: it does not resume the search run's checkpoint.
+    behaviour = runner.invoke(app, ["finetune", "--home", str(home), "--no-use", *ARGS])
+    assert behaviour.exit_code == 0, behaviour.output
+    assert json.loads(behaviour.stdout)["resumed_at"] == 0  # trained from the start
+    assert (home / "finetune" / "default" / "lora" / "manifest.json").is_file()
+
+
+def test_cli_finetune_for_search_needs_a_click_log(
+    tmp_path: Path, tiny_items: list[dict], tiny_events: list[dict]
+) -> None:
+    home = _tiny_home(tmp_path, tiny_items, tiny_events)  # purchases, none from a search
+    runner = CliRunner()
+    done = runner.invoke(app, ["finetune", "--home", str(home), "--task", "search"])
+    assert done.exit_code == 2
+    assert "has 0 queries with a clicked catalog item" in done.output
+    assert "at least 10" in done.output
+    window = runner.invoke(
+        app, ["finetune", "--home", str(home), "--task", "search", "--window", "2"]
+    )
+    assert window.exit_code == 2 and "--window applies to --task recommend" in window.output
+    task = runner.invoke(app, ["finetune", "--home", str(home), "--task", "ads"])
+    assert task.exit_code == 2 and "--task must be recommend or search" in task.output
+
+
 def test_cli_finetune_errors_are_one_line(tmp_path: Path) -> None:
     runner = CliRunner()
     empty = runner.invoke(app, ["finetune", "--home", str(tmp_path / "h")])

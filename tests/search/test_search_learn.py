@@ -2,8 +2,9 @@ import pytest
 
 from shoplm.schema import Event
 from shoplm.search.features import RERANK_FEATURES
-from shoplm.search.learn import examples_from_events, fit_search_model
+from shoplm.search.learn import click_examples, fit_search_model
 from shoplm.search.pipeline import SearchPipeline
+from shoplm.store import SearchClick
 
 
 def _examples(fitted) -> list:
@@ -41,7 +42,7 @@ def test_fit_search_model_rejects_useless_or_bad_examples(fitted, encoder):
         fit_search_model(pipeline, [("phone", {999: 1.0})])
 
 
-def test_examples_from_events_weights_intent():
+def test_click_examples_weight_intent():
     events = [
         Event(user_id="u", item_id="a", type="click", query="Phone ", timestamp=1),
         Event(user_id="u", item_id="a", type="purchase", query="phone", timestamp=2),
@@ -50,4 +51,6 @@ def test_examples_from_events_weights_intent():
         Event(user_id="v", item_id="zzz", type="click", query="phone", timestamp=5),
         Event(user_id="v", type="search", query="phone", timestamp=6),  # no item
     ]
-    assert examples_from_events(events, {"a": 0, "b": 1}) == [("phone", {0: 4.0, 1: 1.0})]
+    assert click_examples(events, known={"a", "b"}) == [("phone", {"a": 4.0, "b": 1.0})]
+    stored = [SearchClick("Case", "c", "add_to_cart"), SearchClick("phone", "a", "click")]
+    assert click_examples(stored) == [("case", {"c": 2.0}), ("phone", {"a": 1.0})]

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from shoplm.schema import Event, EventType, Item
-from shoplm.store import AppendResult, Store, UpsertResult
+from shoplm.store import AppendResult, SearchClick, Store, UpsertResult
 
 
 def _items(*ids: str, platform: str = "default", **fields: object) -> list[Item]:
@@ -154,6 +154,24 @@ def test_user_events_rebuild_valid_events(store: Store) -> None:
     events = store.user_events("default", "u")
     assert events == original
     assert events[0].type is EventType.SEARCH and events[0].item_id is None
+
+
+def test_search_clicks_are_the_events_with_a_query_and_an_item(store: Store) -> None:
+    store.append_events(
+        [
+            Event(user_id="u1", type="search", query="red shoe", timestamp=1.0),
+            Event(user_id="u1", item_id="b", type="purchase", query="red shoe", timestamp=4.0),
+            Event(user_id="u1", item_id="a", type="click", query="red shoe", timestamp=2.0),
+            _view("u2", "a", 3.0),  # no query: not a search click
+            Event(user_id="u3", item_id="a", platform="other", query="shoe", timestamp=5.0),
+        ]
+    )
+    assert store.search_clicks("default") == [
+        SearchClick("red shoe", "a", "click"),
+        SearchClick("red shoe", "b", "purchase"),
+    ]
+    assert store.search_clicks("other") == [SearchClick("shoe", "a", "view")]
+    assert store.search_clicks("nowhere") == []
 
 
 def test_counts_per_platform(store: Store) -> None:

@@ -40,11 +40,7 @@ from typing import Any, Literal
 
 from shoplm.config import DEFAULT_ENCODER, EncoderSettings
 from shoplm.datasets import RecDataset, SearchDataset, load_dataset
-from shoplm.evaluation.finetune_options import (
-    add_finetune_options,
-    finetune_config,
-    with_task_scale,
-)
+from shoplm.evaluation.finetune_options import add_finetune_options, finetune_config
 from shoplm.evaluation.options import comma_list
 from shoplm.evaluation.paired import PAIRED_METRIC, describe, paired_difference
 from shoplm.evaluation.recommend_eval import evaluate_recommend, held_out_split
@@ -57,7 +53,7 @@ from shoplm.finetune.job import run_in_child
 from shoplm.finetune.negatives import add_hard_negatives
 from shoplm.finetune.pairs import recommendation_data, search_data
 from shoplm.finetune.refit import describe_refit
-from shoplm.finetune.train import FinetuneConfig
+from shoplm.finetune.train import FinetuneConfig, with_task_scale
 from shoplm.recommend.content import DEFAULT_HALF_LIFE
 from shoplm.text.cache import EmbeddingCache
 from shoplm.text.encoder import TextEncoder

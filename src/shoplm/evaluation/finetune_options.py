@@ -11,10 +11,6 @@ import argparse
 from shoplm.evaluation.options import comma_list, float_list
 from shoplm.finetune.train import FinetuneConfig
 
-# Cosine -> logit multiplier per task.  Behaviour pairs are noisy: at 20 the item vectors
-# crowd together within a few dozen steps (the loss settles at log(batch)); at 5 they learn.
-SCALE = {"recommend": 5.0, "search": 20.0}
-
 
 def add_finetune_options(parser: argparse.ArgumentParser) -> None:
     """The training options (see :func:`finetune_config`)."""
@@ -67,8 +63,8 @@ def add_finetune_options(parser: argparse.ArgumentParser) -> None:
 def finetune_config(args: argparse.Namespace) -> FinetuneConfig:
     """A LoRA run's settings from :func:`add_finetune_options`.
 
-    ``--scale`` left out stays unset in the config, so :func:`with_task_scale` gives it the
-    task's default.
+    ``--scale`` left out stays unset in the config, so
+    :func:`shoplm.finetune.train.with_task_scale` gives it the task's default.
     """
     fields = {
         "epochs": args.epochs,
@@ -90,10 +86,3 @@ def finetune_config(args: argparse.Namespace) -> FinetuneConfig:
     if args.scale is not None:
         fields["scale"] = args.scale
     return FinetuneConfig(mode="lora", **fields)
-
-
-def with_task_scale(config: FinetuneConfig, task: str) -> FinetuneConfig:
-    """``config`` with the task's logit scale (:data:`SCALE`) unless it sets one itself."""
-    if "scale" in config.model_fields_set:
-        return config
-    return config.model_copy(update={"scale": SCALE[task]})

@@ -47,11 +47,7 @@ from shoplm.evaluation.finetune_eval import (
     profile_half_life,
     training_cost,
 )
-from shoplm.evaluation.finetune_options import (
-    add_finetune_options,
-    finetune_config,
-    with_task_scale,
-)
+from shoplm.evaluation.finetune_options import add_finetune_options, finetune_config
 from shoplm.evaluation.metrics import item_coverage, ranking_metrics
 from shoplm.evaluation.paired import PAIRED_METRIC, describe, paired_difference
 from shoplm.evaluation.ranking import top_k_from_scores
@@ -62,7 +58,7 @@ from shoplm.finetune.data import TrainingData
 from shoplm.finetune.job import train
 from shoplm.finetune.manifest import MANIFEST_FILE, write_json
 from shoplm.finetune.pairs import recommendation_data
-from shoplm.finetune.train import FinetuneConfig
+from shoplm.finetune.train import FinetuneConfig, with_task_scale
 from shoplm.interactions import Interactions
 from shoplm.recommend.base import FitContext, UserBatch
 from shoplm.recommend.training import fit_models

@@ -78,6 +78,9 @@ MODES = ("lora", "full")
 DEFAULT_LR = {"lora": 1e-3, "full": 5e-5}
 MAX_STRENGTH = 2.0
 # Settings used only once training is over: a finished run resumes to export with new ones.
+# Cosine -> logit multiplier per task.  Behaviour pairs are noisy: at 20 the item vectors
+# crowd together within a few dozen steps (the loss settles at log(batch)); at 5 they learn.
+TASK_SCALE = {"recommend": 5.0, "search": 20.0}
 AFTER_TRAINING = frozenset({"keep_best", "strengths", "refit"})
 
 
@@ -470,6 +473,13 @@ def _encode(model: Any, texts: Sequence[str], prefix: CachedPrefix | None) -> np
     finally:
         if was_training:
             model.train()
+
+
+def with_task_scale(config: FinetuneConfig, task: str) -> FinetuneConfig:
+    """``config`` with the task's logit scale (:data:`TASK_SCALE`) unless it sets one itself."""
+    if "scale" in config.model_fields_set:
+        return config
+    return config.model_copy(update={"scale": TASK_SCALE[task]})
 
 
 def beats_base(state: dict[str, Any], keep_best: bool, strength: float) -> bool | None:

@@ -1,7 +1,7 @@
 """Fit the search model (rankers + expansions) on judged queries or a click log.
 
 Examples are (query, {item row: gain}) with gain >= 0: graded judgments (relevance minus
-its floor) or a click log (see :func:`examples_from_events`: a purchase counts more than a
+its floor) or a click log (see :func:`click_examples`: a purchase counts more than a
 click).  Only the shop's own examples are used, and an evaluation must pass only its
 training queries here.
 
@@ -14,16 +14,17 @@ expansions come from all examples.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from shoplm.schema import EVENT_WEIGHTS, Event
+from shoplm.schema import EVENT_WEIGHTS, Event, EventType
 from shoplm.search.features import FUSION_FEATURES, RERANK_FEATURES
 from shoplm.search.model import SearchModel
 from shoplm.search.pipeline import SearchPipeline, dense_query_text
 from shoplm.search.query import QueryAnalyzer, learn_expansions
 from shoplm.search.rerank import fit_ranker
+from shoplm.store.base import SearchClick
 
 Example = tuple[str, Mapping[int, float]]
 CHOSEN_SHARE = 0.75  # an item "chosen" for a query has at least this share of its best gain
@@ -106,24 +107,29 @@ def fit_search_model(
     return model
 
 
-def examples_from_events(events: Iterable[Event], item_index: Mapping[str, int]) -> list[Example]:
+def click_examples(
+    clicks: Iterable[SearchClick | Event], known: Container[str] | None = None
+) -> list[tuple[str, dict[str, float]]]:
     """A click log as examples: per query, each item acted on after it, weighted by intent.
 
-    Events that carry a ``query`` and an ``item_id`` count (a click from a results page, an
-    add-to-cart, a purchase); the gain of an item is the sum of its events' weights
-    (:data:`shoplm.schema.EVENT_WEIGHTS`).  Items outside ``item_index`` are skipped.
+    Clicks are events that carry a ``query`` and an ``item_id`` (a click from a results page,
+    an add-to-cart, a purchase: ``Store.search_clicks``); the gain of an item is the sum of
+    its events' weights (:data:`shoplm.schema.EVENT_WEIGHTS`).  Queries are compared in lower
+    case with spaces collapsed; items outside ``known`` are skipped.  Examples keep the order
+    in which their queries first occur.
     """
-    by_query: dict[str, dict[int, float]] = {}
-    for event in events:
-        if not event.query or not event.item_id or event.item_id not in item_index:
+    by_query: dict[str, dict[str, float]] = {}
+    for click in clicks:
+        if not click.query or not click.item_id:
             continue
-        weight = EVENT_WEIGHTS.get(event.type, 0.0)
-        if weight <= 0:
+        if known is not None and click.item_id not in known:
             continue
-        key = " ".join(event.query.lower().split())
+        weight = EVENT_WEIGHTS.get(EventType(click.type), 0.0)
+        key = " ".join(click.query.lower().split())
+        if weight <= 0 or not key:
+            continue
         gains = by_query.setdefault(key, {})
-        row = item_index[event.item_id]
-        gains[row] = gains.get(row, 0.0) + weight
+        gains[click.item_id] = gains.get(click.item_id, 0.0) + weight
     return list(by_query.items())
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from shoplm.store.base import AppendResult, EventColumns, Store, UpsertResult
+from shoplm.store.base import AppendResult, EventColumns, SearchClick, Store, UpsertResult
 from shoplm.store.sqlite import SQLiteStore
 
 if TYPE_CHECKING:
@@ -20,6 +20,7 @@ __all__ = [
     "AppendResult",
     "EventColumns",
     "SQLiteStore",
+    "SearchClick",
     "Store",
     "UpsertResult",
     "is_postgres_url",

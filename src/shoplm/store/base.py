@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import numpy as np
 
@@ -52,6 +52,14 @@ class EventColumns:
         return len(self.user_ids)
 
 
+class SearchClick(NamedTuple):
+    """An event that names both a query and an item: a click, cart or purchase from results."""
+
+    query: str
+    item_id: str
+    type: str
+
+
 class Store(Protocol):
     """Items, events and platforms, with transactional batches."""
 
@@ -76,6 +84,8 @@ class Store(Protocol):
     def event_columns(self, platform: str) -> EventColumns: ...
 
     def user_events(self, platform: str, user_id: str, limit: int = 200) -> list[Event]: ...
+
+    def search_clicks(self, platform: str) -> list[SearchClick]: ...
 
     def platforms(self) -> list[str]: ...
 
