@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import itertools
 import os
 import pwd
 import shutil
@@ -16,6 +17,8 @@ from pathlib import Path
 
 import pytest
 from tiny_bert import save_tiny_bert
+
+from shoplm.store import SearchClick
 
 os.environ.setdefault("SHOPLM_NO_PROGRESS", "1")
 
@@ -72,6 +75,18 @@ def tiny_events() -> list[dict]:
                 }
             )
     return events
+
+
+@pytest.fixture
+def click_log(tiny_items: list[dict]) -> list[SearchClick]:
+    """Each title's words, alone and in adjacent pairs, as queries; that item clicked, bought."""
+    log = []
+    for item in tiny_items:
+        words = item["title"].lower().split()
+        for query in [*words, *(" ".join(pair) for pair in itertools.pairwise(words))]:
+            log.append(SearchClick(query, item["item_id"], "click"))
+            log.append(SearchClick(query, item["item_id"], "purchase"))
+    return log
 
 
 # -- PostgreSQL ---------------------------------------------------------------------------------

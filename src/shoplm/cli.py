@@ -162,6 +162,21 @@ def fit(
                 f"fitted {report['platform']}: {report['items']} items, {report['users']} users, "
                 f"models {', '.join(report['models'])} in {report['seconds']} s"
             )
+            search = report["search"]
+            if search["click_queries"]:
+                decision = _search_decision(search)
+                typer.echo(f"search, {search['click_queries']} queries with clicks: {decision}")
+
+
+def _search_decision(search: dict) -> str:
+    """The fit's search decision, with the validation scores it was made on."""
+    scores = search.get("validation", {}).get("ndcg@10")
+    if not scores:
+        return search["reason"]
+    return (
+        f"{search['reason']} (nDCG@10 on {search['validation']['queries']} held-out queries: "
+        f"default {scores['default']:.4f}, learned {scores['learned']:.4f})"
+    )
 
 
 @app.command()

@@ -202,6 +202,8 @@ class Engine:
     ) -> dict:
         """Encode the catalog, build indexes, train the recommenders, swap them in.
 
+        Search is then learned from the platform's click log where that validates higher
+        than the default weights (:mod:`shoplm.search.clicks`; the report's ``search``).
         ``tune`` names models whose hyperparameters are first chosen on the validation split
         (each user's newest item held out); None means ``settings.recommend.tune``.
         """
@@ -263,6 +265,9 @@ class Engine:
             models=fitted_models,
             graph=context.options["graph"],
         )
+        # Search learns before the fit is saved, so a worker that reloads the new fit also
+        # reads the search model that goes with it.
+        search = self._learn_search_from_clicks(fitted)
         fitted.save(self._platform_dir(platform))
         fitted.interactions = data  # type: ignore[attr-defined]  # reused by rank_users
         self._fitted[platform] = fitted
@@ -275,8 +280,21 @@ class Engine:
             "skipped_models": skipped,
             "encoded": encoded,
             **trained.report(),
+            "search": search,
             "seconds": round(time.perf_counter() - started, 2),
         }
+
+    def _learn_search_from_clicks(self, fitted: FittedPlatform) -> dict:
+        """Refit search on the platform's click log where it validates higher (see module)."""
+        from shoplm.search.clicks import learn_search_from_clicks
+
+        report = learn_search_from_clicks(
+            self.store.search_clicks(fitted.platform), fitted, self.encoder,
+            self._platform_dir(fitted.platform), seed=self.settings.seed,
+            progress=lambda message: log.info("fit %s: %s", fitted.platform, message),
+        )  # fmt: skip
+        self._search_pipelines.pop(fitted.platform, None)
+        return report
 
     def fitted(self, platform: str | None = None) -> FittedPlatform:
         platform = self.resolve_platform(platform)

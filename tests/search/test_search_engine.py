@@ -7,7 +7,10 @@ from pathlib import Path
 import pytest
 
 from shoplm.engine import Engine
+from shoplm.search import clicks as clicks_module
+from shoplm.search.clicks import CLICK_SOURCE
 from shoplm.search.model import MODEL_FILE
+from shoplm.store import SearchClick
 
 
 @pytest.fixture(scope="module")
@@ -56,3 +59,29 @@ def test_within_filter_and_every_method(home: Path) -> None:
         for method in ("bm25", "dense", "hybrid", "hybrid-learned", "hybrid-rerank"):
             hits = engine.search("phone", k=5, method=method, filters={"item_ids": ["p3", "p4"]})
             assert {h.item_id for h in hits} <= {"p3", "p4"} and hits
+
+
+def test_fit_learns_search_from_the_home_click_log(
+    tmp_path: Path,
+    tiny_items: list[dict],
+    click_log: list[SearchClick],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    events = [
+        {"user_id": f"s{n}", "item_id": c.item_id, "type": c.type, "query": c.query,
+         "timestamp": float(n)}
+        for n, c in enumerate(click_log)
+    ]  # fmt: skip
+    monkeypatch.setattr(  # the learned model validates higher, whatever the tiny data says
+        clicks_module,
+        "validation_ndcg",
+        lambda pipeline, examples: 0.6 if pipeline.model.info["source"] == CLICK_SOURCE else 0.5,
+    )
+    with Engine.open(tmp_path / "home") as engine:
+        engine.upsert_items(tiny_items)
+        engine.add_events(events)
+        report = engine.fit(models=["popularity"])["search"]
+        assert report["learned"] and report["click_queries"] == len({c.query for c in click_log})
+        pipeline = engine.search_pipeline(engine.fitted())
+        assert pipeline.model.info["source"] == CLICK_SOURCE  # the fit's pipeline was rebuilt
+        assert engine.search("coffee grinder", k=1)[0].item_id == "c2"

@@ -1,0 +1,111 @@
+"""Search learned from the click log at fit time: kept only when it validates higher."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from shoplm.fitted import FittedPlatform
+from shoplm.search import clicks as clicks_module
+from shoplm.search.clicks import CLICK_SOURCE, MIN_QUERIES, _busiest, learn_search_from_clicks
+from shoplm.search.learn import fit_search_model
+from shoplm.search.model import MODEL_FILE, SearchModel
+from shoplm.search.pipeline import SearchPipeline
+from shoplm.store import SearchClick
+
+
+def _learned_scores_higher(monkeypatch: pytest.MonkeyPatch, higher: bool) -> None:
+    def scored(pipeline: SearchPipeline, examples: list) -> float:
+        learned = pipeline.model.info.get("source") == CLICK_SOURCE
+        return 0.6 if learned == higher else 0.5
+
+    monkeypatch.setattr(clicks_module, "validation_ndcg", scored)
+
+
+def test_the_log_has_enough_queries_to_validate(click_log: list[SearchClick]) -> None:
+    assert len({click.query for click in click_log}) >= MIN_QUERIES
+
+
+def test_a_small_log_keeps_the_defaults(
+    fitted: FittedPlatform, encoder: object, tmp_path: Path, click_log: list[SearchClick]
+) -> None:
+    report = learn_search_from_clicks(click_log[:20], fitted, encoder, tmp_path)
+    assert (
+        report["click_queries"] == len({c.query for c in click_log[:20]}) == 9
+    )  # "smartphone" twice
+    assert not report["learned"]
+    assert f"under {MIN_QUERIES} queries" in report["reason"]
+    assert not (tmp_path / MODEL_FILE).exists()
+
+
+def test_the_learned_model_is_kept_only_while_it_validates_higher(
+    fitted: FittedPlatform,
+    encoder: object,
+    tmp_path: Path,
+    click_log: list[SearchClick],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _learned_scores_higher(monkeypatch, True)
+    kept = learn_search_from_clicks(click_log, fitted, encoder, tmp_path)
+    assert kept["learned"] and kept["validation"]["ndcg@10"] == {"default": 0.5, "learned": 0.6}
+    saved = SearchModel.load(tmp_path)
+    assert saved is not None and saved.info["source"] == CLICK_SOURCE
+    assert saved.info["n_examples"] == kept["click_queries"]  # refitted on every query
+    assert kept["validation"]["queries"] == round(kept["click_queries"] * 0.2)
+
+    _learned_scores_higher(monkeypatch, False)  # the next fit's log no longer favours it
+    dropped = learn_search_from_clicks(click_log, fitted, encoder, tmp_path)
+    assert not dropped["learned"] and "did not validate higher" in dropped["reason"]
+    assert not (tmp_path / MODEL_FILE).exists()  # the defaults apply again
+
+
+def test_a_model_fitted_on_judgments_is_never_replaced(
+    fitted: FittedPlatform, encoder: object, tmp_path: Path, click_log: list[SearchClick]
+) -> None:
+    judged = fit_search_model(
+        SearchPipeline(fitted, encoder), [("coffee grinder", {fitted.item_index["c2"]: 2.0})]
+    )
+    path = judged.save(tmp_path)
+    before = path.read_text()
+    report = learn_search_from_clicks(click_log, fitted, encoder, tmp_path)
+    assert not report["learned"] and report["reason"] == "kept the model fitted on judgments"
+    assert path.read_text() == before
+
+
+def test_the_decision_follows_the_real_validation_scores(
+    fitted: FittedPlatform, encoder: object, tmp_path: Path, click_log: list[SearchClick]
+) -> None:
+    report = learn_search_from_clicks(click_log, fitted, encoder, tmp_path)
+    scores = report["validation"]["ndcg@10"]
+    assert all(0.0 <= value <= 1.0 for value in scores.values())
+    assert report["learned"] == (scores["learned"] > scores["default"])
+    assert (tmp_path / MODEL_FILE).exists() == report["learned"]
+
+
+def test_a_large_log_uses_its_busiest_queries(
+    fitted: FittedPlatform,
+    encoder: object,
+    tmp_path: Path,
+    click_log: list[SearchClick],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(clicks_module, "MAX_QUERIES", 10)
+    monkeypatch.setattr(clicks_module, "MIN_QUERIES", 5)
+    _learned_scores_higher(monkeypatch, True)
+    report = learn_search_from_clicks(click_log, fitted, encoder, tmp_path)
+    assert report["click_queries"] == len({c.query for c in click_log}) > 10
+    assert report["validation"]["queries"] == 2  # a fifth of the 10 used
+    saved = SearchModel.load(tmp_path)
+    assert saved is not None and saved.info["n_examples"] == 10
+
+
+def test_the_busiest_queries_keep_their_log_order() -> None:
+    examples = [
+        ("a", {"x": 1.0}),
+        ("b", {"x": 3.0}),
+        ("c", {"x": 1.0, "y": 1.0}),
+        ("d", {"x": 2.0}),  # ties with c: the one logged first wins
+    ]
+    assert _busiest(examples, 2) == [examples[1], examples[2]]
+    assert _busiest(examples, 9) == examples
