@@ -352,9 +352,9 @@ def finetune(
                 typer.echo("the home's encoder is now this model: run `shoplm fit` to re-encode")
             elif "encoder_kept" in result:
                 typer.echo(
-                    "no trained step validated above the base encoder, so the home keeps "
-                    f"{result['encoder_kept']} (to serve this model anyway, set encoder.model "
-                    "in config.json to its folder)"
+                    "no trained step validated above the base encoder, so the home's encoder "
+                    f"is {result['encoder_kept']} (to serve this model anyway, set "
+                    "encoder.model in config.json to its folder)"
                 )
 
 

@@ -99,7 +99,7 @@ def test_cli_finetune_keeps_the_home_encoder_when_no_step_beats_the_base(
     plain = [arg for arg in ARGS if arg != "--json"]
     done = runner.invoke(app, ["finetune", "--home", str(home), *plain])
     assert done.exit_code == 0, done.output
-    assert "the home keeps all-MiniLM-L6-v2" in done.stdout
+    assert "so the home's encoder is all-MiniLM-L6-v2" in done.stdout
     assert "the home's encoder is now" not in done.stdout
     assert (home / "config.json").read_text() == config_before
 
@@ -110,6 +110,15 @@ def test_cli_finetune_keeps_the_home_encoder_when_no_step_beats_the_base(
     assert result["metrics"]["beats_base"] is False and not result["encoder_set"]
     assert result["encoder_kept"] == DEFAULT_ENCODER == Settings.load(home).encoder.model
     assert Path(result["model_folder"]).is_dir()  # still written, for a user who wants it
+
+    # A home an older shoplm switched to this very model goes back to the base.
+    settings = Settings.load(home)
+    settings.encoder.model = result["model_folder"]
+    settings.save(home)
+    third = runner.invoke(app, ["finetune", "--home", str(home), *ARGS])
+    assert third.exit_code == 0, third.output
+    assert json.loads(third.stdout)["encoder_kept"] == DEFAULT_ENCODER
+    assert Settings.load(home).encoder.model == DEFAULT_ENCODER
 
 
 CLICKS = {  # query -> (item, event type) pairs a shopper acted on from its results

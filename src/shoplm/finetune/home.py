@@ -86,9 +86,9 @@ def finetune_home(
     tuned folder; it also ranks the pairs for that filter and the vector hard negatives, so
     a second run picks the same pairs as the first.  With ``use_it`` the home's settings
     switch to the tuned folder, unless no trained step validated above the base: then the
-    home keeps its encoder (``encoder_kept``), as switching would re-encode the catalog for
-    no gain.  Engines opened before (this one included) keep the encoder they loaded until
-    reopened.
+    home keeps its encoder (``encoder_kept``; the base when that was this run's own folder),
+    as switching would re-encode the catalog for no gain.  Engines opened before (this one
+    included) keep the encoder they loaded until reopened.
     """
     say = progress or (lambda _msg: None)
     if task not in TASKS:
@@ -127,7 +127,14 @@ def finetune_home(
     result["positive_rank_filter"] = filtered
     result["encoder_set"] = False
     if use_it and result["metrics"]["beats_base"] is False:
-        result["encoder_kept"] = engine.settings.encoder.model  # re-encoding would gain nothing
+        # Re-encoding for this model would gain nothing; a home an older shoplm switched to
+        # it anyway goes back to the base.
+        current = engine.settings.encoder.model
+        kept = base if _same_folder(current, result["model_folder"]) else current
+        if kept != current:
+            engine.settings.encoder.model = kept
+            engine.settings.save(engine.home)
+        result["encoder_kept"] = kept
     elif use_it:
         engine.settings.encoder.model = result["model_folder"]
         engine.settings.save(engine.home)
@@ -166,6 +173,10 @@ def click_log_data(
         items, queries, min_relevance=min(w for w in EVENT_WEIGHTS.values() if w > 0),
         gain_offset=0.0, valid_fraction=share, max_pairs=max_pairs, seed=seed,
     )  # fmt: skip
+
+
+def _same_folder(model: str, folder: str) -> bool:
+    return Path(model).expanduser().resolve() == Path(folder).resolve()
 
 
 def _base_encoder(engine: Engine, base: str) -> TextEncoder:
