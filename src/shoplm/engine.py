@@ -32,6 +32,7 @@ from shoplm.search.model import SearchModel
 from shoplm.search.pipeline import DEFAULT_METHOD, QueryInsight, SearchCandidate, SearchPipeline
 from shoplm.store import (
     AppendResult,
+    EventColumns,
     UpsertResult,
     is_postgres_url,
     open_embedding_cache,
@@ -229,9 +230,8 @@ class Engine:
             ef_search=self.settings.index.hnsw_ef_search,
         )
         lexical_index = LexicalIndex.build([lexical_fields(item) for item in items])
-        data = Interactions.from_events(
-            self.store.event_columns(platform), [item.item_id for item in items]
-        )
+        columns = self.store.event_columns(platform)
+        data = Interactions.from_events(columns, [item.item_id for item in items])
         context = FitContext(
             items=items,
             item_embeddings=embeddings,
@@ -267,7 +267,7 @@ class Engine:
         )
         # Search learns before the fit is saved, so a worker that reloads the new fit also
         # reads the search model that goes with it.
-        search = self._learn_search_from_clicks(fitted)
+        search = self._learn_search_from_clicks(fitted, columns)
         fitted.save(self._platform_dir(platform))
         fitted.interactions = data  # type: ignore[attr-defined]  # reused by rank_users
         self._fitted[platform] = fitted
@@ -284,14 +284,15 @@ class Engine:
             "seconds": round(time.perf_counter() - started, 2),
         }
 
-    def _learn_search_from_clicks(self, fitted: FittedPlatform) -> dict:
+    def _learn_search_from_clicks(self, fitted: FittedPlatform, columns: EventColumns) -> dict:
         """Refit search on the platform's click log where it validates higher (see module)."""
-        from shoplm.search.clicks import learn_search_from_clicks
+        from shoplm.search.clicks import learn_search_from_clicks, popularity_outside_search
 
         report = learn_search_from_clicks(
             self.store.search_clicks(fitted.platform), fitted, self.encoder,
             self._platform_dir(fitted.platform), seed=self.settings.seed,
             progress=lambda message: log.info("fit %s: %s", fitted.platform, message),
+            popularity=popularity_outside_search(columns, fitted.catalog.item_ids),
         )  # fmt: skip
         self._search_pipelines.pop(fitted.platform, None)
         return report

@@ -4,15 +4,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from shoplm.fitted import FittedPlatform
 from shoplm.search import clicks as clicks_module
-from shoplm.search.clicks import CLICK_SOURCE, MIN_QUERIES, _busiest, learn_search_from_clicks
+from shoplm.search.clicks import (
+    CLICK_SOURCE,
+    MIN_QUERIES,
+    _busiest,
+    learn_search_from_clicks,
+    popularity_outside_search,
+)
 from shoplm.search.learn import fit_search_model
 from shoplm.search.model import MODEL_FILE, SearchModel
 from shoplm.search.pipeline import SearchPipeline
-from shoplm.store import SearchClick
+from shoplm.store import EventColumns, SearchClick
 
 
 def _learned_scores_higher(monkeypatch: pytest.MonkeyPatch, higher: bool) -> None:
@@ -109,3 +116,38 @@ def test_the_busiest_queries_keep_their_log_order() -> None:
     ]
     assert _busiest(examples, 2) == [examples[1], examples[2]]
     assert _busiest(examples, 9) == examples
+
+
+def test_popularity_while_learning_leaves_the_click_log_out() -> None:
+    columns = EventColumns(
+        user_ids=np.array(["u1", "u2", "u3", "u3"], dtype=object),
+        item_ids=np.array(["a", "a", "b", "a"], dtype=object),
+        types=np.array(["view", "purchase", "click", "click"], dtype=object),
+        values=np.full(4, np.nan),
+        timestamps=np.arange(4, dtype=np.float64),
+        session_ids=np.array([""] * 4, dtype=object),
+        from_search=np.array([False, False, True, True]),
+    )
+    popularity = popularity_outside_search(columns, ["a", "b", "c"])
+    assert popularity is not None
+    assert popularity.tolist() == [1.0, 0.0, 0.0]  # a: u1 and u2 outside search; b: a click only
+    clicks_only = EventColumns(*(np.asarray(v)[2:] for v in vars(columns).values()))
+    assert popularity_outside_search(clicks_only, ["a", "b"]) is None
+
+
+def test_learning_and_validation_read_the_given_popularity(
+    fitted: FittedPlatform,
+    encoder: object,
+    tmp_path: Path,
+    click_log: list[SearchClick],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    given = np.linspace(0, 1, fitted.n_items, dtype=np.float32)
+    seen = []
+    monkeypatch.setattr(
+        clicks_module,
+        "validation_ndcg",
+        lambda pipeline, examples: seen.append(pipeline.context.popularity) or 0.5,
+    )
+    learn_search_from_clicks(click_log, fitted, encoder, tmp_path, popularity=given)
+    assert len(seen) == 2 and all(p is given for p in seen)

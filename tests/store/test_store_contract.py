@@ -127,11 +127,14 @@ def test_event_columns_in_time_order(store: Store) -> None:
     assert cols.values[0] == 2.0 and np.isnan(cols.values[1:]).all()
     assert list(cols.session_ids) == ["", "s", "", ""]
     assert cols.timestamps.dtype == np.float64 and cols.values.dtype == np.float64
+    assert cols.from_search is not None and list(cols.from_search) == [False, True, False, False]
+    outside = cols.without_search()
+    assert list(outside.types) == ["purchase", "view", "view"] and not outside.from_search.any()
 
 
 def test_event_columns_of_empty_platform(store: Store) -> None:
     cols = store.event_columns("nowhere")
-    assert len(cols) == 0
+    assert len(cols) == 0 and len(cols.without_search()) == 0
     assert len(cols.timestamps) == 0 and len(cols.session_ids) == 0
 
 

@@ -19,11 +19,14 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from shoplm.evaluation.metrics import search_metrics_per_query
+from shoplm.interactions import Interactions
 from shoplm.search.learn import click_examples, fit_search_model
 from shoplm.search.model import MODEL_FILE, SearchModel
 from shoplm.search.pipeline import SearchPipeline
-from shoplm.store.base import SearchClick
+from shoplm.store.base import EventColumns, SearchClick
 
 if TYPE_CHECKING:
     from shoplm.fitted import FittedPlatform
@@ -44,11 +47,13 @@ def learn_search_from_clicks(
     folder: Path,
     seed: int = 42,
     progress: Callable[[str], None] | None = None,
+    popularity: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Fit, validate and keep (or drop) the platform's click-learned search model.
 
-    ``folder`` is where the platform's search model lives.  Returns what was decided and
-    the validation scores it was decided on.
+    ``folder`` is where the platform's search model lives.  ``popularity`` is the popularity
+    feature while learning and validating (:func:`popularity_outside_search`; None: none).
+    Returns what was decided and the validation scores it was decided on.
     """
     say = progress or (lambda _message: None)
     examples = click_examples(clicks, fitted.item_index)
@@ -63,24 +68,44 @@ def learn_search_from_clicks(
         return {**report, "reason": f"default weights: under {MIN_QUERIES} queries with clicks"}
     train, valid = _split(examples, seed)
     say(f"learning search from {len(train)} clicked queries, validating on {len(valid)}")
-    candidate = fit_search_model(
-        SearchPipeline(fitted, encoder), _rows(train, fitted.item_index), seed, CLICK_SOURCE
-    )
+
+    def pipeline(model: SearchModel | None = None) -> SearchPipeline:
+        built = SearchPipeline(fitted, encoder, model)
+        built.context.popularity = popularity
+        return built
+
+    candidate = fit_search_model(pipeline(), _rows(train, fitted.item_index), seed, CLICK_SOURCE)
     scores = {
-        "default": validation_ndcg(SearchPipeline(fitted, encoder), valid),
-        "learned": validation_ndcg(SearchPipeline(fitted, encoder, candidate), valid),
+        "default": validation_ndcg(pipeline(), valid),
+        "learned": validation_ndcg(pipeline(candidate), valid),
     }
     report["validation"] = {"queries": len(valid), f"ndcg@{K}": scores}
     if scores["learned"] <= scores["default"]:
         _forget(folder, current)
         return {**report, "reason": "default weights: the learned model did not validate higher"}
     say(f"learning search from all {len(examples)} clicked queries")
-    model = fit_search_model(
-        SearchPipeline(fitted, encoder), _rows(examples, fitted.item_index), seed, CLICK_SOURCE
-    )
+    model = fit_search_model(pipeline(), _rows(examples, fitted.item_index), seed, CLICK_SOURCE)
     model.info["validation"] = report["validation"]
     model.save(folder)
     return {**report, "learned": True, "reason": "the learned model validated higher"}
+
+
+def popularity_outside_search(columns: EventColumns, item_ids: Sequence[str]) -> np.ndarray | None:
+    """The popularity feature (0..1) from the behaviour that carries no query.
+
+    A query's clicks make its own answers popular.  Learned with them in the feature, the
+    ranker trusts popularity far beyond what it tells about a new query's answers: on a click
+    log made of Home Depot's judged training queries the model so learned validated at 0.61
+    nDCG@10 against the defaults' 0.46 and scored 0.26 against their 0.41 on held-out queries.
+    So search learns and validates with the popularity of everything else the shop logs
+    (views, carts, purchases outside search), as ``log1p(distinct users)`` scaled to 0..1 like
+    the served feature (without its time decay); with no such behaviour, with none.
+    """
+    counts = Interactions.from_events(columns.without_search(), item_ids).item_popularity()
+    if not np.any(counts > 0):
+        return None
+    scores = np.log1p(np.asarray(counts, dtype=np.float64))
+    return (scores / scores.max()).astype(np.float32)
 
 
 def validation_ndcg(pipeline: SearchPipeline, examples: Sequence[Example]) -> float:
@@ -126,4 +151,10 @@ def _forget(folder: Path, current: SearchModel | None) -> None:
         (Path(folder) / MODEL_FILE).unlink(missing_ok=True)
 
 
-__all__ = ["CLICK_SOURCE", "MIN_QUERIES", "learn_search_from_clicks", "validation_ndcg"]
+__all__ = [
+    "CLICK_SOURCE",
+    "MIN_QUERIES",
+    "learn_search_from_clicks",
+    "popularity_outside_search",
+    "validation_ndcg",
+]

@@ -47,9 +47,20 @@ class EventColumns:
     values: np.ndarray  # float64, NaN when absent
     timestamps: np.ndarray  # float64
     session_ids: np.ndarray  # object array of str ('' when absent)
+    from_search: np.ndarray | None = None  # bool: the event carries a query (None: unknown)
 
     def __len__(self) -> int:
         return len(self.user_ids)
+
+    def without_search(self) -> EventColumns:
+        """The events that carry no query: behaviour outside the click log."""
+        if self.from_search is None:
+            raise ValueError("these event columns do not say which events came from search")
+        keep = ~self.from_search
+        return EventColumns(
+            self.user_ids[keep], self.item_ids[keep], self.types[keep], self.values[keep],
+            self.timestamps[keep], self.session_ids[keep], self.from_search[keep],
+        )  # fmt: skip
 
 
 class SearchClick(NamedTuple):
