@@ -14,6 +14,7 @@ import urllib.parse
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from tiny_bert import save_tiny_bert
@@ -87,6 +88,22 @@ def click_log(tiny_items: list[dict]) -> list[SearchClick]:
             log.append(SearchClick(query, item["item_id"], "click"))
             log.append(SearchClick(query, item["item_id"], "purchase"))
     return log
+
+
+@pytest.fixture
+def favour_search(monkeypatch: pytest.MonkeyPatch) -> Callable[[bool], None]:
+    """``favour_search(True)``: the click-learned search model validates 0.6, the defaults 0.5
+    (``False``: the reverse), whatever the tiny data would say."""
+    from shoplm.search import clicks
+
+    def favour(learned: bool) -> None:
+        def scored(pipeline: Any, examples: object) -> float:
+            is_learned = pipeline.model.info.get("source") == clicks.CLICK_SOURCE
+            return 0.6 if is_learned == learned else 0.5
+
+        monkeypatch.setattr(clicks, "validation_ndcg", scored)
+
+    return favour
 
 
 # -- PostgreSQL ---------------------------------------------------------------------------------

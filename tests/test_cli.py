@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -10,8 +11,6 @@ from typer.testing import CliRunner
 
 from shoplm.cli import app
 from shoplm.engine import Engine
-from shoplm.search import clicks as clicks_module
-from shoplm.search.clicks import CLICK_SOURCE
 from shoplm.store import SearchClick
 
 runner = CliRunner()
@@ -87,7 +86,7 @@ def test_fit_says_what_it_learned_from_the_click_log(
     tmp_path: Path,
     tiny_items: list[dict],
     click_log: list[SearchClick],
-    monkeypatch: pytest.MonkeyPatch,
+    favour_search: Callable[[bool], None],
 ) -> None:
     home = tmp_path / "home"
     with Engine.open(home) as engine:
@@ -97,11 +96,7 @@ def test_fit_says_what_it_learned_from_the_click_log(
              "timestamp": float(n)}
             for n, c in enumerate(click_log)
         )  # fmt: skip
-    monkeypatch.setattr(
-        clicks_module,
-        "validation_ndcg",
-        lambda pipeline, examples: 0.6 if pipeline.model.info["source"] == CLICK_SOURCE else 0.5,
-    )
+    favour_search(True)
     done = runner.invoke(app, ["fit", "--home", str(home), "--models", "popularity"])
     assert done.exit_code == 0, done.output
     queries = len({c.query for c in click_log})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -20,14 +21,6 @@ from shoplm.search.learn import fit_search_model
 from shoplm.search.model import MODEL_FILE, SearchModel
 from shoplm.search.pipeline import SearchPipeline
 from shoplm.store import EventColumns, SearchClick
-
-
-def _learned_scores_higher(monkeypatch: pytest.MonkeyPatch, higher: bool) -> None:
-    def scored(pipeline: SearchPipeline, examples: list) -> float:
-        learned = pipeline.model.info.get("source") == CLICK_SOURCE
-        return 0.6 if learned == higher else 0.5
-
-    monkeypatch.setattr(clicks_module, "validation_ndcg", scored)
 
 
 def test_the_log_has_enough_queries_to_validate(click_log: list[SearchClick]) -> None:
@@ -51,9 +44,9 @@ def test_the_learned_model_is_kept_only_while_it_validates_higher(
     encoder: object,
     tmp_path: Path,
     click_log: list[SearchClick],
-    monkeypatch: pytest.MonkeyPatch,
+    favour_search: Callable[[bool], None],
 ) -> None:
-    _learned_scores_higher(monkeypatch, True)
+    favour_search(True)
     kept = learn_search_from_clicks(click_log, fitted, encoder, tmp_path)
     assert kept["learned"] and kept["validation"]["ndcg@10"] == {"default": 0.5, "learned": 0.6}
     saved = SearchModel.load(tmp_path)
@@ -61,7 +54,7 @@ def test_the_learned_model_is_kept_only_while_it_validates_higher(
     assert saved.info["n_examples"] == kept["click_queries"]  # refitted on every query
     assert kept["validation"]["queries"] == round(kept["click_queries"] * 0.2)
 
-    _learned_scores_higher(monkeypatch, False)  # the next fit's log no longer favours it
+    favour_search(False)  # the next fit's log no longer favours it
     dropped = learn_search_from_clicks(click_log, fitted, encoder, tmp_path)
     assert not dropped["learned"] and "did not validate higher" in dropped["reason"]
     assert not (tmp_path / MODEL_FILE).exists()  # the defaults apply again
@@ -96,10 +89,11 @@ def test_a_large_log_uses_its_busiest_queries(
     tmp_path: Path,
     click_log: list[SearchClick],
     monkeypatch: pytest.MonkeyPatch,
+    favour_search: Callable[[bool], None],
 ) -> None:
     monkeypatch.setattr(clicks_module, "MAX_QUERIES", 10)
     monkeypatch.setattr(clicks_module, "MIN_QUERIES", 5)
-    _learned_scores_higher(monkeypatch, True)
+    favour_search(True)
     report = learn_search_from_clicks(click_log, fitted, encoder, tmp_path)
     assert report["click_queries"] == len({c.query for c in click_log}) > 10
     assert report["validation"]["queries"] == 2  # a fifth of the 10 used

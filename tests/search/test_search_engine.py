@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from shoplm.engine import Engine
-from shoplm.search import clicks as clicks_module
 from shoplm.search.clicks import CLICK_SOURCE
 from shoplm.search.model import MODEL_FILE
 from shoplm.store import SearchClick
@@ -65,18 +65,14 @@ def test_fit_learns_search_from_the_home_click_log(
     tmp_path: Path,
     tiny_items: list[dict],
     click_log: list[SearchClick],
-    monkeypatch: pytest.MonkeyPatch,
+    favour_search: Callable[[bool], None],
 ) -> None:
     events = [
         {"user_id": f"s{n}", "item_id": c.item_id, "type": c.type, "query": c.query,
          "timestamp": float(n)}
         for n, c in enumerate(click_log)
     ]  # fmt: skip
-    monkeypatch.setattr(  # the learned model validates higher, whatever the tiny data says
-        clicks_module,
-        "validation_ndcg",
-        lambda pipeline, examples: 0.6 if pipeline.model.info["source"] == CLICK_SOURCE else 0.5,
-    )
+    favour_search(True)
     with Engine.open(tmp_path / "home") as engine:
         engine.upsert_items(tiny_items)
         engine.add_events(events)
