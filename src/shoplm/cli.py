@@ -163,7 +163,7 @@ def fit(
                 f"models {', '.join(report['models'])} in {report['seconds']} s"
             )
             search = report["search"]
-            if search["click_queries"]:
+            if search.get("click_queries"):
                 decision = _search_decision(search)
                 typer.echo(f"search, {search['click_queries']} queries with clicks: {decision}")
 

@@ -114,6 +114,22 @@ class ComputeSettings(_Section):
     )
 
 
+class SearchSettings(_Section):
+    """What ``fit`` does with the click log (events with a query and an item)."""
+
+    learn_from_clicks: bool = Field(
+        default=True,
+        description="Learn the search rankers from the click log at each fit, kept only when "
+        "they validate above the default weights (shoplm.search.clicks).",
+    )
+    max_click_queries: int = Field(
+        default=20_000,
+        ge=50,
+        description="Learn from at most this many queries, those with the most clicks: each "
+        "costs a candidate list twice per fit.",
+    )
+
+
 class StoreSettings(_Section):
     """Where items, events (and, for PostgreSQL, text embeddings) are kept."""
 
@@ -131,6 +147,7 @@ class Settings(_Section):
     store: StoreSettings = Field(default_factory=StoreSettings)
     index: IndexSettings = Field(default_factory=IndexSettings)
     recommend: RecommendSettings = Field(default_factory=RecommendSettings)
+    search: SearchSettings = Field(default_factory=SearchSettings)
     compute: ComputeSettings = Field(default_factory=ComputeSettings)
     seed: int = 42
     show_progress: bool = True

@@ -288,11 +288,15 @@ class Engine:
         """Refit search on the platform's click log where it validates higher (see module)."""
         from shoplm.search.clicks import learn_search_from_clicks, popularity_outside_search
 
+        settings = self.settings.search
+        if not settings.learn_from_clicks:
+            return {"learned": False, "reason": "off in the settings (search.learn_from_clicks)"}
         report = learn_search_from_clicks(
             self.store.search_clicks(fitted.platform), fitted, self.encoder,
             self._platform_dir(fitted.platform), seed=self.settings.seed,
             progress=lambda message: log.info("fit %s: %s", fitted.platform, message),
             popularity=popularity_outside_search(columns, fitted.catalog.item_ids),
+            max_queries=settings.max_click_queries,
         )  # fmt: skip
         self._search_pipelines.pop(fitted.platform, None)
         return report

@@ -91,10 +91,9 @@ def test_a_large_log_uses_its_busiest_queries(
     monkeypatch: pytest.MonkeyPatch,
     favour_search: Callable[[bool], None],
 ) -> None:
-    monkeypatch.setattr(clicks_module, "MAX_QUERIES", 10)
     monkeypatch.setattr(clicks_module, "MIN_QUERIES", 5)
     favour_search(True)
-    report = learn_search_from_clicks(click_log, fitted, encoder, tmp_path)
+    report = learn_search_from_clicks(click_log, fitted, encoder, tmp_path, max_queries=10)
     assert report["click_queries"] == len({c.query for c in click_log}) > 10
     assert report["validation"]["queries"] == 2  # a fifth of the 10 used
     saved = SearchModel.load(tmp_path)

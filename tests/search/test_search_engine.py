@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -81,3 +82,21 @@ def test_fit_learns_search_from_the_home_click_log(
         pipeline = engine.search_pipeline(engine.fitted())
         assert pipeline.model.info["source"] == CLICK_SOURCE  # the fit's pipeline was rebuilt
         assert engine.search("coffee grinder", k=1)[0].item_id == "c2"
+
+
+def test_fit_leaves_the_click_log_alone_when_the_settings_say_so(
+    tmp_path: Path, tiny_items: list[dict], click_log: list[SearchClick]
+) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "config.json").write_text(json.dumps({"search": {"learn_from_clicks": False}}))
+    with Engine.open(home) as engine:
+        engine.upsert_items(tiny_items)
+        engine.add_events(
+            {"user_id": "s", "item_id": c.item_id, "type": c.type, "query": c.query,
+             "timestamp": float(n)}
+            for n, c in enumerate(click_log)
+        )  # fmt: skip
+        report = engine.fit(models=["popularity"])["search"]
+    assert report == {"learned": False, "reason": "off in the settings (search.learn_from_clicks)"}
+    assert not list(home.rglob(MODEL_FILE))

@@ -48,17 +48,19 @@ def learn_search_from_clicks(
     seed: int = 42,
     progress: Callable[[str], None] | None = None,
     popularity: np.ndarray | None = None,
+    max_queries: int = MAX_QUERIES,
 ) -> dict[str, Any]:
     """Fit, validate and keep (or drop) the platform's click-learned search model.
 
     ``folder`` is where the platform's search model lives.  ``popularity`` is the popularity
-    feature while learning and validating (:func:`popularity_outside_search`; None: none).
+    feature while learning and validating (:func:`popularity_outside_search`; None: none);
+    ``max_queries`` caps the queries learned from, the busiest kept.
     Returns what was decided and the validation scores it was decided on.
     """
     say = progress or (lambda _message: None)
     examples = click_examples(clicks, fitted.item_index)
     report: dict[str, Any] = {"click_queries": len(examples), "learned": False}
-    examples = _busiest(examples, MAX_QUERIES)
+    examples = _busiest(examples, max_queries)
     current = SearchModel.load(folder)
     source = current.info.get("source") if current is not None else None
     if current is not None and source != CLICK_SOURCE:
