@@ -29,13 +29,17 @@ def _tiny_home(tmp_path: Path, items: list[dict], events: list[dict]) -> Path:
     return home
 
 
+@pytest.fixture
+def home(tmp_path: Path, tiny_items: list[dict], tiny_events: list[dict]) -> Path:
+    """A tiny home with the catalog and the purchases, none from a search."""
+    return _tiny_home(tmp_path, tiny_items, tiny_events)
+
+
 def test_cli_finetune_on_a_tiny_home(
-    tmp_path: Path,
+    home: Path,
     tiny_items: list[dict],
-    tiny_events: list[dict],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    home = _tiny_home(tmp_path, tiny_items, tiny_events)
     rising = itertools.count()  # every validation a new best: the tuned model is the one to use
     monkeypatch.setattr(train_module, "_validate", lambda *args: float(next(rising)))
     runner = CliRunner()
@@ -87,12 +91,9 @@ def test_cli_finetune_on_a_tiny_home(
 
 
 def test_cli_finetune_keeps_the_home_encoder_when_no_step_beats_the_base(
-    tmp_path: Path,
-    tiny_items: list[dict],
-    tiny_events: list[dict],
+    home: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    home = _tiny_home(tmp_path, tiny_items, tiny_events)
     config_before = (home / "config.json").read_text()
     monkeypatch.setattr(train_module, "_validate", lambda *args: 0.25)  # no step ever better
     runner = CliRunner()
@@ -185,10 +186,7 @@ def test_cli_finetune_for_search_on_the_click_log(
     assert (home / "finetune" / "default" / "lora" / "manifest.json").is_file()
 
 
-def test_cli_finetune_for_search_needs_a_click_log(
-    tmp_path: Path, tiny_items: list[dict], tiny_events: list[dict]
-) -> None:
-    home = _tiny_home(tmp_path, tiny_items, tiny_events)  # purchases, none from a search
+def test_cli_finetune_for_search_needs_a_click_log(home: Path) -> None:
     runner = CliRunner()
     done = runner.invoke(app, ["finetune", "--home", str(home), "--task", "search"])
     assert done.exit_code == 2
@@ -220,12 +218,9 @@ def test_cli_finetune_errors_are_one_line(tmp_path: Path) -> None:
 
 
 def test_cli_finetune_top_blocks_with_the_catalog_bank(
-    tmp_path: Path,
-    tiny_items: list[dict],
-    tiny_events: list[dict],
+    home: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    home = _tiny_home(tmp_path, tiny_items, tiny_events)
     options = ["--lora-layers", "2", "--bank-every", "2", "--max-positive-rank", "4", "--no-use"]
     options += ["--symmetric", "--strengths", "0.5", "--popularity-correction"]
     options += ["--lora-targets", "query,value,dense", "--patience", "3", "--max-valid", "2"]
@@ -267,10 +262,7 @@ def test_cli_finetune_top_blocks_with_the_catalog_bank(
     assert ranked_with == [DEFAULT_ENCODER]
 
 
-def test_cli_finetune_names_an_unknown_lora_target(
-    tmp_path: Path, tiny_items: list[dict], tiny_events: list[dict]
-) -> None:
-    home = _tiny_home(tmp_path, tiny_items, tiny_events)
+def test_cli_finetune_names_an_unknown_lora_target(home: Path) -> None:
     done = CliRunner().invoke(
         app, ["finetune", "--home", str(home), *ARGS, "--lora-targets", "query,querry"]
     )
