@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from shoplm.engine import Engine, NotFittedError, UnknownPlatformError
+from shoplm.engine import Engine, NotFittedError, UnknownPlatformError, _history_phrase
+from shoplm.schema import Item
+from shoplm.search.pipeline import SearchCandidate
 
 
 @pytest.fixture(scope="module")
@@ -136,3 +138,16 @@ def test_bad_item_stores_nothing(tmp_path: Path) -> None:
                 [{"item_id": "ok", "title": "fine"}, {"item_id": "bad", "title": "x", "price": -1}]
             )
         assert engine.store.count_items() == 0
+
+
+def test_a_history_reason_says_when_the_make_is_what_is_shared() -> None:
+    phone = Item(item_id="p1", title="Acme smartphone", brand="Acme", category="Phones")
+    case = Item(item_id="p3", title="Acme phone case", brand="Acme", category="Accessories")
+    other_phone = Item(item_id="p2", title="Zeta smartphone", brand="Zeta", category="Phones")
+    near = SearchCandidate(row=0, score=1.0, sources={"history": 0.6}, nearest_history_row=2)
+    assert _history_phrase(near, phone, {2: case}) == "Acme, like your Acme phone case"
+    assert _history_phrase(near, phone, {2: other_phone}) == "close to your Zeta smartphone"
+    far = SearchCandidate(row=0, score=1.0, sources={"history": 0.3}, nearest_history_row=2)
+    assert _history_phrase(far, phone, {2: case}) is None
+    own = SearchCandidate(row=2, score=1.0, sources={"history": 1.0}, nearest_history_row=2)
+    assert _history_phrase(own, case, {2: case}) == "you showed interest in it before"

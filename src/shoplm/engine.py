@@ -358,7 +358,7 @@ class Engine:
         items = self.store.get_items(
             fitted.platform, [fitted.catalog.item_ids[c.row] for c in candidates]
         )
-        history_titles = self._titles(fitted, [c.nearest_history_row for c in candidates])
+        history_items = self._items_at(fitted, [c.nearest_history_row for c in candidates])
         insight = pipeline.insight(query) if method == "hybrid-rerank" and candidates else None
         query_tokens = set(tokenize(query))
         if insight is not None:
@@ -369,8 +369,8 @@ class Engine:
             if item is None:  # deleted since the last fit
                 continue
             reason = _search_reason(
-                query_tokens, item, candidate.sources, _history_phrase(candidate, history_titles),
-                insight,
+                query_tokens, item, candidate.sources,
+                _history_phrase(candidate, item, history_items), insight,
             )  # fmt: skip
             hits.append(
                 Hit(
@@ -514,12 +514,13 @@ class Engine:
         scores = fitted.models[model].score(batch)
         return scores, {model: scores}
 
-    def _titles(self, fitted: FittedPlatform, rows: Iterable[int | None]) -> dict[int, str]:
+    def _items_at(self, fitted: FittedPlatform, rows: Iterable[int | None]) -> dict[int, Item]:
+        """The stored items of these catalog rows (rows deleted since the fit left out)."""
         wanted = {r for r in rows if r is not None}
         ids = [fitted.catalog.item_ids[r] for r in wanted]
         items = self.store.get_items(fitted.platform, ids)
         return {
-            r: items[fitted.catalog.item_ids[r]].title
+            r: items[fitted.catalog.item_ids[r]]
             for r in wanted
             if fitted.catalog.item_ids[r] in items
         }
@@ -672,22 +673,28 @@ def top_rows(scores: np.ndarray, k: int) -> np.ndarray:
     return candidates[order]
 
 
-def _history_phrase(candidate: SearchCandidate, titles: Mapping[int, str]) -> str | None:
+def _history_phrase(
+    candidate: SearchCandidate, item: Item, history: Mapping[int, Item]
+) -> str | None:
     """Name the user's item nearest to a hit, when it is near enough to explain it.
 
     Personalisation re-orders every hit by its nearest history item, however far that is; a
     phone case is not "close to your running jacket", so the reason names the item only
-    from :data:`HISTORY_REASON_MIN_SIMILARITY` up, and says so plainly when the hit is
-    itself one of the user's items.
+    from :data:`HISTORY_REASON_MIN_SIMILARITY` up, says what the two share when that is the
+    brand and not the kind of product (a phone near a laptop of the same make), and says so
+    plainly when the hit is itself one of the user's items.
     """
     row = candidate.nearest_history_row
     if row is None:
         return None
     if row == candidate.row:
         return "you showed interest in it before"
-    if candidate.sources.get("history", 0.0) < HISTORY_REASON_MIN_SIMILARITY or row not in titles:
+    near = history.get(row)
+    if near is None or candidate.sources.get("history", 0.0) < HISTORY_REASON_MIN_SIMILARITY:
         return None
-    return f"close to your {titles[row]}"
+    if item.brand and near.brand == item.brand and near.category != item.category:
+        return f"{item.brand}, like your {near.title}"
+    return f"close to your {near.title}"
 
 
 def _search_reason(
