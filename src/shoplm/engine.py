@@ -292,7 +292,7 @@ class Engine:
         if not settings.learn_from_clicks:
             return {"learned": False, "reason": "off in the settings (search.learn_from_clicks)"}
         report = learn_search_from_clicks(
-            self.store.search_clicks(fitted.platform), fitted, self.encoder,
+            columns.search_clicks(), fitted, self.encoder,
             self._platform_dir(fitted.platform), seed=self.settings.seed,
             progress=lambda message: log.info("fit %s: %s", fitted.platform, message),
             popularity=popularity_outside_search(columns, fitted.catalog.item_ids),

@@ -119,7 +119,7 @@ def test_popularity_while_learning_leaves_the_click_log_out() -> None:
         values=np.full(4, np.nan),
         timestamps=np.arange(4, dtype=np.float64),
         session_ids=np.array([""] * 4, dtype=object),
-        from_search=np.array([False, False, True, True]),
+        queries=np.array(["", "", "earbuds", "headphones"], dtype=object),
     )
     popularity = popularity_outside_search(columns, ["a", "b", "c"])
     assert popularity is not None

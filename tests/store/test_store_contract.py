@@ -127,9 +127,9 @@ def test_event_columns_in_time_order(store: Store) -> None:
     assert cols.values[0] == 2.0 and np.isnan(cols.values[1:]).all()
     assert list(cols.session_ids) == ["", "s", "", ""]
     assert cols.timestamps.dtype == np.float64 and cols.values.dtype == np.float64
-    assert cols.from_search is not None and list(cols.from_search) == [False, True, False, False]
+    assert cols.queries is not None and list(cols.queries != "") == [False, True, False, False]
     outside = cols.without_search()
-    assert list(outside.types) == ["purchase", "view", "view"] and not outside.from_search.any()
+    assert list(outside.types) == ["purchase", "view", "view"] and not (outside.queries != "").any()
 
 
 def test_event_columns_of_empty_platform(store: Store) -> None:
@@ -169,12 +169,12 @@ def test_search_clicks_are_the_events_with_a_query_and_an_item(store: Store) -> 
             Event(user_id="u3", item_id="a", platform="other", query="shoe", timestamp=5.0),
         ]
     )
-    assert store.search_clicks("default") == [
+    assert store.event_columns("default").search_clicks() == [
         SearchClick("red shoe", "a", "click"),
         SearchClick("red shoe", "b", "purchase"),
     ]
-    assert store.search_clicks("other") == [SearchClick("shoe", "a", "view")]
-    assert store.search_clicks("nowhere") == []
+    assert store.event_columns("other").search_clicks() == [SearchClick("shoe", "a", "view")]
+    assert store.event_columns("nowhere").search_clicks() == []
 
 
 def test_counts_per_platform(store: Store) -> None:

@@ -158,7 +158,7 @@ def click_log_data(
     (at most ``max_valid``) validate, as in the search evaluation.
     """
     known = {item.item_id for item in items}
-    examples = click_examples(engine.store.search_clicks(platform), known)
+    examples = click_examples(engine.store.event_columns(platform).search_clicks(), known)
     if len(examples) < MIN_CLICK_QUERIES:
         raise ValueError(
             f"platform {platform!r} has {len(examples)} queries with a clicked catalog item; "

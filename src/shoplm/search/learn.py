@@ -113,7 +113,7 @@ def click_examples(
     """A click log as examples: per query, each item acted on after it, weighted by intent.
 
     Clicks are events that carry a ``query`` and an ``item_id`` (a click from a results page,
-    an add-to-cart, a purchase: ``Store.search_clicks``); the gain of an item is the sum of
+    an add-to-cart, a purchase: ``EventColumns.search_clicks``); the gain of an item is the sum of
     its events' weights (:data:`shoplm.schema.EVENT_WEIGHTS`).  Queries are compared in lower
     case with spaces collapsed; items outside ``known`` are skipped.  Examples keep the order
     in which their queries first occur.

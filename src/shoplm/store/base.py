@@ -33,6 +33,14 @@ class AppendResult:
     duplicates: int = 0
 
 
+class SearchClick(NamedTuple):
+    """An event that names both a query and an item: a click, cart or purchase from results."""
+
+    query: str
+    item_id: str
+    type: str
+
+
 @dataclass(frozen=True)
 class EventColumns:
     """All events of one platform as parallel arrays, in time order (ties: arrival order).
@@ -47,28 +55,29 @@ class EventColumns:
     values: np.ndarray  # float64, NaN when absent
     timestamps: np.ndarray  # float64
     session_ids: np.ndarray  # object array of str ('' when absent)
-    from_search: np.ndarray | None = None  # bool: the event carries a query (None: unknown)
+    queries: np.ndarray | None = None  # object array of str ('' when absent; None: not read)
 
     def __len__(self) -> int:
         return len(self.user_ids)
 
+    def search_clicks(self) -> list[SearchClick]:
+        """The click log: every event with both a query and an item, in time order."""
+        queries = self._queries()
+        found = np.flatnonzero((queries != "") & (self.item_ids != ""))
+        return [SearchClick(queries[i], self.item_ids[i], self.types[i]) for i in found]
+
     def without_search(self) -> EventColumns:
         """The events that carry no query: behaviour outside the click log."""
-        if self.from_search is None:
-            raise ValueError("these event columns do not say which events came from search")
-        keep = ~self.from_search
+        keep = self._queries() == ""
         return EventColumns(
             self.user_ids[keep], self.item_ids[keep], self.types[keep], self.values[keep],
-            self.timestamps[keep], self.session_ids[keep], self.from_search[keep],
+            self.timestamps[keep], self.session_ids[keep], self._queries()[keep],
         )  # fmt: skip
 
-
-class SearchClick(NamedTuple):
-    """An event that names both a query and an item: a click, cart or purchase from results."""
-
-    query: str
-    item_id: str
-    type: str
+    def _queries(self) -> np.ndarray:
+        if self.queries is None:
+            raise ValueError("these event columns were read without their queries")
+        return self.queries
 
 
 class Store(Protocol):
@@ -95,8 +104,6 @@ class Store(Protocol):
     def event_columns(self, platform: str) -> EventColumns: ...
 
     def user_events(self, platform: str, user_id: str, limit: int = 200) -> list[Event]: ...
-
-    def search_clicks(self, platform: str) -> list[SearchClick]: ...
 
     def platforms(self) -> list[str]: ...
 

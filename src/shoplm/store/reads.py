@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from shoplm.schema import Event, Item
-from shoplm.store.base import EventColumns, SearchClick
+from shoplm.store.base import EventColumns
 from shoplm.store.rows import (
     EVENT_COLUMN_FIELDS,
     EVENT_FIELDS,
@@ -65,17 +65,6 @@ class SharedReads:
             (platform,),
         ).fetchall()
         return event_columns_from_rows(rows)
-
-    def search_clicks(self, platform: str) -> list[SearchClick]:
-        """The shop's click log: every event with a query and an item, oldest first."""
-        rows = self._conn.execute(
-            self._sql(
-                "SELECT query, item_id, type FROM events WHERE platform=? AND query IS NOT NULL "
-                "AND query <> '' AND item_id IS NOT NULL ORDER BY timestamp, seq"
-            ),
-            (platform,),
-        ).fetchall()
-        return [SearchClick(*row) for row in rows]
 
     def user_events(self, platform: str, user_id: str, limit: int = 200) -> list[Event]:
         """The user's most recent events, oldest first."""

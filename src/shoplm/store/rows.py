@@ -26,7 +26,7 @@ EVENT_INSERT_FIELDS = (
 # What ``event_columns`` selects, in the order ``event_columns_from_rows`` reads.
 EVENT_COLUMN_FIELDS = (
     "user_id, COALESCE(item_id, ''), type, value, timestamp, COALESCE(session_id, ''), "
-    "COALESCE(query, '') <> ''"
+    "COALESCE(query, '')"
 )
 # What ``user_events`` selects, in the order ``event_from_row`` reads.
 EVENT_FIELDS = "user_id, item_id, platform, type, value, query, session_id, timestamp"
@@ -98,9 +98,8 @@ def event_columns_from_rows(rows: Sequence[Sequence]) -> EventColumns:
     """Parallel arrays from rows selected with ``EVENT_COLUMN_FIELDS``."""
     if not rows:
         empty = np.array([], dtype=object)
-        none = np.zeros(0, dtype=bool)
-        return EventColumns(empty, empty, empty, np.array([]), np.array([]), empty, none)
-    users, items, types, values, stamps, sessions, searched = zip(*rows, strict=True)
+        return EventColumns(empty, empty, empty, np.array([]), np.array([]), empty, empty)
+    users, items, types, values, stamps, sessions, queries = zip(*rows, strict=True)
     return EventColumns(
         user_ids=np.array(users, dtype=object),
         item_ids=np.array(items, dtype=object),
@@ -108,5 +107,5 @@ def event_columns_from_rows(rows: Sequence[Sequence]) -> EventColumns:
         values=np.array([np.nan if v is None else v for v in values], dtype=np.float64),
         timestamps=np.array(stamps, dtype=np.float64),
         session_ids=np.array(sessions, dtype=object),
-        from_search=np.array(searched, dtype=bool),
+        queries=np.array(queries, dtype=object),
     )
