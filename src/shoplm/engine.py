@@ -286,20 +286,23 @@ class Engine:
 
     def _learn_search_from_clicks(self, fitted: FittedPlatform, columns: EventColumns) -> dict:
         """Refit search on the platform's click log where it validates higher (see module)."""
-        from shoplm.search.clicks import learn_search_from_clicks, popularity_outside_search
+        from shoplm.search.clicks import (
+            forget_click_model,
+            learn_search_from_clicks,
+            popularity_outside_search,
+        )
 
         settings = self.settings.search
+        folder = self._platform_dir(fitted.platform)
         if not settings.learn_from_clicks:
+            forget_click_model(folder)  # the defaults apply, not what an earlier fit learned
             return {"learned": False, "reason": "off in the settings (search.learn_from_clicks)"}
-        report = learn_search_from_clicks(
-            columns.search_clicks(), fitted, self.encoder,
-            self._platform_dir(fitted.platform), seed=self.settings.seed,
+        return learn_search_from_clicks(
+            columns.search_clicks(), fitted, self.encoder, folder, seed=self.settings.seed,
             progress=lambda message: log.info("fit %s: %s", fitted.platform, message),
             popularity=popularity_outside_search(columns, fitted.catalog.item_ids),
             max_queries=settings.max_click_queries,
         )  # fmt: skip
-        self._search_pipelines.pop(fitted.platform, None)
-        return report
 
     def fitted(self, platform: str | None = None) -> FittedPlatform:
         platform = self.resolve_platform(platform)

@@ -195,9 +195,9 @@ def test_cli_finetune_for_search_needs_a_click_log(home: Path) -> None:
     window = runner.invoke(
         app, ["finetune", "--home", str(home), "--task", "search", "--window", "2"]
     )
-    assert window.exit_code == 2 and "--window applies to --task recommend" in window.output
+    assert window.exit_code == 2 and "window applies to task recommend" in window.output
     task = runner.invoke(app, ["finetune", "--home", str(home), "--task", "ads"])
-    assert task.exit_code == 2 and "--task must be recommend or search" in task.output
+    assert task.exit_code == 2 and "task must be recommend or search" in task.output
 
 
 def test_cli_finetune_errors_are_one_line(tmp_path: Path) -> None:

@@ -84,12 +84,14 @@ def test_fit_learns_search_from_the_home_click_log(
         assert engine.search("coffee grinder", k=1)[0].item_id == "c2"
 
 
-def test_fit_leaves_the_click_log_alone_when_the_settings_say_so(
-    tmp_path: Path, tiny_items: list[dict], click_log: list[SearchClick]
+def test_fit_uses_the_default_weights_when_the_settings_turn_learning_off(
+    tmp_path: Path,
+    tiny_items: list[dict],
+    click_log: list[SearchClick],
+    favour_search: Callable[[bool], None],
 ) -> None:
     home = tmp_path / "home"
-    home.mkdir()
-    (home / "config.json").write_text(json.dumps({"search": {"learn_from_clicks": False}}))
+    favour_search(True)
     with Engine.open(home) as engine:
         engine.upsert_items(tiny_items)
         engine.add_events(
@@ -97,6 +99,11 @@ def test_fit_leaves_the_click_log_alone_when_the_settings_say_so(
              "timestamp": float(n)}
             for n, c in enumerate(click_log)
         )  # fmt: skip
+        assert engine.fit(models=["popularity"])["search"]["learned"]
+    assert len(list(home.rglob(MODEL_FILE))) == 1  # learned while the setting was on
+    (home / "config.json").write_text(json.dumps({"search": {"learn_from_clicks": False}}))
+    with Engine.open(home) as engine:
         report = engine.fit(models=["popularity"])["search"]
+        assert engine.search_pipeline(engine.fitted()).model.info["source"] == "default"
     assert report == {"learned": False, "reason": "off in the settings (search.learn_from_clicks)"}
     assert not list(home.rglob(MODEL_FILE))

@@ -92,7 +92,7 @@ def finetune_home(
     """
     say = progress or (lambda _msg: None)
     if task not in TASKS:
-        raise ValueError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
+        raise ValueError(f"task must be {' or '.join(TASKS)}, got {task!r}")
     platform = engine.resolve_platform(platform)
     items = list(engine.store.iter_items(platform))
     if not items:
@@ -101,7 +101,7 @@ def finetune_home(
     build = pairs_to_build(max_pairs, max_positive_rank)
     if task == "search":
         if window != 1:
-            raise ValueError("window applies to the recommend task's histories, not to queries")
+            raise ValueError("window applies to task recommend (histories), not to queries")
         data = click_log_data(engine, platform, items, build, max_valid, config.seed)
     else:
         sequences = store_sequences(engine.store, platform)

@@ -77,10 +77,10 @@ Progress = Callable[[str], None]
 MODES = ("lora", "full")
 DEFAULT_LR = {"lora": 1e-3, "full": 5e-5}
 MAX_STRENGTH = 2.0
-# Settings used only once training is over: a finished run resumes to export with new ones.
 # Cosine -> logit multiplier per task.  Behaviour pairs are noisy: at 20 the item vectors
 # crowd together within a few dozen steps (the loss settles at log(batch)); at 5 they learn.
 TASK_SCALE = {"recommend": 5.0, "search": 20.0}
+# Settings used only once training is over: a finished run resumes to export with new ones.
 AFTER_TRAINING = frozenset({"keep_best", "strengths", "refit"})
 
 

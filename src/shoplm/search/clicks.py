@@ -25,7 +25,7 @@ from shoplm.evaluation.metrics import search_metrics_per_query
 from shoplm.interactions import Interactions
 from shoplm.search.learn import click_examples, fit_search_model
 from shoplm.search.model import MODEL_FILE, SearchModel
-from shoplm.search.pipeline import SearchPipeline
+from shoplm.search.pipeline import SearchPipeline, popularity_feature
 from shoplm.store.base import EventColumns, SearchClick
 
 if TYPE_CHECKING:
@@ -66,7 +66,7 @@ def learn_search_from_clicks(
     if current is not None and source != CLICK_SOURCE:
         return {**report, "reason": f"kept the model fitted on {source}"}
     if len(examples) < MIN_QUERIES:
-        _forget(folder, current)
+        forget_click_model(folder)
         return {**report, "reason": f"default weights: under {MIN_QUERIES} queries with clicks"}
     train, valid = _split(examples, seed)
     say(f"learning search from {len(train)} clicked queries, validating on {len(valid)}")
@@ -83,7 +83,7 @@ def learn_search_from_clicks(
     }
     report["validation"] = {"queries": len(valid), f"ndcg@{K}": scores}
     if scores["learned"] <= scores["default"]:
-        _forget(folder, current)
+        forget_click_model(folder)
         return {**report, "reason": "default weights: the learned model did not validate higher"}
     say(f"learning search from all {len(examples)} clicked queries")
     model = fit_search_model(pipeline(), _rows(examples, fitted.item_index), seed, CLICK_SOURCE)
@@ -100,14 +100,11 @@ def popularity_outside_search(columns: EventColumns, item_ids: Sequence[str]) ->
     log made of Home Depot's judged training queries the model so learned validated at 0.61
     nDCG@10 against the defaults' 0.46 and scored 0.26 against their 0.41 on held-out queries.
     So search learns and validates with the popularity of everything else the shop logs
-    (views, carts, purchases outside search), as ``log1p(distinct users)`` scaled to 0..1 like
-    the served feature (without its time decay); with no such behaviour, with none.
+    (views, carts, purchases outside search): the popularity model's ``log1p(distinct users)``
+    (without a time decay), scaled as the served feature is; with no such behaviour, none.
     """
-    counts = Interactions.from_events(columns.without_search(), item_ids).item_popularity()
-    if not np.any(counts > 0):
-        return None
-    scores = np.log1p(np.asarray(counts, dtype=np.float64))
-    return (scores / scores.max()).astype(np.float32)
+    users = Interactions.from_events(columns.without_search(), item_ids).item_popularity()
+    return popularity_feature(np.log1p(users))  # the popularity model's score, undecayed
 
 
 def validation_ndcg(pipeline: SearchPipeline, examples: Sequence[Example]) -> float:
@@ -147,8 +144,12 @@ def _rows(examples: Sequence[Example], item_index: Mapping[str, int]) -> list:
     return [(query, {item_index[i]: g for i, g in gains.items()}) for query, gains in examples]
 
 
-def _forget(folder: Path, current: SearchModel | None) -> None:
-    """Remove a click-learned model of an earlier fit, so the defaults apply."""
+def forget_click_model(folder: Path) -> None:
+    """Remove a click-learned model of an earlier fit, so the defaults apply.
+
+    A model fitted on judgments stays: it is the shop's own choice.
+    """
+    current = SearchModel.load(folder)
     if current is not None and current.info.get("source") == CLICK_SOURCE:
         (Path(folder) / MODEL_FILE).unlink(missing_ok=True)
 
@@ -156,6 +157,7 @@ def _forget(folder: Path, current: SearchModel | None) -> None:
 __all__ = [
     "CLICK_SOURCE",
     "MIN_QUERIES",
+    "forget_click_model",
     "learn_search_from_clicks",
     "popularity_outside_search",
     "validation_ndcg",

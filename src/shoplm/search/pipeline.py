@@ -390,9 +390,15 @@ def _fitted_view(lexical: object, n_items: int) -> tuple[LexicalIndex, np.ndarra
 
 
 def _popularity(fitted: FittedPlatform) -> np.ndarray | None:
-    model = fitted.models.get("popularity")
-    scores = getattr(model, "item_scores", None)
-    if scores is None or len(scores) != fitted.n_items or not np.any(scores > 0):
+    scores = getattr(fitted.models.get("popularity"), "item_scores", None)
+    if scores is None or len(scores) != fitted.n_items:
+        return None
+    return popularity_feature(scores)
+
+
+def popularity_feature(scores: np.ndarray) -> np.ndarray | None:
+    """The popularity model's item scores scaled to 0..1; None when every score is 0."""
+    if not np.any(scores > 0):
         return None
     return (np.asarray(scores, dtype=np.float32) / float(np.max(scores))).astype(np.float32)
 
