@@ -91,6 +91,22 @@ def click_log(tiny_items: list[dict]) -> list[SearchClick]:
 
 
 @pytest.fixture
+def click_log_home(tmp_path: Path, tiny_items: list[dict], click_log: list) -> Path:
+    """An unfitted home with the tiny catalog and the click log as its only events."""
+    from shoplm.engine import Engine
+
+    home = tmp_path / "home"
+    with Engine.open(home) as engine:
+        engine.upsert_items(tiny_items)
+        engine.add_events(
+            {"user_id": f"s{n}", "item_id": c.item_id, "type": c.type, "query": c.query,
+             "timestamp": float(n)}
+            for n, c in enumerate(click_log)
+        )  # fmt: skip
+    return home
+
+
+@pytest.fixture
 def favour_search(monkeypatch: pytest.MonkeyPatch) -> Callable[[bool], None]:
     """``favour_search(True)``: the click-learned search model validates 0.6, the defaults 0.5
     (``False``: the reverse), whatever the tiny data would say."""

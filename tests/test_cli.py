@@ -10,7 +10,6 @@ import pytest
 from typer.testing import CliRunner
 
 from shoplm.cli import app
-from shoplm.engine import Engine
 from shoplm.store import SearchClick
 
 runner = CliRunner()
@@ -83,21 +82,10 @@ def test_help_keeps_bracketed_words() -> None:
 
 
 def test_fit_says_what_it_learned_from_the_click_log(
-    tmp_path: Path,
-    tiny_items: list[dict],
-    click_log: list[SearchClick],
-    favour_search: Callable[[bool], None],
+    click_log_home: Path, click_log: list[SearchClick], favour_search: Callable[[bool], None]
 ) -> None:
-    home = tmp_path / "home"
-    with Engine.open(home) as engine:
-        engine.upsert_items(tiny_items)
-        engine.add_events(
-            {"user_id": f"s{n}", "item_id": c.item_id, "type": c.type, "query": c.query,
-             "timestamp": float(n)}
-            for n, c in enumerate(click_log)
-        )  # fmt: skip
     favour_search(True)
-    done = runner.invoke(app, ["fit", "--home", str(home), "--models", "popularity"])
+    done = runner.invoke(app, ["fit", "--home", str(click_log_home), "--models", "popularity"])
     assert done.exit_code == 0, done.output
     queries = len({c.query for c in click_log})
     held_out = round(queries * 0.2)

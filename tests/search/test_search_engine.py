@@ -63,20 +63,10 @@ def test_within_filter_and_every_method(home: Path) -> None:
 
 
 def test_fit_learns_search_from_the_home_click_log(
-    tmp_path: Path,
-    tiny_items: list[dict],
-    click_log: list[SearchClick],
-    favour_search: Callable[[bool], None],
+    click_log_home: Path, click_log: list[SearchClick], favour_search: Callable[[bool], None]
 ) -> None:
-    events = [
-        {"user_id": f"s{n}", "item_id": c.item_id, "type": c.type, "query": c.query,
-         "timestamp": float(n)}
-        for n, c in enumerate(click_log)
-    ]  # fmt: skip
     favour_search(True)
-    with Engine.open(tmp_path / "home") as engine:
-        engine.upsert_items(tiny_items)
-        engine.add_events(events)
+    with Engine.open(click_log_home) as engine:
         report = engine.fit(models=["popularity"])["search"]
         assert report["learned"] and report["click_queries"] == len({c.query for c in click_log})
         pipeline = engine.search_pipeline(engine.fitted())
@@ -85,20 +75,11 @@ def test_fit_learns_search_from_the_home_click_log(
 
 
 def test_fit_uses_the_default_weights_when_the_settings_turn_learning_off(
-    tmp_path: Path,
-    tiny_items: list[dict],
-    click_log: list[SearchClick],
-    favour_search: Callable[[bool], None],
+    click_log_home: Path, favour_search: Callable[[bool], None]
 ) -> None:
-    home = tmp_path / "home"
+    home = click_log_home
     favour_search(True)
     with Engine.open(home) as engine:
-        engine.upsert_items(tiny_items)
-        engine.add_events(
-            {"user_id": "s", "item_id": c.item_id, "type": c.type, "query": c.query,
-             "timestamp": float(n)}
-            for n, c in enumerate(click_log)
-        )  # fmt: skip
         assert engine.fit(models=["popularity"])["search"]["learned"]
     assert len(list(home.rglob(MODEL_FILE))) == 1  # learned while the setting was on
     (home / "config.json").write_text(json.dumps({"search": {"learn_from_clicks": False}}))
