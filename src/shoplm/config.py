@@ -18,6 +18,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shoplm.folders import write_text_whole
+
 DEFAULT_HOME = "./shoplm-home"
 DEFAULT_ENCODER = "all-MiniLM-L6-v2"
 CONFIG_FILE = "config.json"
@@ -173,12 +175,8 @@ class Settings(_Section):
 
     def save(self, home: Path) -> None:
         """Write ``<home>/config.json`` atomically (temp file, then rename)."""
-        path = Path(home) / CONFIG_FILE
-        path.parent.mkdir(parents=True, exist_ok=True)
         data = _encoder_for_home(self.model_dump(mode="json"), Path(home))
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data, indent=2))
-        tmp.replace(path)
+        write_text_whole(Path(home) / CONFIG_FILE, json.dumps(data, indent=2))
 
 
 def _encoder_from_home(data: dict[str, Any], home: Path) -> dict[str, Any]:

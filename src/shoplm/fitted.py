@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from shoplm.folders import write_text_whole
 from shoplm.graph.model import ItemGraph
 from shoplm.index.lexical import LexicalIndex
 from shoplm.index.vector import VectorIndex
@@ -105,9 +106,7 @@ class FittedPlatform:
             "n_users": len(self.user_ids),
         }
         (folder / MANIFEST).write_text(json.dumps(manifest, indent=2))
-        pointer_tmp = platform_dir / f"{POINTER}.tmp"
-        pointer_tmp.write_text(folder.name)
-        pointer_tmp.replace(platform_dir / POINTER)
+        write_text_whole(platform_dir / POINTER, folder.name)
         _prune_old_fits(platform_dir, keep=folder.name)
         return folder
 

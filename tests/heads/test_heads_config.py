@@ -18,6 +18,7 @@ from shoplm.heads import HeadConfig, LoraSettings
         ({"collapse_retries": -1}, "collapse_retries must be >= 0"),
         ({"ema_decay": 1.0}, r"ema_decay must be in \(0, 1\)"),
         ({"label_smoothing": 1.0}, r"label_smoothing must be in \[0, 1\)"),
+        ({"rdrop": -0.5}, "rdrop must be 0 or more"),
         ({"epochs": 0}, "epochs must be at least 1"),
         ({"encoder_lr": 0.0}, "learning rates must be positive"),
         ({"warmup_ratio": 1.0}, r"warmup_ratio must be in \[0, 1\)"),

@@ -87,3 +87,39 @@ def test_label_smoothing_spreads_the_target_over_every_label() -> None:
     # kinds without labels to spread over ignore it
     rating = TaskSpec("stars", "regression")
     assert isinstance(train_module.loss_function(rating, None, 0.3), torch.nn.MSELoss)
+
+
+def test_dropout_disagreement_is_the_symmetric_kl_between_two_passes() -> None:
+    logits = torch.tensor([[2.0, 0.0, -1.0], [0.5, 0.5, 0.0]])
+    assert train_module.dropout_disagreement(logits, logits.clone()).item() == pytest.approx(0.0)
+    other = torch.tensor([[0.0, 2.0, -1.0], [0.5, 0.5, 0.0]])
+    p, q = logits.softmax(-1), other.softmax(-1)
+    by_hand = ((p * (p / q).log()).sum(-1) + (q * (q / p).log()).sum(-1)).mean() / 2
+    assert train_module.dropout_disagreement(logits, other).item() == pytest.approx(by_hand.item())
+    assert train_module.dropout_disagreement(other, logits).item() == pytest.approx(by_hand.item())
+
+
+def test_rdrop_runs_every_batch_twice_and_adds_the_disagreement(
+    monkeypatch: pytest.MonkeyPatch, tiny_lora, toy_train, toy_valid
+) -> None:
+    passes: list[tuple[torch.Tensor, torch.Tensor]] = []
+    real = train_module.dropout_disagreement
+
+    def recording(first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
+        passes.append((first.detach().clone(), second.detach().clone()))
+        return real(first, second)
+
+    monkeypatch.setattr(train_module, "dropout_disagreement", recording)
+    config = replace(tiny_lora, rdrop=1.0, head_dropout=0.5)
+    head = TaskHead.train(SPEC, toy_train, toy_valid, config)
+    steps = -(-len(toy_train.texts) // config.batch_size)
+    assert len(passes) == steps  # one pair of passes per training batch
+    for first, second in passes:
+        assert first.shape == second.shape and first.shape[1] == 3
+    # the same rows, two dropout draws: the passes differ
+    assert any(not torch.equal(first, second) for first, second in passes)
+    assert head.config.rdrop == 1.0
+    # without it each batch runs once and the disagreement is never computed
+    passes.clear()
+    TaskHead.train(SPEC, toy_train, toy_valid, tiny_lora)
+    assert passes == []

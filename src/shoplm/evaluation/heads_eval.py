@@ -677,6 +677,13 @@ def add_training_options(p: argparse.ArgumentParser) -> None:
         "e.g. 0.99) instead of the last step's",
     )
     p.add_argument(
+        "--rdrop",
+        type=float,
+        default=head.rdrop,
+        help="LoRA, classification: run each batch twice and add this weight times the KL "
+        "divergence between the two passes' predictions to the loss (R-Drop; 0: off)",
+    )
+    p.add_argument(
         "--refit",
         action="store_true",
         help="LoRA: once validation has chosen the stopping step and class offsets, train "
@@ -721,6 +728,7 @@ def training_config(args: argparse.Namespace, class_weights: str) -> HeadConfig:
         label_smoothing=args.label_smoothing,
         collapse_retries=args.collapse_retries,
         ema_decay=args.ema_decay,
+        rdrop=args.rdrop,
         refit=args.refit,
         class_weights=class_weights,  # type: ignore[arg-type]
         seed=args.seed,

@@ -12,6 +12,8 @@ import platform as host
 from pathlib import Path
 from typing import Any
 
+from shoplm.folders import write_text_whole
+
 MANIFEST_FILE = "manifest.json"
 FOLDER_MARKER = "finetune.json"
 FORMAT = 1
@@ -19,11 +21,7 @@ FORMAT = 1
 
 def write_json(path: Path, payload: dict[str, Any]) -> Path:
     """Write atomically (temp file, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2, ensure_ascii=False, default=str))
-    tmp.replace(path)
-    return path
+    return write_text_whole(path, json.dumps(payload, indent=2, ensure_ascii=False, default=str))
 
 
 def read_manifest(folder: Path) -> dict[str, Any]:

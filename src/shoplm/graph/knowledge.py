@@ -13,6 +13,8 @@ import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from shoplm.folders import replaced_file, write_text_whole
+
 TRIPLES_FILE = "triples.csv.gz"
 LINKS_FILE = "item_entity.json"
 _HEADER = ["head", "relation", "tail"]
@@ -73,15 +75,14 @@ def save_knowledge(
     added = [t for t in dict.fromkeys(new_triples) if t not in seen]
     links.update(new_links)
     folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / (TRIPLES_FILE + ".tmp")
-    with gzip.open(tmp, "wt", newline="", encoding="utf-8") as handle:
+    with (
+        replaced_file(folder / TRIPLES_FILE) as fresh,
+        gzip.open(fresh, "wt", newline="", encoding="utf-8") as handle,
+    ):
         writer = csv.writer(handle)
         writer.writerow(_HEADER)
         writer.writerows(old_triples + added)
-    tmp.replace(folder / TRIPLES_FILE)
-    links_tmp = folder / (LINKS_FILE + ".tmp")
-    links_tmp.write_text(json.dumps(links))
-    links_tmp.replace(folder / LINKS_FILE)
+    write_text_whole(folder / LINKS_FILE, json.dumps(links))
     return {
         "triples_added": len(added),
         "triples": len(old_triples) + len(added),

@@ -80,6 +80,12 @@ class HeadConfig:
     ``ema_decay``: LoRA: validate and keep an exponential moving average of the trainable
     weights (this decay per step, e.g. 0.99) instead of the last step's weights; None keeps
     the last step's.  Training itself is unchanged.  Probe mode ignores it.
+    ``rdrop``: LoRA, classification: each training batch runs through the network twice
+    (two independent dropout draws) and the loss adds this weight times the symmetric KL
+    divergence between the two predicted distributions to their mean cross-entropy (R-Drop,
+    Liang et al. 2021, whose alpha this is): the head is taught to give one answer whatever
+    dropout removed, a regulariser for small labelled sets.  0 trains as usual; a step then
+    costs about twice as much.  Other kinds ignore it.
     ``refit``: LoRA: once validation has chosen the stopping step and the class offsets, train
     a fresh head on the training and validation rows together for as many epochs and keep
     that one (with validation's offsets): the rows held out for choosing then also teach.
@@ -105,6 +111,7 @@ class HeadConfig:
     label_smoothing: float = 0.0
     collapse_retries: int = 1
     ema_decay: float | None = None
+    rdrop: float = 0.0
     refit: bool = False
     seed: int = 42
     device: str | None = None
@@ -139,6 +146,8 @@ class HeadConfig:
             raise ValueError(f"collapse_retries must be >= 0, got {self.collapse_retries}")
         if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
             raise ValueError(f"ema_decay must be in (0, 1) or None, got {self.ema_decay}")
+        if self.rdrop < 0.0:
+            raise ValueError(f"rdrop must be 0 or more, got {self.rdrop}")
         if self.refit and self.mode == "lora" and self.init_head == "probe":
             raise ValueError(
                 "refit cannot follow an LP-FT start (init_head='probe'): that start is a probe "

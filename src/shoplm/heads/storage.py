@@ -19,6 +19,8 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from shoplm.folders import write_text_whole
+
 FORMAT = "shoplm-task-head/1"
 MANIFEST = "manifest.json"
 HEAD_FILE = "head.safetensors"
@@ -50,9 +52,9 @@ def write_manifest(
     folder: Path, manifest: dict[str, Any], name: str = MANIFEST, form: str = FORMAT
 ) -> Path:
     """``manifest`` (with its format) as ``folder/name``, whole or not at all."""
-    tmp = folder / (name + ".tmp")
-    tmp.write_text(json.dumps({"format": form, **manifest}, indent=2, sort_keys=True))
-    tmp.replace(folder / name)
+    write_text_whole(
+        folder / name, json.dumps({"format": form, **manifest}, indent=2, sort_keys=True)
+    )
     return folder
 
 

@@ -88,6 +88,16 @@ def loss_function(
     return nn.MSELoss()
 
 
+def dropout_disagreement(first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
+    """Mean over rows of the symmetric KL divergence between two passes' class distributions
+    (R-Drop's regulariser): zero when dropout did not change the prediction."""
+    log_first = torch.log_softmax(first, dim=-1)
+    log_second = torch.log_softmax(second, dim=-1)
+    forward = nn.functional.kl_div(log_second, log_first, log_target=True, reduction="batchmean")
+    backward = nn.functional.kl_div(log_first, log_second, log_target=True, reduction="batchmean")
+    return (forward + backward) / 2
+
+
 def targets_tensor(spec: TaskSpec, y: np.ndarray, scale: TargetScale | None) -> torch.Tensor:
     if spec.kind is TaskKind.CLASSIFICATION:
         return torch.as_tensor(y, dtype=torch.long)
@@ -267,14 +277,21 @@ class _Stepper:
         self.target = targets_tensor(spec, y_train, scale)
         self.params = encoder_params + head_params
         self.average = WeightAverage(self.params, config.ema_decay) if config.ema_decay else None
+        self.rdrop = config.rdrop if spec.kind is TaskKind.CLASSIFICATION else 0.0
         self.net, self.spec, self.device = net, spec, device
 
     def step(self, forward_rows: Callable[[np.ndarray], torch.Tensor], rows: np.ndarray) -> float:
         """One update on the training ``rows``; their loss."""
         self.net.train()
-        out = forward_rows(rows)
-        out = out if self.spec.kind is TaskKind.CLASSIFICATION else out.squeeze(-1)
-        loss = self.loss_fn(out, self.target[rows].to(self.device))
+        target = self.target[rows].to(self.device)
+        if self.rdrop:
+            first, second = forward_rows(np.concatenate([rows, rows])).chunk(2)
+            mean_loss = (self.loss_fn(first, target) + self.loss_fn(second, target)) / 2
+            loss = mean_loss + self.rdrop / 2 * dropout_disagreement(first, second)
+        else:
+            out = forward_rows(rows)
+            out = out if self.spec.kind is TaskKind.CLASSIFICATION else out.squeeze(-1)
+            loss = self.loss_fn(out, target)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         nn.utils.clip_grad_norm_(self.params, MAX_GRAD_NORM)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from shoplm.folders import write_text_whole
 from shoplm.schema import EventType
 
 REWARD_TYPES = {EventType.CLICK, EventType.ADD_TO_CART, EventType.PURCHASE}
@@ -115,10 +116,7 @@ class ThompsonBandit:
                 payload.setdefault(platform, {})[item_id] = list(counts)
             self._dirty = False
             self._saved_at = self._clock()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"format": FORMAT, "arms": payload}))
-        tmp.replace(self.path)
+        write_text_whole(self.path, json.dumps({"format": FORMAT, "arms": payload}))
         return True
 
     def _load(self, path: Path) -> None:

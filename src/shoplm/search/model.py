@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from shoplm.folders import write_text_whole
 from shoplm.search.features import FUSION_FEATURES, RERANK_FEATURES
 from shoplm.search.rerank import LinearRanker
 
@@ -94,13 +95,8 @@ class SearchModel:
 
     def save(self, folder: Path) -> Path:
         """Write ``search_model.json`` atomically (temp file, then rename)."""
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / MODEL_FILE
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.as_dict(), ensure_ascii=False, indent=1))
-        tmp.replace(path)
-        return path
+        text = json.dumps(self.as_dict(), ensure_ascii=False, indent=1)
+        return write_text_whole(Path(folder) / MODEL_FILE, text)
 
     @classmethod
     def load(cls, folder: Path) -> SearchModel | None:

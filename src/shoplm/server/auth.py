@@ -19,6 +19,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from shoplm.folders import write_text_whole
+
 KEYS_FILE = "api_keys.json"
 SCOPES = ("read", "write", "admin")
 PREFIX = "slm"
@@ -80,11 +82,7 @@ class KeyStore:
 
     def _write(self) -> None:
         payload = {"format": FORMAT, "keys": [asdict(k) for k in self._keys.values()]}
-        tmp = self.path.with_suffix(".tmp")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(json.dumps(payload, indent=2))
-        tmp.chmod(0o600)
-        tmp.replace(self.path)
+        write_text_whole(self.path, json.dumps(payload, indent=2), mode=0o600)
         self._mtime = self.path.stat().st_mtime
 
     def create(self, name: str, scope: str = "write") -> tuple[str, ApiKey]:
