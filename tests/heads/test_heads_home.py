@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import shutil
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -207,3 +209,27 @@ def test_a_loaded_head_answers_while_another_head_loads(
         finally:
             release.set()
         assert loading.result(timeout=60).spec.name == "gloom"
+
+
+def test_a_home_lets_go_of_heads_gone_from_disk_and_of_bases_no_head_is_on(
+    tmp_path: Path, labelled_reviews: Path, tiny_base: str
+) -> None:
+    other_base = tmp_path / "other-base"
+    shutil.copytree(tiny_base, other_base)
+    home = tmp_path / "home"
+    on_tiny = replace(PROBE, base_model=tiny_base)
+    on_other = replace(PROBE, base_model=str(other_base))
+    train_home_head(home, "mood", labelled_reviews, on_tiny)
+    train_home_head(home, "stars", labelled_reviews, on_other, label_column="stars")
+    heads = HomeHeads(home)
+    heads.get("mood"), heads.get("stars")
+    assert heads.bases.models == {tiny_base, str(other_base)}
+
+    shutil.rmtree(home / "heads" / "stars")  # removed by hand
+    with pytest.raises(UnknownHeadError, match=r"no head 'stars' in this home \(heads: \['mood'"):
+        heads.get("stars")
+    assert heads.bases.models == {tiny_base}
+
+    train_home_head(home, "mood", labelled_reviews, on_other)  # retrained on another base
+    assert heads.get("mood").config.base_model == str(other_base)
+    assert heads.bases.models == {str(other_base)}

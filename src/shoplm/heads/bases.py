@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import threading
+from collections.abc import Iterable
 
 from torch import nn
 
@@ -54,6 +55,20 @@ class SharedBases:
             cached.dim,
             cached.model_id,
         )
+
+    @property
+    def models(self) -> set[str]:
+        """The bases held, by the name heads asked for them by."""
+        with self._lock:
+            return set(self._loaded)
+
+    def retain(self, models: Iterable[str]) -> None:
+        """Drop every base not named in ``models``: once no head uses a base, its weights can
+        go (the heads still alive hold their own references to what they share)."""
+        keep = set(models)
+        with self._lock:
+            for model in set(self._loaded) - keep:
+                del self._loaded[model]
 
 
 __all__ = ["SharedBases", "share_weights"]

@@ -289,7 +289,8 @@ class HomeHeads:
     """The home's saved heads, each loaded on first use and kept until its folder changes.
 
     Heads on the same base model share one copy of its weights (``SharedBases``): a home
-    serving five heads holds the base once, not five times."""
+    serving five heads holds the base once, not five times, and lets a base go once no loaded
+    head is on it (a head retrained on another base, or removed)."""
 
     def __init__(self, home: Path) -> None:
         self.home = Path(home)
@@ -301,6 +302,7 @@ class HomeHeads:
         check_name(name)
         manifest = heads_dir(self.home) / name / MANIFEST
         if not manifest.is_file():
+            self._forget(name)
             known = [head["name"] for head in list_heads(self.home)]
             raise UnknownHeadError(f"no head {name!r} in this home (heads: {known or 'none'})")
         stamp = manifest.stat().st_mtime_ns
@@ -312,7 +314,18 @@ class HomeHeads:
             if cached is None or cached[0] != stamp:
                 cached = (stamp, TaskHead.load(manifest.parent, bases=self.bases))
                 self._loaded[name] = cached
+                self._retain_bases()
         return cached[1]
+
+    def _forget(self, name: str) -> None:
+        """A head whose folder is gone stops holding memory, and so may its base."""
+        with self._lock:
+            if self._loaded.pop(name, None) is not None:
+                self._retain_bases()
+
+    def _retain_bases(self) -> None:
+        """Keep only the bases a loaded head is on (a retrained head may have moved base)."""
+        self.bases.retain(head.config.base_model for _, head in self._loaded.values())
 
     def predict(self, name: str, texts: Sequence[str]) -> list[dict[str, Any]]:
         """One answer per text: the label with its probabilities, or the predicted value."""
