@@ -19,6 +19,8 @@ from shoplm.heads import HeadConfig, LoraSettings
         ({"ema_decay": 1.0}, r"ema_decay must be in \(0, 1\)"),
         ({"label_smoothing": 1.0}, r"label_smoothing must be in \[0, 1\)"),
         ({"rdrop": -0.5}, "rdrop must be 0 or more"),
+        ({"layer_lr_decay": 0.0}, r"layer_lr_decay must be in \(0, 1\]"),
+        ({"layer_lr_decay": 1.5}, r"layer_lr_decay must be in \(0, 1\]"),
         ({"epochs": 0}, "epochs must be at least 1"),
         ({"encoder_lr": 0.0}, "learning rates must be positive"),
         ({"warmup_ratio": 1.0}, r"warmup_ratio must be in \[0, 1\)"),

@@ -123,3 +123,39 @@ def test_rdrop_runs_every_batch_twice_and_adds_the_disagreement(
     passes.clear()
     TaskHead.train(SPEC, toy_train, toy_valid, tiny_lora)
     assert passes == []
+
+
+def test_layer_lr_decay_slows_each_block_below_the_top() -> None:
+    def named(*names: str) -> list[tuple[str, torch.nn.Parameter]]:
+        return [(name, torch.nn.Parameter(torch.zeros(1))) for name in names]
+
+    params = named(
+        "base_model.model.encoder.layer.0.attention.self.query.lora_A.default.weight",
+        "base_model.model.encoder.layer.1.output.dense.lora_B.default.weight",
+        "base_model.model.encoder.layer.2.intermediate.dense.lora_A.default.weight",
+        "base_model.model.encoder.layer.2.output.dense.lora_A.default.weight",
+        "base_model.model.embeddings.word_embeddings.weight",
+    )
+    groups = train_module.encoder_lr_groups(params, 1e-3, 0.5)
+    rate = {id(p): g["lr"] for g in groups for p in g["params"]}
+    expected = [0.25e-3, 0.5e-3, 1e-3, 1e-3, 0.125e-3]  # the top block at the full rate
+    assert [rate[id(p)] for _, p in params] == pytest.approx(expected)
+    assert sum(len(g["params"]) for g in groups) == len(params)
+    (alike,) = train_module.encoder_lr_groups(params, 1e-3, 1.0)
+    assert alike["lr"] == 1e-3 and len(alike["params"]) == len(params)
+
+
+def test_a_head_trains_with_layer_lr_decay(tiny_lora, toy_train, toy_valid) -> None:
+    decayed = TaskHead.train(SPEC, toy_train, toy_valid, replace(tiny_lora, layer_lr_decay=0.5))
+    plain = TaskHead.train(SPEC, toy_train, toy_valid, tiny_lora)
+    assert decayed.config.layer_lr_decay == 0.5
+
+    # the same seed and rows: only the lower block's rate differs, so its adapter moves less
+    def lower_block_change(head: TaskHead) -> float:
+        return sum(
+            float(p.detach().abs().sum())
+            for n, p in head.net.named_parameters()
+            if ".layer.0." in n and "lora_B" in n
+        )
+
+    assert 0 < lower_block_change(decayed) < lower_block_change(plain)

@@ -684,6 +684,13 @@ def add_training_options(p: argparse.ArgumentParser) -> None:
         "divergence between the two passes' predictions to the loss (R-Drop; 0: off)",
     )
     p.add_argument(
+        "--layer-lr-decay",
+        type=float,
+        default=head.layer_lr_decay,
+        help="LoRA: each block's adapter learns at this factor times the rate of the block "
+        "above it (the top block at --encoder-lr; 1: every block alike)",
+    )
+    p.add_argument(
         "--refit",
         action="store_true",
         help="LoRA: once validation has chosen the stopping step and class offsets, train "
@@ -729,6 +736,7 @@ def training_config(args: argparse.Namespace, class_weights: str) -> HeadConfig:
         collapse_retries=args.collapse_retries,
         ema_decay=args.ema_decay,
         rdrop=args.rdrop,
+        layer_lr_decay=args.layer_lr_decay,
         refit=args.refit,
         class_weights=class_weights,  # type: ignore[arg-type]
         seed=args.seed,

@@ -86,6 +86,10 @@ class HeadConfig:
     Liang et al. 2021, whose alpha this is): the head is taught to give one answer whatever
     dropout removed, a regulariser for small labelled sets.  0 trains as usual; a step then
     costs about twice as much.  Other kinds ignore it.
+    ``layer_lr_decay``: LoRA: layer-wise learning-rate decay (Howard and Ruder 2018; Clark et
+    al. 2020): the top block's adapter learns at ``encoder_lr``, each block below at this
+    factor times the rate of the block above it, so the general features of the lower blocks
+    move less than the task-specific top; 1 gives every block the same rate.
     ``refit``: LoRA: once validation has chosen the stopping step and the class offsets, train
     a fresh head on the training and validation rows together for as many epochs and keep
     that one (with validation's offsets): the rows held out for choosing then also teach.
@@ -112,6 +116,7 @@ class HeadConfig:
     collapse_retries: int = 1
     ema_decay: float | None = None
     rdrop: float = 0.0
+    layer_lr_decay: float = 1.0
     refit: bool = False
     seed: int = 42
     device: str | None = None
@@ -146,6 +151,8 @@ class HeadConfig:
             raise ValueError(f"collapse_retries must be >= 0, got {self.collapse_retries}")
         if self.ema_decay is not None and not 0.0 < self.ema_decay < 1.0:
             raise ValueError(f"ema_decay must be in (0, 1) or None, got {self.ema_decay}")
+        if not 0.0 < self.layer_lr_decay <= 1.0:
+            raise ValueError(f"layer_lr_decay must be in (0, 1], got {self.layer_lr_decay}")
         if self.rdrop < 0.0:
             raise ValueError(f"rdrop must be 0 or more, got {self.rdrop}")
         if self.refit and self.mode == "lora" and self.init_head == "probe":

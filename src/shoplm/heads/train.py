@@ -10,6 +10,7 @@ validation rows together, with nothing left to validate on.  Test rows never ent
 from __future__ import annotations
 
 import math
+import re
 import sys
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
@@ -42,6 +43,7 @@ Say = Callable[[str], None]
 PROBE_PATIENCE_EPOCHS = 10
 SQUARED_ERROR = (TaskKind.REGRESSION, TaskKind.ORDINAL)  # one standardised output, MSE
 MAX_GRAD_NORM = 1.0
+BLOCK_INDEX = re.compile(r"\.layer\.(\d+)\.")  # a parameter inside transformer block N
 
 
 @dataclass
@@ -96,6 +98,28 @@ def dropout_disagreement(first: torch.Tensor, second: torch.Tensor) -> torch.Ten
     forward = nn.functional.kl_div(log_second, log_first, log_target=True, reduction="batchmean")
     backward = nn.functional.kl_div(log_first, log_second, log_target=True, reduction="batchmean")
     return (forward + backward) / 2
+
+
+def encoder_lr_groups(
+    named: Sequence[tuple[str, nn.Parameter]], lr: float, decay: float
+) -> list[dict[str, Any]]:
+    """Optimiser groups of the encoder's trainable parameters: one group at ``lr`` when
+    ``decay`` is 1, else one per block with block ``i`` of ``top`` at ``lr * decay ** (top - i)``
+    (anything outside the blocks, e.g. the embeddings, one step below the lowest block)."""
+    if decay == 1.0 or not named:
+        return [{"params": [p for _, p in named], "lr": lr}]
+    depth = {name: _block_of(name) for name, _ in named}
+    top = max((d for d in depth.values() if d is not None), default=0)
+    by_rate: dict[float, list[nn.Parameter]] = {}
+    for name, param in named:
+        below_top = top - depth[name] if depth[name] is not None else top + 1
+        by_rate.setdefault(lr * decay**below_top, []).append(param)
+    return [{"params": params, "lr": rate} for rate, params in sorted(by_rate.items())]
+
+
+def _block_of(name: str) -> int | None:
+    found = BLOCK_INDEX.search(name)
+    return int(found.group(1)) if found else None
 
 
 def targets_tensor(spec: TaskSpec, y: np.ndarray, scale: TargetScale | None) -> torch.Tensor:
@@ -261,12 +285,15 @@ class _Stepper:
     ) -> None:
         head_params = list(net.head.parameters())
         head_ids = {id(p) for p in head_params}
-        encoder_params = [p for p in net.parameters() if p.requires_grad and id(p) not in head_ids]
+        named = [
+            (name, p)
+            for name, p in net.named_parameters()
+            if p.requires_grad and id(p) not in head_ids
+        ]
+        encoder_params = [p for _, p in named]
+        groups = encoder_lr_groups(named, config.encoder_lr, config.layer_lr_decay)
         self.optimizer = torch.optim.AdamW(
-            [
-                {"params": encoder_params, "lr": config.encoder_lr},
-                {"params": head_params, "lr": config.head_lr},
-            ],
+            [*groups, {"params": head_params, "lr": config.head_lr}],
             weight_decay=config.weight_decay,
         )
         warmup = round(total * config.warmup_ratio)
