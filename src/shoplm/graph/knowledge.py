@@ -74,7 +74,6 @@ def save_knowledge(
     seen = set(old_triples)
     added = [t for t in dict.fromkeys(new_triples) if t not in seen]
     links.update(new_links)
-    folder.mkdir(parents=True, exist_ok=True)
     with (
         replaced_file(folder / TRIPLES_FILE) as fresh,
         gzip.open(fresh, "wt", newline="", encoding="utf-8") as handle,
