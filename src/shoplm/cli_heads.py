@@ -65,6 +65,37 @@ def heads_train(
     epochs: Annotated[int, typer.Option(min=1, help="Passes over the training rows.")] = 2,
     max_seq_length: Annotated[int, typer.Option(min=8, max=512, help="Tokens per text.")] = 128,
     encoder_lr: Annotated[float, typer.Option(min=0.0, help="The adapter's learning rate.")] = 1e-3,
+    batch_size: Annotated[int, typer.Option(min=1, help="Rows per update.")] = 32,
+    micro_batch_size: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="LoRA: run each batch in parts of this many rows, gradients added before the "
+            "update: the same training in less memory [the whole batch].",
+        ),
+    ] = None,
+    rdrop: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            help="LoRA, classification: run each batch twice and add this weight times the "
+            "KL divergence between the two passes' predictions to the loss (R-Drop; 0: off; "
+            "about twice the time per step).",
+        ),
+    ] = 0.0,
+    layer_lr_decay: Annotated[
+        float,
+        typer.Option(
+            help="LoRA: each block's adapter learns at this factor times the rate of the "
+            "block above it (1: every block alike).",
+        ),
+    ] = 1.0,
+    dora: Annotated[
+        bool,
+        typer.Option(
+            help="LoRA: weight-decomposed LoRA (DoRA), a learnt length per adapted weight.",
+        ),
+    ] = False,
     refit: Annotated[
         bool,
         typer.Option(
@@ -102,10 +133,14 @@ def heads_train(
             max_seq_length=max_seq_length,
             epochs=epochs,
             encoder_lr=encoder_lr,
+            batch_size=batch_size,
+            micro_batch_size=micro_batch_size,
             class_weights=class_weights,  # type: ignore[arg-type]
+            rdrop=rdrop,
+            layer_lr_decay=layer_lr_decay,
             refit=refit,
             seed=engine.settings.seed,
-            lora=LoraSettings(r=16, alpha=32, layers=lora_layers or None),
+            lora=LoraSettings(r=16, alpha=32, layers=lora_layers or None, dora=dora),
         )
         result = train_home_head(
             engine.home,

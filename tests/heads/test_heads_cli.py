@@ -10,6 +10,7 @@ import torch
 from typer.testing import CliRunner
 
 from shoplm.cli import app
+from shoplm.heads import HeadConfig
 
 
 def test_cli_heads_train_predict_list(tmp_path: Path, labelled_reviews: Path) -> None:
@@ -87,3 +88,32 @@ def test_cli_heads_train_on_a_sample_with_fewer_threads(
     assert saved["usable_rows"] == 40 and saved["rows"] == report["rows"]
     too_few = CliRunner().invoke(app, [*train, "--max-rows", "5"])
     assert too_few.exit_code != 0 and "--max-rows" in too_few.output
+
+
+def test_cli_heads_train_passes_the_lora_settings_on(
+    tmp_path: Path, labelled_reviews: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[HeadConfig] = []
+
+    def record(home: object, name: str, data: Path, config: HeadConfig, **_: object) -> dict:
+        seen.append(config)
+        raise ValueError("stopped after the settings were made")
+
+    monkeypatch.setattr("shoplm.heads.home.train_home_head", record)
+    home = ["--home", str(tmp_path / "home")]
+    train = ["heads", "train", "mood", "--data", str(labelled_reviews), *home]
+    plain = CliRunner().invoke(app, train)
+    assert plain.exit_code != 0 and "stopped after the settings" in plain.output
+    assert (seen[-1].rdrop, seen[-1].layer_lr_decay, seen[-1].lora.dora) == (0.0, 1.0, False)
+    assert (seen[-1].batch_size, seen[-1].micro_batch_size) == (32, None)
+    options = ["--rdrop", "1.0", "--layer-lr-decay", "0.8", "--dora"]
+    options += ["--batch-size", "16", "--micro-batch-size", "4"]
+    tuned = CliRunner().invoke(app, [*train, *options])
+    assert tuned.exit_code != 0 and "stopped after the settings" in tuned.output
+    assert (seen[-1].rdrop, seen[-1].layer_lr_decay, seen[-1].lora.dora) == (1.0, 0.8, True)
+    assert (seen[-1].batch_size, seen[-1].micro_batch_size) == (16, 4)
+    bad = CliRunner().invoke(app, [*train, "--layer-lr-decay", "1.5"])
+    assert bad.exit_code == 2 and "layer_lr_decay must be in (0, 1]" in bad.output
+    negative = CliRunner().invoke(app, [*train, "--rdrop", "-1"])
+    assert negative.exit_code == 2 and "--rdrop" in negative.output
+    assert len(seen) == 2  # neither bad setting reached training

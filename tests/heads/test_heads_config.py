@@ -21,6 +21,7 @@ from shoplm.heads import HeadConfig, LoraSettings
         ({"rdrop": -0.5}, "rdrop must be 0 or more"),
         ({"layer_lr_decay": 0.0}, r"layer_lr_decay must be in \(0, 1\]"),
         ({"layer_lr_decay": 1.5}, r"layer_lr_decay must be in \(0, 1\]"),
+        ({"micro_batch_size": 0}, "micro_batch_size must be at least 1"),
         ({"epochs": 0}, "epochs must be at least 1"),
         ({"encoder_lr": 0.0}, "learning rates must be positive"),
         ({"warmup_ratio": 1.0}, r"warmup_ratio must be in \[0, 1\)"),

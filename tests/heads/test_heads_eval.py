@@ -230,7 +230,7 @@ def test_shoplm_evaluate_heads_prints_json(tiny_base, tmp_path: Path) -> None:
 def test_training_options_reach_the_head_config() -> None:
     options = ["--ema-decay", "0.99", "--init-head", "probe", "--pooling", "mean"]
     options += ["--head-dropout", "0.1", "--collapse-retries", "0", "--label-smoothing", "0.1"]
-    options += ["--rdrop", "1.0", "--layer-lr-decay", "0.8"]
+    options += ["--rdrop", "1.0", "--layer-lr-decay", "0.8", "--micro-batch-size", "8"]
     args = _parser().parse_args(["--data", "x", *options])
     config = training_config(args, "none")
     assert config.ema_decay == 0.99 and config.init_head == "probe" and not config.refit
@@ -239,12 +239,14 @@ def test_training_options_reach_the_head_config() -> None:
     assert config.pooling == "mean" and config.head_dropout == 0.1
     assert config.collapse_retries == 0 and config.label_smoothing == 0.1
     assert config.rdrop == 1.0 and config.layer_lr_decay == 0.8
+    assert config.micro_batch_size == 8 and config.batch_size == 32
     more = ["--data", "x", "--device", "cpu", "--lora-layers", "0", "--lora-r", "4", "--seed", "7"]
     config = training_config(_parser().parse_args(more), "balanced")
     assert config.device == "cpu" and config.seed == 7 and config.class_weights == "balanced"
     assert config.lora == LoraSettings(r=4, alpha=32, layers=None)  # 0: every block
     plain = training_config(_parser().parse_args(["--data", "x"]), "none")
     assert plain.ema_decay is None and plain.rdrop == 0.0 and plain.layer_lr_decay == 1.0
+    assert plain.micro_batch_size is None
 
 
 def test_members_average_lora_heads_and_report_each_alone(tiny_base, tmp_path: Path) -> None:

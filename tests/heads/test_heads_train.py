@@ -3,13 +3,16 @@ is validated and kept (tiny random BERT)."""
 
 from __future__ import annotations
 
+import json
+import shutil
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from shoplm.heads import TaskHead, TaskSpec
+from shoplm.heads import Examples, TaskHead, TaskSpec
 from shoplm.heads import train as train_module
 from shoplm.heads.averaging import WeightAverage
 
@@ -159,3 +162,56 @@ def test_a_head_trains_with_layer_lr_decay(tiny_lora, toy_train, toy_valid) -> N
         )
 
     assert 0 < lower_block_change(decayed) < lower_block_change(plain)
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [{}, {"class_weights": "balanced", "label_smoothing": 0.1}, {"rdrop": 1.0}],
+    ids=["plain", "class-weighted", "rdrop"],
+)
+def test_micro_batches_make_the_whole_batchs_update(
+    monkeypatch: pytest.MonkeyPatch,
+    tiny_lora,
+    toy_train,
+    toy_valid,
+    settings: dict,
+    tmp_path: Path,
+) -> None:
+    # the tiny base without its dropout, so both runs draw nothing at random
+    still = shutil.copytree(tiny_lora.base_model, tmp_path / "still")
+    config_file = still / "config.json"
+    base_config = json.loads(config_file.read_text())
+    base_config.update(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    config_file.write_text(json.dumps(base_config))
+    seen_rows: list[int] = []
+    real_inputs = train_module._training_inputs
+
+    def recording_inputs(*args, **kwargs):
+        forward_rows, lengths = real_inputs(*args, **kwargs)
+
+        def forward(rows: np.ndarray) -> torch.Tensor:
+            seen_rows.append(len(rows))
+            return forward_rows(rows)
+
+        return forward, lengths
+
+    monkeypatch.setattr(train_module, "_training_inputs", recording_inputs)
+    config = replace(tiny_lora, base_model=str(still), **settings)
+    if config.class_weights == "balanced":  # skewed classes, so the weights differ
+        kept = [i for i, label in enumerate(toy_train.targets) if label != "neutral" or i % 4]
+        texts, targets = toy_train.texts, toy_train.targets
+        toy_train = Examples([texts[i] for i in kept], [targets[i] for i in kept])
+    whole = TaskHead.train(SPEC, toy_train, toy_valid, config)
+    assert max(seen_rows) == config.batch_size * (2 if config.rdrop else 1)
+    seen_rows.clear()
+    parts = TaskHead.train(SPEC, toy_train, toy_valid, replace(config, micro_batch_size=3))
+    # 8-row batches run as parts of 3, 3 and 2 (R-Drop: each part's rows twice)
+    assert max(seen_rows) == 3 * (2 if config.rdrop else 1)
+    steps = -(-len(toy_train.texts) // config.batch_size)
+    assert len(seen_rows) > 2 * steps
+    # no dropout anywhere: the same updates, so the same weights
+    whole_weights, part_weights = _trainable(whole.net), _trainable(parts.net)
+    assert whole_weights.keys() == part_weights.keys()
+    for name, weight in whole_weights.items():
+        torch.testing.assert_close(part_weights[name], weight, atol=1e-5, rtol=1e-4, msg=name)
+    assert parts.config.micro_batch_size == 3

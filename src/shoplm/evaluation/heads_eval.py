@@ -635,6 +635,13 @@ def add_training_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--epochs", type=int, default=head.epochs)
     p.add_argument("--max-seq-length", type=int, default=head.max_seq_length)
     p.add_argument("--batch-size", type=int, default=head.batch_size)
+    p.add_argument(
+        "--micro-batch-size",
+        type=int,
+        default=head.micro_batch_size,
+        help="LoRA: run each batch forward and backward in parts of this many rows, their "
+        "gradients added before the update: the same training in less memory [the whole batch]",
+    )
     p.add_argument("--encoder-lr", type=float, default=head.encoder_lr)
     p.add_argument("--head-lr", type=float, default=head.head_lr)
     p.add_argument(
@@ -726,6 +733,7 @@ def training_config(args: argparse.Namespace, class_weights: str) -> HeadConfig:
         base_model=args.base_model,
         max_seq_length=args.max_seq_length,
         batch_size=args.batch_size,
+        micro_batch_size=args.micro_batch_size,
         epochs=args.epochs,
         encoder_lr=args.encoder_lr,
         head_lr=args.head_lr,

@@ -90,6 +90,11 @@ class HeadConfig:
     al. 2020): the top block's adapter learns at ``encoder_lr``, each block below at this
     factor times the rate of the block above it, so the general features of the lower blocks
     move less than the task-specific top; 1 gives every block the same rate.
+    ``micro_batch_size``: LoRA: rows per forward and backward pass; a batch of
+    ``batch_size`` rows runs as several such parts whose gradients add up before its one
+    update (gradient accumulation), so the update is the batch's while the activations kept
+    for the backward pass, most of training's memory, are a part's.  None runs the whole
+    batch at once.
     ``refit``: LoRA: once validation has chosen the stopping step and the class offsets, train
     a fresh head on the training and validation rows together for as many epochs and keep
     that one (with validation's offsets): the rows held out for choosing then also teach.
@@ -117,6 +122,7 @@ class HeadConfig:
     ema_decay: float | None = None
     rdrop: float = 0.0
     layer_lr_decay: float = 1.0
+    micro_batch_size: int | None = None
     refit: bool = False
     seed: int = 42
     device: str | None = None
@@ -153,6 +159,10 @@ class HeadConfig:
             raise ValueError(f"ema_decay must be in (0, 1) or None, got {self.ema_decay}")
         if not 0.0 < self.layer_lr_decay <= 1.0:
             raise ValueError(f"layer_lr_decay must be in (0, 1], got {self.layer_lr_decay}")
+        if self.micro_batch_size is not None and self.micro_batch_size < 1:
+            raise ValueError(
+                f"micro_batch_size must be at least 1 (or None), got {self.micro_batch_size}"
+            )
         if self.rdrop < 0.0:
             raise ValueError(f"rdrop must be 0 or more, got {self.rdrop}")
         if self.refit and self.mode == "lora" and self.init_head == "probe":

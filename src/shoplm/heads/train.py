@@ -305,28 +305,58 @@ class _Stepper:
         self.params = encoder_params + head_params
         self.average = WeightAverage(self.params, config.ema_decay) if config.ema_decay else None
         self.rdrop = config.rdrop if spec.kind is TaskKind.CLASSIFICATION else 0.0
+        self.micro_batch_size = config.micro_batch_size
+        # a class-weighted loss is a mean weighted by each row's class: parts weigh by that
+        classification = spec.kind is TaskKind.CLASSIFICATION
+        self.row_weights = (
+            weights.cpu()[self.target] if classification and weights is not None else None
+        )
         self.net, self.spec, self.device = net, spec, device
 
     def step(self, forward_rows: Callable[[np.ndarray], torch.Tensor], rows: np.ndarray) -> float:
-        """One update on the training ``rows``; their loss."""
+        """One update on the training ``rows``; their loss.
+
+        With ``micro_batch_size`` below the batch, the rows run forward and backward in
+        parts and their gradients add up before the one update: each part's loss is weighed
+        by its share of the batch's, so the update is the whole batch's in a fraction of
+        the activation memory (only the dropout draws differ)."""
         self.net.train()
-        target = self.target[rows].to(self.device)
-        if self.rdrop:
-            first, second = forward_rows(np.concatenate([rows, rows])).chunk(2)
-            mean_loss = (self.loss_fn(first, target) + self.loss_fn(second, target)) / 2
-            loss = mean_loss + self.rdrop / 2 * dropout_disagreement(first, second)
-        else:
-            out = forward_rows(rows)
-            out = out if self.spec.kind is TaskKind.CLASSIFICATION else out.squeeze(-1)
-            loss = self.loss_fn(out, target)
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        size = self.micro_batch_size or len(rows)
+        parts = [rows[start : start + size] for start in range(0, len(rows), size)]
+        total = 0.0
+        for part in parts:
+            loss = self._loss(forward_rows, part) * self._share(part, rows)
+            loss.backward()
+            total += loss.item()
         nn.utils.clip_grad_norm_(self.params, MAX_GRAD_NORM)
         self.optimizer.step()
         self.scheduler.step()
         if self.average is not None:
             self.average.update()
-        return loss.item()
+        return total
+
+    def _loss(
+        self, forward_rows: Callable[[np.ndarray], torch.Tensor], rows: np.ndarray
+    ) -> torch.Tensor:
+        """The mean loss of ``rows`` (R-Drop: two passes, their mean loss and disagreement)."""
+        target = self.target[rows].to(self.device)
+        if self.rdrop:
+            first, second = forward_rows(np.concatenate([rows, rows])).chunk(2)
+            mean_loss = (self.loss_fn(first, target) + self.loss_fn(second, target)) / 2
+            return mean_loss + self.rdrop / 2 * dropout_disagreement(first, second)
+        out = forward_rows(rows)
+        out = out if self.spec.kind is TaskKind.CLASSIFICATION else out.squeeze(-1)
+        return self.loss_fn(out, target)
+
+    def _share(self, part: np.ndarray, rows: np.ndarray) -> float:
+        """The weight of ``part``'s mean loss in the mean loss of ``rows``: its share of the
+        rows, or of their class weights where the loss is a class-weighted mean."""
+        if len(part) == len(rows):
+            return 1.0
+        if self.row_weights is None:
+            return len(part) / len(rows)
+        return float(self.row_weights[part].sum() / self.row_weights[rows].sum())
 
 
 def batches_per_epoch(rows: int, batch_size: int) -> int:

@@ -1,0 +1,29 @@
+"""The head-training bench runs each variant in its own process (no timing is asserted)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+
+
+def test_bench_head_training_compares_micro_batches(capsys: pytest.CaptureFixture[str]) -> None:
+    sys.path.insert(0, str(BENCH))
+    try:
+        from bench_head_training import main
+    finally:
+        sys.path.remove(str(BENCH))
+    options = ["--steps", "1", "--batch-size", "4", "--micro-batches", "2"]
+    assert main([*options, "--max-seq-length", "16", "--lora-layers", "1", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["batch_size"] == 4 and result["lora_layers"] == 1
+    whole, parts = result["rows"]
+    assert (whole["micro_batch"], parts["micro_batch"]) == (4, 2)
+    assert whole["step_time_ratio"] == 1.0 and whole["peak_rss_ratio"] == 1.0
+    for row in result["rows"]:
+        assert row["steps_timed"] == 1 and row["median_step_s"] > 0
+        assert 0.1 < row["peak_rss_gb"] < 8  # the loaded MiniLM at least, each its own process
