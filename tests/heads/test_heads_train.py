@@ -1,5 +1,6 @@
-"""The LoRA loop with a moving average: training follows the same path, the average is what
-is validated and kept (tiny random BERT)."""
+"""The LoRA training step and loop (tiny random BERT): the moving average (validated and
+kept while training follows the same path), label smoothing, R-Drop, layer-wise rates and
+micro-batches (the whole batch's update in parts)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from shoplm.heads import Examples, TaskHead, TaskSpec
+from shoplm.heads import Examples, HeadConfig, TaskHead, TaskSpec
 from shoplm.heads import train as train_module
 from shoplm.heads.averaging import WeightAverage
 
@@ -209,9 +210,44 @@ def test_micro_batches_make_the_whole_batchs_update(
     assert max(seen_rows) == 3 * (2 if config.rdrop else 1)
     steps = -(-len(toy_train.texts) // config.batch_size)
     assert len(seen_rows) > 2 * steps
-    # no dropout anywhere: the same updates, so the same weights
+    # no dropout anywhere (so R-Drop's passes agree: its disagreement's share is checked
+    # below): the same updates, so the same weights
     whole_weights, part_weights = _trainable(whole.net), _trainable(parts.net)
     assert whole_weights.keys() == part_weights.keys()
     for name, weight in whole_weights.items():
         torch.testing.assert_close(part_weights[name], weight, atol=1e-5, rtol=1e-4, msg=name)
     assert parts.config.micro_batch_size == 3
+
+
+class _TwoPassNet(torch.nn.Module):
+    """A stand-in network whose second R-Drop pass differs from the first by a fixed factor,
+    whatever rows a call holds: the disagreement term is then never zero, yet deterministic."""
+
+    def __init__(self, features: torch.Tensor) -> None:
+        super().__init__()
+        self.features = features
+        self.encoder = torch.nn.Linear(features.shape[1], 4)
+        self.head = torch.nn.Linear(4, 3)
+
+    def forward_rows(self, rows: np.ndarray) -> torch.Tensor:
+        logits = self.head(torch.tanh(self.encoder(self.features[rows])))
+        second = torch.arange(len(rows)) >= len(rows) // 2
+        return logits * (1.0 + 0.5 * second.unsqueeze(1))
+
+
+@pytest.mark.parametrize("weights", [None, torch.tensor([1.0, 3.0, 0.5])], ids=["", "weighted"])
+def test_micro_batches_weigh_the_rdrop_disagreement_by_rows(weights) -> None:
+    rows = np.arange(10)
+    y = np.array([0, 1, 2, 0, 0, 1, 2, 2, 0, 1])
+    grads = []
+    for micro in (None, 3):
+        torch.manual_seed(0)
+        net = _TwoPassNet(torch.randn(10, 5))
+        config = HeadConfig(rdrop=2.0, micro_batch_size=micro, label_smoothing=0.1)
+        stepper = train_module._Stepper(net, SPEC, y, config, weights, None, "cpu", total=4)
+        loss = stepper.step(net.forward_rows, rows)
+        grads.append(([p.grad.clone() for p in net.parameters()], loss))
+    (whole, whole_loss), (parts, parts_loss) = grads
+    assert parts_loss == pytest.approx(whole_loss, rel=1e-5)
+    for a, b in zip(whole, parts, strict=True):
+        torch.testing.assert_close(b, a, atol=1e-6, rtol=1e-5)

@@ -326,7 +326,11 @@ class _Stepper:
         parts = [rows[start : start + size] for start in range(0, len(rows), size)]
         total = 0.0
         for part in parts:
-            loss = self._loss(forward_rows, part) * self._share(part, rows)
+            share = len(part) / len(rows)
+            fitted, disagreement = self._losses(forward_rows, part)
+            loss = fitted * self._weighted_share(part, rows, share)
+            if disagreement is not None:
+                loss = loss + self.rdrop / 2 * disagreement * share
             loss.backward()
             total += loss.item()
         nn.utils.clip_grad_norm_(self.params, MAX_GRAD_NORM)
@@ -336,26 +340,25 @@ class _Stepper:
             self.average.update()
         return total
 
-    def _loss(
+    def _losses(
         self, forward_rows: Callable[[np.ndarray], torch.Tensor], rows: np.ndarray
-    ) -> torch.Tensor:
-        """The mean loss of ``rows`` (R-Drop: two passes, their mean loss and disagreement)."""
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The task's mean loss on ``rows`` and, with R-Drop, the mean disagreement of the
+        two passes (whose mean loss is then the task's)."""
         target = self.target[rows].to(self.device)
         if self.rdrop:
             first, second = forward_rows(np.concatenate([rows, rows])).chunk(2)
             mean_loss = (self.loss_fn(first, target) + self.loss_fn(second, target)) / 2
-            return mean_loss + self.rdrop / 2 * dropout_disagreement(first, second)
+            return mean_loss, dropout_disagreement(first, second)
         out = forward_rows(rows)
         out = out if self.spec.kind is TaskKind.CLASSIFICATION else out.squeeze(-1)
-        return self.loss_fn(out, target)
+        return self.loss_fn(out, target), None
 
-    def _share(self, part: np.ndarray, rows: np.ndarray) -> float:
-        """The weight of ``part``'s mean loss in the mean loss of ``rows``: its share of the
-        rows, or of their class weights where the loss is a class-weighted mean."""
-        if len(part) == len(rows):
-            return 1.0
-        if self.row_weights is None:
-            return len(part) / len(rows)
+    def _weighted_share(self, part: np.ndarray, rows: np.ndarray, share: float) -> float:
+        """The weight of ``part``'s task loss in that of ``rows``: its ``share`` of the rows,
+        or of their class weights where the loss is a class-weighted mean."""
+        if self.row_weights is None or len(part) == len(rows):
+            return share
         return float(self.row_weights[part].sum() / self.row_weights[rows].sum())
 
 
