@@ -27,8 +27,9 @@ import random
 import statistics
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from compact_models import encoder_variants
@@ -41,6 +42,15 @@ def pin_two_cores() -> list[int]:
     if len(cores) > 2:
         os.sched_setaffinity(0, cores[:2])
     return sorted(os.sched_getaffinity(0))
+
+
+def print_result(result: dict[str, Any], lines: Iterable[object], as_json: bool) -> None:
+    """A bench's result: the whole of it as JSON, else one printed line per row."""
+    if as_json:
+        print(json.dumps(result, indent=2))
+        return
+    for line in lines:
+        print(line)
 
 
 def load_texts(data: Path, n: int, seed: int) -> list[str]:

@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench_encode import pin_two_cores
+from bench_encode import pin_two_cores, print_result
 from bench_heads import SPEC, review_texts
 
 
@@ -123,11 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         "cores": cores,
         "rows": rows,
     }
-    if args.json:
-        print(json.dumps(result, indent=2))
-    else:
-        for row in rows:
-            print(row)
+    print_result(result, rows, args.json)
     return 0
 
 

@@ -16,13 +16,12 @@ once): served from one home they share the base model's, loaded one by one each 
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import sys
 import tempfile
 from pathlib import Path
 
-from bench_encode import pin_two_cores
+from bench_encode import pin_two_cores, print_result
 from bench_intervals import median_seconds
 
 from shoplm.heads import Examples, HeadConfig, LoraSettings, TaskHead, TaskKind, TaskSpec
@@ -111,12 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         "rows": rows,
         "weights": memory,
     }
-    if args.json:
-        print(json.dumps(result, indent=2))
-    else:
-        for row in rows:
-            print(row)
-        print(memory)
+    print_result(result, [*rows, memory], args.json)
     return 0
 
 

@@ -3,21 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
+from collections.abc import Callable
+from types import ModuleType
 
 from shoplm.finetune.pairs import recommendation_data
 from shoplm.schema import Item
 
-BENCH = Path(__file__).resolve().parents[2] / "bench"
+BenchModule = Callable[[str], ModuleType]
 
 
-def test_bench_variant_runs_both_paths() -> None:
-    sys.path.insert(0, str(BENCH))
-    try:
-        from bench_finetune import bench_variant
-    finally:
-        sys.path.remove(str(BENCH))
+def test_bench_variant_runs_both_paths(bench_module: BenchModule) -> None:
+    bench_variant = bench_module("bench_finetune").bench_variant
     items = [Item(item_id=f"i{n}", title=f"office item number {n}") for n in range(8)]
     sequences = {f"u{u}": [f"i{(u + k) % 8}" for k in range(4)] for u in range(6)}
     data = recommendation_data(items, sequences)

@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
+from collections.abc import Callable
+from types import ModuleType
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[2] / "bench"
+BenchModule = Callable[[str], ModuleType]
 
 
-def test_bench_head_training_compares_micro_batches(capsys: pytest.CaptureFixture[str]) -> None:
-    sys.path.insert(0, str(BENCH))
-    try:
-        from bench_head_training import main
-    finally:
-        sys.path.remove(str(BENCH))
+def test_bench_head_training_compares_micro_batches(
+    capsys: pytest.CaptureFixture[str], bench_module: BenchModule
+) -> None:
+    main = bench_module("bench_head_training").main
     options = ["--steps", "1", "--batch-size", "4", "--micro-batches", "2"]
     assert main([*options, "--max-seq-length", "16", "--lora-layers", "1", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)

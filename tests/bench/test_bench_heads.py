@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
+from collections.abc import Callable
+from types import ModuleType
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[2] / "bench"
+BenchModule = Callable[[str], ModuleType]
 
 
-def test_bench_heads_times_both_heads(capsys: pytest.CaptureFixture[str]) -> None:
-    sys.path.insert(0, str(BENCH))
-    try:
-        from bench_heads import main
-    finally:
-        sys.path.remove(str(BENCH))
+def test_bench_heads_times_both_heads(
+    capsys: pytest.CaptureFixture[str], bench_module: BenchModule
+) -> None:
+    main = bench_module("bench_heads").main
     assert main(["--batches", "1,4", "--repeats", "1", "--max-seq-length", "16", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert [row["texts"] for row in result["rows"]] == [1, 4]

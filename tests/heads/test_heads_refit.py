@@ -9,9 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from typer.testing import CliRunner
 
-from shoplm.cli import app
 from shoplm.finetune.steps import matching_step
 from shoplm.heads import Examples, HeadConfig, TaskHead, TaskSpec
 from shoplm.heads.ensemble import HeadEnsemble
@@ -100,22 +98,3 @@ def test_what_a_refit_cannot_follow(
     assert "refit" not in head.info and head.validation_outputs is not None
     with pytest.raises(ValueError, match="ensemble chooses its members"):
         HeadEnsemble.train(SPEC, toy_train, toy_valid, replace(tiny_lora, refit=True), 2)
-
-
-def test_shoplm_heads_train_passes_refit_on(
-    tmp_path: Path, labelled_reviews: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    seen: list[HeadConfig] = []
-
-    def record(home: object, name: str, data: Path, config: HeadConfig, **_: object) -> dict:
-        seen.append(config)
-        raise ValueError("stopped after the settings were made")
-
-    monkeypatch.setattr("shoplm.heads.home.train_home_head", record)
-    home = ["--home", str(tmp_path / "home")]
-    train = ["heads", "train", "mood", "--data", str(labelled_reviews), *home]
-    for flag, expected in (("--refit", True), ("--no-refit", False)):
-        done = CliRunner().invoke(app, [*train, flag])
-        assert done.exit_code != 0 and "stopped after the settings" in done.output
-        assert seen[-1].refit is expected and seen[-1].mode == "lora"
-    assert seen[-1].lora.layers == 2
