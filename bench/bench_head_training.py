@@ -9,6 +9,8 @@ variant runs every batch of ``--batch-size`` rows at once (``whole``) or in part
 the same updates, the activations of one part.  Reported per variant: the median seconds of
 a training step over ``--steps`` steps (after one warm-up step), the process's peak
 resident memory (the loaded model included), and both as ratios to the whole batch.
+``--mmap-threshold`` runs every variant with glibc's ``MALLOC_MMAP_THRESHOLD_`` set, to see
+how much of the peak is freed memory the allocator keeps.
 
 Two cores: the process pins itself to CPUs 0-1 when the machine has more.
 
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -70,16 +73,8 @@ def run_variant(args: argparse.Namespace, micro_batch: int | None) -> dict[str, 
         "median_step_s": round(statistics.median(seconds[1:]), 3),
         "steps_timed": len(seconds) - 1,
         "peak_rss_gb": round(peak_kb / 2**20, 2),
+        "malloc_mmap_threshold": os.environ.get("MALLOC_MMAP_THRESHOLD_"),  # as this process ran
     }
-
-
-def child_arguments(args: argparse.Namespace, micro_batch: int) -> list[str]:
-    """This script's own command line for one variant (``--variant``)."""
-    line = [sys.executable, __file__, "--variant", str(micro_batch)]
-    line += ["--batch-size", str(args.batch_size), "--steps", str(args.steps)]
-    line += ["--max-seq-length", str(args.max_seq_length), "--lora-layers", str(args.lora_layers)]
-    line += ["--rdrop", str(args.rdrop), "--seed", str(args.seed)]
-    return line + (["--data", str(args.data)] if args.data else [])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -94,8 +89,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lora-layers", type=int, default=0, help="top N blocks (0: all)")
     parser.add_argument("--rdrop", type=float, default=0.0)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument(
+        "--mmap-threshold",
+        type=int,
+        default=None,
+        help="run the variants with glibc's MALLOC_MMAP_THRESHOLD_ at this many bytes: larger "
+        "blocks are then mapped and returned to the system when freed, not kept for reuse",
+    )
     parser.add_argument("--variant", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--json", action="store_true")
+    argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
     if args.variant is not None:  # one variant, in a process of its own
         print(json.dumps(run_variant(args, args.variant or None)))
@@ -103,10 +106,13 @@ def main(argv: list[str] | None = None) -> int:
     cores = pin_two_cores()
     parts = [0] + [int(size) for size in args.micro_batches.split(",") if size]
     rows = []
+    environment = dict(os.environ)
+    if args.mmap_threshold is not None:  # glibc reads it when a process starts
+        environment["MALLOC_MMAP_THRESHOLD_"] = str(args.mmap_threshold)
     for part in parts:
-        done = subprocess.run(
-            child_arguments(args, part), capture_output=True, text=True, check=False
-        )
+        # the same command line, one variant: the last --variant given wins
+        line = [sys.executable, __file__, *argv, "--variant", str(part)]
+        done = subprocess.run(line, capture_output=True, text=True, check=False, env=environment)
         if done.returncode != 0:
             raise SystemExit(f"variant {part or 'whole'} failed:\n{done.stderr[-2000:]}")
         rows.append(json.loads(done.stdout.strip().splitlines()[-1]))

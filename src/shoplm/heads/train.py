@@ -326,11 +326,10 @@ class _Stepper:
         parts = [rows[start : start + size] for start in range(0, len(rows), size)]
         total = 0.0
         for part in parts:
-            share = len(part) / len(rows)
             fitted, disagreement = self._losses(forward_rows, part)
-            loss = fitted * self._weighted_share(part, rows, share)
-            if disagreement is not None:
-                loss = loss + self.rdrop / 2 * disagreement * share
+            loss = fitted * self._task_share(part, rows)
+            if disagreement is not None:  # a plain mean over rows
+                loss = loss + self.rdrop / 2 * disagreement * (len(part) / len(rows))
             loss.backward()
             total += loss.item()
         nn.utils.clip_grad_norm_(self.params, MAX_GRAD_NORM)
@@ -354,11 +353,11 @@ class _Stepper:
         out = out if self.spec.kind is TaskKind.CLASSIFICATION else out.squeeze(-1)
         return self.loss_fn(out, target), None
 
-    def _weighted_share(self, part: np.ndarray, rows: np.ndarray, share: float) -> float:
-        """The weight of ``part``'s task loss in that of ``rows``: its ``share`` of the rows,
-        or of their class weights where the loss is a class-weighted mean."""
-        if self.row_weights is None or len(part) == len(rows):
-            return share
+    def _task_share(self, part: np.ndarray, rows: np.ndarray) -> float:
+        """The weight of ``part``'s task loss in that of ``rows``: its share of the rows, or
+        of their class weights where the loss is a class-weighted mean."""
+        if self.row_weights is None:
+            return len(part) / len(rows)
         return float(self.row_weights[part].sum() / self.row_weights[rows].sum())
 
 
