@@ -6,7 +6,9 @@ prediction costs.  Then times one prediction call (the path the HTTP route takes
 ``HomeHeads.predict``) on batches of real review texts (``--data``: a folder with a
 ``reviews.csv`` in the layout of ``womens_clothing_reviews``; else made-up texts): the median
 of ``--repeats`` calls per batch size, texts per second, and the LoRA head's cost over the
-probe's.  The encoder's forward pass is the whole cost; the adapter stays unmerged.
+probe's.  The encoder's forward pass is nearly the whole cost; the adapter stays unmerged.
+A third head, the LoRA head with its word classifier blended in (``HeadConfig.lexical``),
+gives what the blend adds (tokenising, the TF-IDF vector, one sparse product).
 It also gives the megabytes of weights the two loaded heads hold (each distinct tensor counted
 once): served from one home they share the base model's, loaded one by one each has its own.
 
@@ -27,7 +29,9 @@ from bench_intervals import median_seconds
 from shoplm.heads import Examples, HeadConfig, LoraSettings, TaskHead, TaskKind, TaskSpec
 from shoplm.heads.home import HomeHeads, heads_dir
 
-HEAD_NAMES = ("probe", "lora")  # each head is named after its mode
+# name -> (mode, lexical blend); the weights are measured over the first two
+HEADS = {"probe": ("probe", False), "lora": ("lora", False), "lora-lexical": ("lora", True)}
+HEAD_NAMES = tuple(HEADS)
 
 SPEC = TaskSpec("sentiment", TaskKind.CLASSIFICATION, ("negative", "neutral", "positive"))
 WORDS = ("the", "fabric", "fits", "runs", "small", "large", "lovely", "colour", "returned", "soft")
@@ -45,13 +49,14 @@ def review_texts(data: Path | None, count: int, seed: int) -> list[str]:
 
 
 def build_heads(home: Path, texts: list[str], max_seq_length: int) -> HomeHeads:
-    """A probe and a LoRA head saved in ``home``, trained briefly on seeded labels."""
+    """The :data:`HEADS` saved in ``home``, trained briefly on seeded labels."""
     labels = [SPEC.labels[i % 3] for i in range(len(texts))]
     train = Examples(texts[:24], labels[:24])
     valid = Examples(texts[24:36], labels[24:36])
-    for name in HEAD_NAMES:
+    for name, (mode, lexical) in HEADS.items():
         config = HeadConfig(
-            mode=name,
+            mode=mode,  # type: ignore[arg-type]
+            lexical=lexical,
             epochs=1,
             max_seq_length=max_seq_length,
             class_weights="none",  # "auto" would train each head twice
@@ -86,11 +91,12 @@ def main(argv: list[str] | None = None) -> int:
         heads = build_heads(Path(home), texts, args.max_seq_length)
         for name in HEAD_NAMES:
             heads.predict(name, texts[:8])  # load and warm up
+        weighed = ("probe", "lora")
         memory = {
-            "heads": len(HEAD_NAMES),
-            "shared_base_mb": weight_megabytes([heads.get(name) for name in HEAD_NAMES]),
+            "heads": len(weighed),
+            "shared_base_mb": weight_megabytes([heads.get(name) for name in weighed]),
             "own_copies_mb": weight_megabytes(
-                [TaskHead.load(heads_dir(Path(home)) / name) for name in HEAD_NAMES]
+                [TaskHead.load(heads_dir(Path(home)) / name) for name in weighed]
             ),
         }
         for size in sizes:
@@ -101,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
                 row[f"{name}_ms"] = round(seconds * 1000, 2)
                 row[f"{name}_texts_per_s"] = round(size / seconds, 1)
             row["lora_over_probe"] = round(row["lora_ms"] / row["probe_ms"], 2)
+            row["lexical_over_lora"] = round(row["lora-lexical_ms"] / row["lora_ms"], 2)
             rows.append(row)
     result = {
         "data": str(args.data) if args.data else "made-up texts",

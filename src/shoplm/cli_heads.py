@@ -103,6 +103,14 @@ def heads_train(
             "the training and validation rows together for as long and save that head."
         ),
     ] = False,
+    lexical: Annotated[
+        bool,
+        typer.Option(
+            help="Classification: blend the head with a word-level classifier (TF-IDF of "
+            "words and word pairs, logistic regression) fitted on the training rows, its "
+            "weight chosen on validation (0 keeps the head alone).",
+        ),
+    ] = False,
     max_rows: Annotated[
         int | None,
         typer.Option(min=10, help="Train and score on a seeded sample of this many rows [all]."),
@@ -139,6 +147,7 @@ def heads_train(
             rdrop=rdrop,
             layer_lr_decay=layer_lr_decay,
             refit=refit,
+            lexical=lexical,
             seed=engine.settings.seed,
             lora=LoraSettings(r=16, alpha=32, layers=lora_layers or None, dora=dora),
         )

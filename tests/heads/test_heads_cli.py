@@ -107,12 +107,13 @@ def test_cli_heads_train_passes_the_lora_settings_on(
     assert (seen[-1].rdrop, seen[-1].layer_lr_decay, seen[-1].lora.dora) == (0.0, 1.0, False)
     assert (seen[-1].batch_size, seen[-1].micro_batch_size) == (32, None)
     assert seen[-1].mode == "lora" and seen[-1].lora.layers == 2 and not seen[-1].refit
-    options = ["--rdrop", "1.0", "--layer-lr-decay", "0.8", "--dora"]
+    assert not seen[-1].lexical
+    options = ["--rdrop", "1.0", "--layer-lr-decay", "0.8", "--dora", "--lexical"]
     options += ["--batch-size", "16", "--micro-batch-size", "4"]
     tuned = CliRunner().invoke(app, [*train, *options])
     assert tuned.exit_code != 0 and "stopped after the settings" in tuned.output
     assert (seen[-1].rdrop, seen[-1].layer_lr_decay, seen[-1].lora.dora) == (1.0, 0.8, True)
-    assert (seen[-1].batch_size, seen[-1].micro_batch_size) == (16, 4)
+    assert (seen[-1].batch_size, seen[-1].micro_batch_size) == (16, 4) and seen[-1].lexical
     for flag, expected in (("--refit", True), ("--no-refit", False)):
         done = CliRunner().invoke(app, [*train, flag])
         assert done.exit_code != 0 and seen[-1].refit is expected
@@ -120,4 +121,6 @@ def test_cli_heads_train_passes_the_lora_settings_on(
     assert bad.exit_code == 2 and "layer_lr_decay must be in (0, 1]" in bad.output
     negative = CliRunner().invoke(app, [*train, "--rdrop", "-1"])
     assert negative.exit_code == 2 and "--rdrop" in negative.output
-    assert len(seen) == 4  # neither bad setting reached training
+    both = CliRunner().invoke(app, [*train, "--refit", "--lexical"])
+    assert both.exit_code == 2 and "refitted head" in both.output
+    assert len(seen) == 4  # no bad setting reached training

@@ -246,7 +246,30 @@ def test_training_options_reach_the_head_config() -> None:
     assert config.lora == LoraSettings(r=4, alpha=32, layers=None)  # 0: every block
     plain = training_config(_parser().parse_args(["--data", "x"]), "none")
     assert plain.ema_decay is None and plain.rdrop == 0.0 and plain.layer_lr_decay == 1.0
-    assert plain.micro_batch_size is None
+    assert plain.micro_batch_size is None and not plain.lexical
+    assert training_config(_parser().parse_args(["--data", "x", "--lexical"]), "none").lexical
+
+
+def test_a_lexical_run_reports_the_blend_and_each_part_alone(tiny_base, tmp_path: Path) -> None:
+    data = _clothing_folder(tmp_path / "reviews")
+    args = ["--data", str(data), "--modes", "lora", "--lexical", "--epochs", "1"]
+    args += ["--lora-r", "2", "--lora-alpha", "4", "--lora-layers", "1", "--batch-size", "8"]
+    args += ["--base-model", tiny_base, "--save", str(tmp_path / "heads"), "--json"]
+    result = CliRunner().invoke(app, ["evaluate", "heads", *args])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out["config"]["lora"]["lexical"] is True
+    lexical = out["training"]["lora"]["lexical"]
+    assert len(lexical["weights_tried"]) == 11 and 0.0 <= lexical["weight"] <= 1.0
+    test = lexical["test"]
+    blended = out["metrics"]["lora"]["macro_f1"]
+    network = test["network_alone"]["macro_f1"]
+    assert test["gain_over_network"]["difference"] == pytest.approx(blended - network, abs=1e-5)
+    gain = test["gain_over_network"]
+    assert gain["metric"] == "macro_f1" and gain["low"] <= gain["high"]
+    assert 0.0 <= test["lexical_alone"]["macro_f1"] <= 1.0
+    # the saved head carries its word classifier
+    assert (tmp_path / "heads" / "lora" / "lexical.json").is_file()
 
 
 def test_members_average_lora_heads_and_report_each_alone(tiny_base, tmp_path: Path) -> None:

@@ -63,7 +63,7 @@ from shoplm.evaluation.options import comma_list
 from shoplm.evaluation.threads import limit_threads
 from shoplm.heads import Examples, HeadConfig, LoraSettings, TaskHead, TaskKind, TaskSpec
 from shoplm.heads.ensemble import HeadEnsemble
-from shoplm.heads.intervals import bootstrap_interval, interval_columns
+from shoplm.heads.intervals import bootstrap_interval, interval_columns, paired_bootstrap
 from shoplm.heads.model import pick_device
 from shoplm.heads.predicting import Scored
 from shoplm.heads.resources import ResourceMeter
@@ -500,6 +500,7 @@ def train_and_score(
     interval (an ensemble's notes hold each member's test metrics alone, from the same pass).
     """
     alone: list[dict[str, float]] = []
+    lexical_test: dict[str, Any] = {}
     head: TaskHead | HeadEnsemble
     with ResourceMeter(pick_device(config.device)) as meter:
         train, valid = parts["train"], parts["valid"]
@@ -510,7 +511,10 @@ def train_and_score(
             scored, alone = head.evaluate_members(parts["test"], show_progress)
         else:
             head = TaskHead.train(spec, train, valid, config, show_progress, say, cache)
-            scored = head.score(parts["test"], show_progress)
+            if head.lexical is None:
+                scored = head.score(parts["test"], show_progress)
+            else:
+                scored, lexical_test = _blend_parts_scored(head, parts["test"], show_progress)
     interval = bootstrap_interval(spec, scored, seed=config.seed)
     metrics = {
         **{k: round(v, 6) for k, v in scored.metrics.items()},
@@ -522,10 +526,35 @@ def train_and_score(
     training = {k: v for k, v in head.info.items() if k != "validation"}
     if alone:
         training["member_test"] = [{k: round(v, 6) for k, v in m.items()} for m in alone]
+    if lexical_test:
+        training["lexical"] = {**training["lexical"], "test": lexical_test}
     if head.calibration is not None:
         name = "cutpoints" if spec.kind is TaskKind.ORDINAL else "offsets"
         training[name] = [round(float(v), 3) for v in head.calibration]
     return HeadRun(head, metrics, validation, training, scored)
+
+
+def _blend_parts_scored(
+    head: TaskHead, test: Examples, show_progress: bool
+) -> tuple[Scored, dict[str, Any]]:
+    """A blended head's test score, and what its parts score alone on the same rows: the
+    head without the words, the word classifier alone, and the blend's paired gain over the
+    head alone (bootstrap), from one pass of the network."""
+    assert head.lexical is not None
+    truth = encode_targets(head.spec, test.targets)
+    network = head.network_outputs(test.texts, show_progress)
+    blend, network_alone, words_alone = head.lexical.parts_scored(
+        head.spec, network, test.texts, truth, head.calibration
+    )
+    gain = paired_bootstrap(head.spec, network_alone, blend, seed=head.config.seed)
+    report = {
+        "network_alone": {k: round(v, 6) for k, v in network_alone.metrics.items()},
+        "lexical_alone": {k: round(v, 6) for k, v in words_alone.metrics.items()},
+        "gain_over_network": {
+            k: round(v, 6) if isinstance(v, float) else v for k, v in gain.items()
+        },
+    }
+    return blend, report
 
 
 def _vector_cache() -> EmbeddingCache:
@@ -703,6 +732,13 @@ def add_training_options(p: argparse.ArgumentParser) -> None:
         help="LoRA: once validation has chosen the stopping step and class offsets, train "
         "again on the training and validation rows together for as long and keep that head",
     )
+    p.add_argument(
+        "--lexical",
+        action="store_true",
+        help="classification: blend the head with a word-level classifier (TF-IDF of words "
+        "and word pairs, logistic regression) fitted on the training rows, its weight chosen "
+        "on validation",
+    )
     p.add_argument("--lora-r", type=int, default=head.lora.r)
     p.add_argument("--lora-alpha", type=int, default=head.lora.alpha)
     p.add_argument(
@@ -746,6 +782,7 @@ def training_config(args: argparse.Namespace, class_weights: str) -> HeadConfig:
         rdrop=args.rdrop,
         layer_lr_decay=args.layer_lr_decay,
         refit=args.refit,
+        lexical=args.lexical,
         class_weights=class_weights,  # type: ignore[arg-type]
         seed=args.seed,
         device=args.device,

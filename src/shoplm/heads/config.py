@@ -99,6 +99,11 @@ class HeadConfig:
     a fresh head on the training and validation rows together for as many epochs and keep
     that one (with validation's offsets): the rows held out for choosing then also teach.
     Probe mode ignores it; an LP-FT start (``init_head="probe"``) cannot be refitted.
+    ``lexical``: classification: also fit a word-level classifier (TF-IDF of words and word
+    pairs, logistic regression; :mod:`shoplm.heads.lexical`) on the training rows and blend
+    its log-probabilities with the head's, the weight chosen on validation (0 keeps the head
+    alone); see :mod:`shoplm.heads.blend`.  It needs validation rows the head has not
+    trained on, so it cannot follow a refit.
     """
 
     mode: Literal["lora", "probe"] = "lora"
@@ -124,6 +129,7 @@ class HeadConfig:
     layer_lr_decay: float = 1.0
     micro_batch_size: int | None = None
     refit: bool = False
+    lexical: bool = False
     seed: int = 42
     device: str | None = None
     lora: LoraSettings = field(default_factory=LoraSettings)
@@ -169,6 +175,11 @@ class HeadConfig:
             raise ValueError(
                 "refit cannot follow an LP-FT start (init_head='probe'): that start is a probe "
                 "stopped on validation; use init_head='random' to refit"
+            )
+        if self.refit and self.lexical and self.mode == "lora":
+            raise ValueError(
+                "a lexical blend chooses its weight on validation rows, which a refitted head "
+                "has trained on: use one or the other"
             )
         if not 0.0 <= self.warmup_ratio < 1.0:
             raise ValueError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")

@@ -25,8 +25,10 @@ from shoplm.finetune.steps import matching_step
 from shoplm.heads import storage
 from shoplm.heads.bases import SharedBases
 from shoplm.heads.batches import tokenize
+from shoplm.heads.blend import LexicalBlend, check_blendable, fit_blend
 from shoplm.heads.config import HeadConfig, LoraSettings
 from shoplm.heads.features import cache_model_id, embed, run_batches
+from shoplm.heads.lexical import LexicalClassifier
 from shoplm.heads.model import (
     Base,
     HeadNet,
@@ -80,6 +82,7 @@ class TaskHead(Predicting):
         self.device = next(net.parameters()).device
         # raw outputs on the validation rows, kept by training (None for a loaded head)
         self.validation_outputs: np.ndarray | None = None
+        self.lexical: LexicalBlend | None = None  # a word classifier blended in, if any
 
     # ----------------------------------------------------------------- training
     @classmethod
@@ -97,6 +100,8 @@ class TaskHead(Predicting):
         config = config or HeadConfig()
         if len(train) == 0 or len(valid) == 0:
             raise ValueError("training needs at least one training and one validation example")
+        if config.lexical:
+            check_blendable(spec)
         y_train = encode_targets(spec, train.targets)
         y_valid = encode_targets(spec, valid.targets)
         squared_error = spec.kind in SQUARED_ERROR
@@ -156,7 +161,28 @@ class TaskHead(Predicting):
         }
         if refit:
             head.info["refit"] = refit
+        if config.lexical:
+            head.info["lexical"] = head._blend_words(run, config.calibrate)
         return head
+
+    def _blend_words(self, run: _Run, calibrated: bool) -> dict[str, Any]:
+        """Fit the word classifier and its blend weight (:func:`fit_blend`); the head's
+        calibration and validation outputs become the blend's."""
+        assert self.validation_outputs is not None  # kept by training (no refit)
+        blend, calibration, report = fit_blend(
+            self.spec,
+            run.train.texts,
+            run.y_train,
+            run.valid.texts,
+            run.y_valid,
+            self.validation_outputs,
+            self.calibration,
+            calibrated,
+            run.say,
+        )
+        self.lexical, self.calibration = blend, calibration
+        self.validation_outputs = blend.combine(self.validation_outputs, run.valid.texts)
+        return report
 
     @classmethod
     def _refit(
@@ -306,7 +332,14 @@ class TaskHead(Predicting):
         )
 
     def outputs(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray:
-        """Raw outputs: logits ``[n, k]``, one logit ``[n]`` or a standardised value ``[n]``."""
+        """Raw outputs: logits ``[n, k]``, one logit ``[n]`` or a standardised value ``[n]``;
+        with a lexical blend, the blended log-probabilities ``[n, k]``."""
+        texts = check_texts(texts)
+        network = self.network_outputs(texts, show_progress)
+        return network if self.lexical is None else self.lexical.combine(network, texts)
+
+    def network_outputs(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray:
+        """The head's own raw outputs, before any lexical blend."""
         texts = check_texts(texts)
         self.net.eval()
         if not texts:
@@ -356,11 +389,19 @@ class TaskHead(Predicting):
             "calibration": (
                 None if self.calibration is None else [float(v) for v in self.calibration]
             ),
+            "lexical": None if self.lexical is None else self.lexical.to_manifest(),
             "metrics": metrics or {},
             "training": self.info,
             "versions": _versions(),
         }
-        return storage.write_head(Path(folder), manifest, self.net.head.state_dict(), adapter)
+        folder = Path(folder).expanduser()
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / storage.MANIFEST).unlink(missing_ok=True)  # no head until all is written
+        if self.lexical is None:
+            LexicalClassifier.remove(folder)
+        else:
+            self.lexical.classifier.save(folder)
+        return storage.write_head(folder, manifest, self.net.head.state_dict(), adapter)
 
     def export_encoder(self, folder: str | Path) -> Path:
         """The adapted encoder merged into plain weights, saved as a sentence-transformers
@@ -412,7 +453,7 @@ class TaskHead(Predicting):
         net.eval()
         scale = manifest.get("target_scale")
         calibration = manifest.get("calibration", manifest.get("offsets"))  # "offsets": older heads
-        return cls(
+        head = cls(
             spec,
             config,
             base,
@@ -421,6 +462,10 @@ class TaskHead(Predicting):
             None if calibration is None else np.asarray(calibration, dtype=np.float64),
             {**manifest.get("training", {}), "metrics": manifest.get("metrics", {})},
         )
+        blend = manifest.get("lexical")
+        if blend is not None:
+            head.lexical = LexicalBlend.from_manifest(blend, LexicalClassifier.load(folder))
+        return head
 
 
 @dataclass

@@ -5,6 +5,9 @@ Layout of a head folder::
     manifest.json        task, labels, mode, base model id, LoRA config, metrics, ...
     head.safetensors     the linear head (weight, bias)
     adapter.safetensors  the LoRA adapter (lora mode only)
+    lexical.json, lexical.safetensors
+                         the word classifier blended in (``HeadConfig.lexical`` only;
+                         :mod:`shoplm.heads.lexical`)
 
 Nothing is pickled: loading reads tensors and JSON only.  The manifest is written last, so
 a folder whose save was interrupted has none and is refused on load.

@@ -1,0 +1,167 @@
+"""A classification head's outputs blended with a word-level classifier's.
+
+The blend is ``(1 - w) * log p_head + w * log p_words`` over the head's labels (a weighted
+geometric mean of the two distributions), with ``w`` chosen on validation from
+:data:`WEIGHTS` after each candidate's own class offsets are fitted there too; ``w = 0`` (the
+head alone) wins ties, so the blend is kept only where it validates better.  Both parts were
+trained on the training rows only.  The head's own offsets and the word classifier's are
+kept as well, so either can still be scored alone (``evaluate heads`` reports all three).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy.special import log_softmax
+
+from shoplm.heads.lexical import LexicalClassifier, LexicalSettings
+from shoplm.heads.predicting import Scored
+from shoplm.heads.scoring import task_metrics
+from shoplm.heads.spec import TaskKind, TaskSpec
+from shoplm.heads.train import score_outputs
+
+WEIGHTS = tuple(round(0.1 * k, 1) for k in range(11))
+Say = Callable[[str], None]
+
+
+@dataclass
+class LexicalBlend:
+    """The word classifier, its weight in the blend, and each part's calibration alone."""
+
+    classifier: LexicalClassifier
+    weight: float
+    network_calibration: np.ndarray | None
+    lexical_calibration: np.ndarray | None
+
+    def combine(self, network: np.ndarray, texts: Sequence[str]) -> np.ndarray:
+        """The blended raw outputs of the head's raw ``network`` outputs on ``texts``."""
+        return mix(network, self.classifier.outputs(texts), self.weight)
+
+    def parts_scored(
+        self,
+        spec: TaskSpec,
+        network: np.ndarray,
+        texts: Sequence[str],
+        truth: np.ndarray,
+        calibration: np.ndarray | None,
+    ) -> tuple[Scored, Scored, Scored]:
+        """(blend, head alone, word classifier alone) scored on the same rows, from one pass
+        of the word classifier; ``calibration`` is the blend's (the holding head's)."""
+        words = self.classifier.outputs(texts)
+        return (
+            _scored(spec, mix(network, words, self.weight), truth, calibration),
+            _scored(spec, network, truth, self.network_calibration),
+            _scored(spec, words, truth, self.lexical_calibration),
+        )
+
+    def to_manifest(self) -> dict[str, Any]:
+        return {
+            "weight": self.weight,
+            "network_calibration": _listed(self.network_calibration),
+            "lexical_calibration": _listed(self.lexical_calibration),
+            "terms": len(self.classifier.vocabulary),
+            "l2": self.classifier.l2,
+        }
+
+    @classmethod
+    def from_manifest(cls, entry: dict[str, Any], classifier: LexicalClassifier) -> LexicalBlend:
+        return cls(
+            classifier,
+            float(entry["weight"]),
+            _array(entry.get("network_calibration")),
+            _array(entry.get("lexical_calibration")),
+        )
+
+
+def mix(network: np.ndarray, words: np.ndarray, weight: float) -> np.ndarray:
+    """``(1 - weight) * log_softmax(network) + weight * words`` (``words``: log-probabilities)."""
+    return (1.0 - weight) * log_softmax(network, axis=1) + weight * words
+
+
+def check_blendable(spec: TaskSpec) -> None:
+    """Only class logits blend with the word classifier's class probabilities."""
+    if spec.kind is not TaskKind.CLASSIFICATION:
+        raise ValueError(
+            f"a lexical blend is for classification heads; task {spec.name!r} is {spec.kind.value}"
+        )
+
+
+def fit_blend(
+    spec: TaskSpec,
+    train_texts: Sequence[str],
+    y_train: np.ndarray,
+    valid_texts: Sequence[str],
+    y_valid: np.ndarray,
+    network_valid: np.ndarray,
+    network_calibration: np.ndarray | None,
+    calibrated: bool,
+    say: Say | None = None,
+    settings: LexicalSettings | None = None,
+) -> tuple[LexicalBlend, np.ndarray | None, dict[str, Any]]:
+    """Fit the word classifier on the training rows and choose its weight on validation.
+
+    ``network_valid``: the head's raw outputs on the validation rows.  Returns the blend,
+    the calibration of the blended outputs (the head's new calibration) and a report: the
+    validation score of every weight and L2 strength tried, and the head's and word
+    classifier's validation scores alone.
+    """
+    check_blendable(spec)
+    started = time.perf_counter()
+    if say:
+        say(f"lexical blend: fitting the word classifier on {len(train_texts)} rows ...")
+
+    def validated(outputs: np.ndarray) -> tuple[float, dict[str, float], np.ndarray | None]:
+        return score_outputs(spec, outputs, y_valid, None, calibrated)
+
+    classifier, l2_scores = LexicalClassifier.fit(
+        train_texts,
+        y_train,
+        spec.n_outputs,
+        lambda model: validated(model.outputs(valid_texts))[0],
+        settings,
+    )
+    words_valid = classifier.outputs(valid_texts)
+    tried: dict[str, float] = {}
+    calibrations: dict[float, np.ndarray | None] = {}
+    best: tuple[float, float, dict[str, float]] | None = None
+    for weight in WEIGHTS:  # 0: the head alone; 1: the word classifier alone
+        score, metrics, calibrations[weight] = validated(mix(network_valid, words_valid, weight))
+        tried[f"{weight:g}"] = round(score, 5)
+        if best is None or score > best[0] + 1e-9:
+            best = (score, weight, metrics)
+    assert best is not None
+    score, weight, metrics = best
+    blend = LexicalBlend(classifier, weight, network_calibration, calibrations[1.0])
+    report = {
+        "weight": weight,
+        "weights_tried": tried,
+        "l2": classifier.l2,
+        "l2_tried": l2_scores,
+        "terms": len(classifier.vocabulary),
+        "validation": {k: round(v, 6) for k, v in metrics.items()},
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+    if say:
+        say(
+            f"lexical blend: weight {weight:g} (validation {score:.4f}; head alone "
+            f"{tried['0']:.4f}, words alone {tried['1']:.4f})"
+        )
+    return blend, calibrations[weight], report
+
+
+def _scored(
+    spec: TaskSpec, outputs: np.ndarray, truth: np.ndarray, calibration: np.ndarray | None
+) -> Scored:
+    return Scored(task_metrics(spec, outputs, truth, calibration), outputs, truth, calibration)
+
+
+def _listed(values: np.ndarray | None) -> list[float] | None:
+    return None if values is None else [float(v) for v in values]
+
+
+def _array(values: list[float] | None) -> np.ndarray | None:
+    return None if values is None else np.asarray(values, dtype=np.float64)
