@@ -27,7 +27,6 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -238,8 +237,3 @@ def _logistic_regression(
 
     optimiser.step(loss)
     return weight.detach().numpy().copy(), bias.detach().numpy().copy()
-
-
-def describe(model: LexicalClassifier) -> dict[str, Any]:
-    """What a report says of a fitted classifier."""
-    return {"terms": len(model.vocabulary), "l2": model.l2}
