@@ -8,7 +8,8 @@ prediction costs.  Then times one prediction call (the path the HTTP route takes
 of ``--repeats`` calls per batch size, texts per second, and the LoRA head's cost over the
 probe's.  The encoder's forward pass is nearly the whole cost; the adapter stays unmerged.
 A third head, the LoRA head with its word classifier blended in (``HeadConfig.lexical``),
-gives what the blend adds (tokenising, the TF-IDF vector, one sparse product).
+gives what the blend adds (tokenising, the TF-IDF vector, one sparse product), and
+``words_alone_ms`` times that part by itself.
 It also gives the megabytes of weights the two loaded heads hold (each distinct tensor counted
 once): served from one home they share the base model's, loaded one by one each has its own.
 
@@ -108,6 +109,10 @@ def main(argv: list[str] | None = None) -> int:
                 row[f"{name}_texts_per_s"] = round(size / seconds, 1)
             row["lora_over_probe"] = round(row["lora_ms"] / row["probe_ms"], 2)
             row["lexical_over_lora"] = round(row["lora-lexical_ms"] / row["lora_ms"], 2)
+            words = heads.get("lora-lexical").lexical
+            assert words is not None
+            seconds = median_seconds(lambda b=batch: words.classifier.outputs(b), args.repeats)
+            row["words_alone_ms"] = round(seconds * 1000, 3)  # the blend's own share
             rows.append(row)
     result = {
         "data": str(args.data) if args.data else "made-up texts",

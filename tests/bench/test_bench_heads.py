@@ -21,6 +21,7 @@ def test_bench_heads_times_each_head(
     for row in result["rows"]:
         assert row["probe_ms"] > 0 and row["lora_ms"] > 0 and row["lora-lexical_ms"] > 0
         assert row["lora_over_probe"] > 0 and row["lexical_over_lora"] > 0
+        assert 0 < row["words_alone_ms"] < row["lora-lexical_ms"]
     weights = result["weights"]
     # MiniLM-L6 is about 87 MB of float32 weights: held once when the heads share it
     assert weights["heads"] == 2 and 80 < weights["shared_base_mb"] < 100
