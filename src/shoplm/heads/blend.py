@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from scipy.special import log_softmax
 
+from shoplm.heads import storage
 from shoplm.heads.lexical import LexicalClassifier, LexicalSettings
 from shoplm.heads.predicting import Scored
 from shoplm.heads.scoring import task_metrics
@@ -61,8 +62,8 @@ class LexicalBlend:
     def to_manifest(self) -> dict[str, Any]:
         return {
             "weight": self.weight,
-            "network_calibration": _listed(self.network_calibration),
-            "lexical_calibration": _listed(self.lexical_calibration),
+            "network_calibration": storage.listed(self.network_calibration),
+            "lexical_calibration": storage.listed(self.lexical_calibration),
             "terms": len(self.classifier.vocabulary),
             "l2": self.classifier.l2,
         }
@@ -72,8 +73,8 @@ class LexicalBlend:
         return cls(
             classifier,
             float(entry["weight"]),
-            _array(entry.get("network_calibration")),
-            _array(entry.get("lexical_calibration")),
+            storage.array_of(entry.get("network_calibration")),
+            storage.array_of(entry.get("lexical_calibration")),
         )
 
 
@@ -157,11 +158,3 @@ def _scored(
     spec: TaskSpec, outputs: np.ndarray, truth: np.ndarray, calibration: np.ndarray | None
 ) -> Scored:
     return Scored(task_metrics(spec, outputs, truth, calibration), outputs, truth, calibration)
-
-
-def _listed(values: np.ndarray | None) -> list[float] | None:
-    return None if values is None else [float(v) for v in values]
-
-
-def _array(values: list[float] | None) -> np.ndarray | None:
-    return None if values is None else np.asarray(values, dtype=np.float64)

@@ -144,9 +144,7 @@ class HeadEnsemble(Predicting):
             head.save(folder / name)
         manifest = {
             "members": names,
-            "calibration": (
-                None if self.calibration is None else [float(v) for v in self.calibration]
-            ),
+            "calibration": storage.listed(self.calibration),
             "metrics": metrics or {},
             "training": self.info,
         }
@@ -160,7 +158,7 @@ class HeadEnsemble(Predicting):
         calibration = manifest.get("calibration")
         return cls(
             members,
-            None if calibration is None else np.asarray(calibration, dtype=np.float64),
+            storage.array_of(calibration),
             {**manifest.get("training", {}), "metrics": manifest.get("metrics", {})},
         )
 

@@ -386,9 +386,7 @@ class TaskHead(Predicting):
             "target_scale": (
                 {"mean": self.scale.mean, "std": self.scale.std} if self.scale else None
             ),
-            "calibration": (
-                None if self.calibration is None else [float(v) for v in self.calibration]
-            ),
+            "calibration": storage.listed(self.calibration),
             "lexical": None if self.lexical is None else self.lexical.to_manifest(),
             "metrics": metrics or {},
             "training": self.info,
@@ -459,7 +457,7 @@ class TaskHead(Predicting):
             base,
             net,
             TargetScale(**scale) if scale else None,
-            None if calibration is None else np.asarray(calibration, dtype=np.float64),
+            storage.array_of(calibration),
             {**manifest.get("training", {}), "metrics": manifest.get("metrics", {})},
         )
         blend = manifest.get("lexical")

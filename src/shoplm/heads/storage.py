@@ -16,9 +16,11 @@ a folder whose save was interrupted has none and is refused on load.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
@@ -83,6 +85,16 @@ def read_tensors(folder: Path, name: str) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise HeadFormatError(f"{path.parent}: missing {name}")
     return load_file(path)
+
+
+def listed(values: np.ndarray | None) -> list[float] | None:
+    """A calibration (class offsets, cutpoints) as a JSON list; None stays None."""
+    return None if values is None else [float(v) for v in values]
+
+
+def array_of(values: Sequence[float] | None) -> np.ndarray | None:
+    """A calibration read back from a manifest's list; None stays None."""
+    return None if values is None else np.asarray(values, dtype=np.float64)
 
 
 def _plain(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
