@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
             row["lexical_over_lora"] = round(row["lora-lexical_ms"] / row["lora_ms"], 2)
             words = heads.get("lora-lexical").lexical
             assert words is not None
-            seconds = median_seconds(lambda b=batch: words.classifier.outputs(b), args.repeats)
+            seconds = median_seconds(lambda b=batch, w=words: w.classifier.outputs(b), args.repeats)
             row["words_alone_ms"] = round(seconds * 1000, 3)  # the blend's own share
             rows.append(row)
     result = {
