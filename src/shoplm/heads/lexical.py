@@ -66,7 +66,7 @@ def terms(text: str) -> list[str]:
 
 
 class LexicalClassifier:
-    """TF-IDF features and a logistic regression over ``n_labels`` classes."""
+    """TF-IDF features and a logistic regression over a head's labels."""
 
     def __init__(
         self,
@@ -82,10 +82,6 @@ class LexicalClassifier:
         self.weight = np.asarray(weight, dtype=np.float32)
         self.bias = np.asarray(bias, dtype=np.float32)
         self.l2 = float(l2)
-
-    @property
-    def n_labels(self) -> int:
-        return int(self.bias.shape[0])
 
     # ----------------------------------------------------------------- training
     @classmethod
