@@ -43,9 +43,8 @@ def test_words_that_know_better_take_the_weight() -> None:
     train_texts, y_train = _texts(60, 0)
     valid_texts, y_valid = _texts(30, 1)
     noise = np.random.default_rng(0).normal(size=(30, 3))  # a head that learnt nothing
-    blend, calibration, report = fit_blend(
-        SPEC, train_texts, y_train, valid_texts, y_valid, noise, None, True
-    )
+    fitted = fit_blend(SPEC, train_texts, y_train, valid_texts, y_valid, noise, None, True)
+    blend, calibration, report = fitted.blend, fitted.calibration, fitted.report
     assert blend.weight > 0.0 and report["weight"] == blend.weight
     tried = report["weights_tried"]
     # the smallest weight that validates best: every lighter one scored lower
@@ -58,15 +57,15 @@ def test_words_that_know_better_take_the_weight() -> None:
     # the blend's outputs on validation are what the weight was chosen on
     combined = blend.combine(noise, valid_texts)
     assert np.allclose(combined, mix(noise, blend.classifier.outputs(valid_texts), blend.weight))
+    assert np.allclose(fitted.validation_outputs, combined)
 
 
 def test_a_head_that_is_already_right_keeps_the_words_out() -> None:
     train_texts, y_train = _texts(60, 0)
     valid_texts, y_valid = _texts(30, 1)
     perfect = np.eye(3)[y_valid] * 5.0
-    blend, _, report = fit_blend(
-        SPEC, train_texts, y_train, valid_texts, y_valid, perfect, None, True
-    )
+    fitted = fit_blend(SPEC, train_texts, y_train, valid_texts, y_valid, perfect, None, True)
+    blend, report = fitted.blend, fitted.report
     assert blend.weight == 0.0  # every weight scores 1.0 here: ties go to the head alone
     assert report["weights_tried"]["0"] == 1.0
 

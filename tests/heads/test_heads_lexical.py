@@ -36,8 +36,10 @@ LABELS = np.array([label for _, label in TRAIN])
 TEXTS = [text for text, _ in TRAIN]
 
 
-def _fit(choose=lambda model: 0.0, settings: LexicalSettings | None = None) -> LexicalClassifier:
-    model, _ = LexicalClassifier.fit(TEXTS, LABELS, 2, choose, settings)
+def _fit(
+    choose=lambda model, outputs: 0.0, settings: LexicalSettings | None = None
+) -> LexicalClassifier:
+    model, _, _ = LexicalClassifier.fit(TEXTS, LABELS, 2, TEXTS[:4], choose, settings)
     return model
 
 
@@ -68,11 +70,12 @@ def test_word_pairs_tell_not_bad_from_bad() -> None:
 
 def test_the_l2_strength_is_the_one_validation_rates_best() -> None:
     grid = (1e-5, 1e-3, 1e-1)
-    smallest, scores = LexicalClassifier.fit(
-        TEXTS, LABELS, 2, lambda model: -model.l2, LexicalSettings(l2_grid=grid)
+    smallest, scores, outputs = LexicalClassifier.fit(
+        TEXTS, LABELS, 2, TEXTS[:4], lambda model, _: -model.l2, LexicalSettings(l2_grid=grid)
     )
     assert smallest.l2 == 1e-5 and list(scores) == ["1e-05", "0.001", "0.1"]
-    largest = _fit(lambda model: model.l2, LexicalSettings(l2_grid=grid))
+    assert np.allclose(outputs, smallest.outputs(TEXTS[:4]))  # the kept one's, on validation
+    largest = _fit(lambda model, _: model.l2, LexicalSettings(l2_grid=grid))
     assert largest.l2 == 0.1
     # a stronger penalty gives smaller weights
     assert np.abs(largest.weight).sum() < np.abs(smallest.weight).sum()
@@ -88,7 +91,7 @@ def test_fitting_repeats_exactly_and_unknown_words_give_the_prior() -> None:
 
 def test_bad_training_input_is_refused() -> None:
     with pytest.raises(ValueError, match="one label per text"):
-        LexicalClassifier.fit(TEXTS, LABELS[:-1], 2, lambda model: 0.0)
+        LexicalClassifier.fit(TEXTS, LABELS[:-1], 2, TEXTS, lambda model, outputs: 0.0)
     with pytest.raises(ValueError, match="positive strengths"):
         LexicalSettings(l2_grid=(0.0,))
 

@@ -21,12 +21,22 @@ from scipy.special import log_softmax
 from shoplm.heads import storage
 from shoplm.heads.lexical import LexicalClassifier, LexicalSettings
 from shoplm.heads.predicting import Scored
-from shoplm.heads.scoring import task_metrics
 from shoplm.heads.spec import TaskKind, TaskSpec
 from shoplm.heads.train import score_outputs
 
 WEIGHTS = tuple(round(0.1 * k, 1) for k in range(11))
 Say = Callable[[str], None]
+
+
+@dataclass
+class BlendFit:
+    """What :func:`fit_blend` found: the blend, the calibration of the blended outputs (the
+    head's new one), the blended validation outputs, and the report of every choice."""
+
+    blend: LexicalBlend
+    calibration: np.ndarray | None
+    validation_outputs: np.ndarray
+    report: dict[str, Any]
 
 
 @dataclass
@@ -54,9 +64,9 @@ class LexicalBlend:
         of the word classifier; ``calibration`` is the blend's (the holding head's)."""
         words = self.classifier.outputs(texts)
         return (
-            _scored(spec, mix(network, words, self.weight), truth, calibration),
-            _scored(spec, network, truth, self.network_calibration),
-            _scored(spec, words, truth, self.lexical_calibration),
+            Scored.of(spec, mix(network, words, self.weight), truth, calibration),
+            Scored.of(spec, network, truth, self.network_calibration),
+            Scored.of(spec, words, truth, self.lexical_calibration),
         )
 
     def to_manifest(self) -> dict[str, Any]:
@@ -64,9 +74,7 @@ class LexicalBlend:
             "weight": self.weight,
             "network_calibration": storage.listed(self.network_calibration),
             "lexical_calibration": storage.listed(self.lexical_calibration),
-            "terms": len(self.classifier.vocabulary),
-            "l2": self.classifier.l2,
-        }
+        }  # the vocabulary and L2 are the classifier's own files; the fit's report has more
 
     @classmethod
     def from_manifest(cls, entry: dict[str, Any], classifier: LexicalClassifier) -> LexicalBlend:
@@ -102,13 +110,12 @@ def fit_blend(
     calibrated: bool,
     say: Say | None = None,
     settings: LexicalSettings | None = None,
-) -> tuple[LexicalBlend, np.ndarray | None, dict[str, Any]]:
+) -> BlendFit:
     """Fit the word classifier on the training rows and choose its weight on validation.
 
-    ``network_valid``: the head's raw outputs on the validation rows.  Returns the blend,
-    the calibration of the blended outputs (the head's new calibration) and a report: the
-    validation score of every weight and L2 strength tried, and the head's and word
-    classifier's validation scores alone.
+    ``network_valid``: the head's raw outputs on the validation rows.  The report holds the
+    validation score of every weight (0: the head alone, 1: the words alone) and L2 strength
+    tried.  The validation texts are read once (see :meth:`LexicalClassifier.fit`).
     """
     check_blendable(spec)
     started = time.perf_counter()
@@ -118,14 +125,14 @@ def fit_blend(
     def validated(outputs: np.ndarray) -> tuple[float, dict[str, float], np.ndarray | None]:
         return score_outputs(spec, outputs, y_valid, None, calibrated)
 
-    classifier, l2_scores = LexicalClassifier.fit(
+    classifier, l2_scores, words_valid = LexicalClassifier.fit(
         train_texts,
         y_train,
         spec.n_outputs,
-        lambda model: validated(model.outputs(valid_texts))[0],
+        valid_texts,
+        lambda _model, outputs: validated(outputs)[0],
         settings,
     )
-    words_valid = classifier.outputs(valid_texts)
     tried: dict[str, float] = {}
     calibrations: dict[float, np.ndarray | None] = {}
     best: tuple[float, float, dict[str, float]] | None = None
@@ -151,10 +158,5 @@ def fit_blend(
             f"lexical blend: weight {weight:g} (validation {score:.4f}; head alone "
             f"{tried['0']:.4f}, words alone {tried['1']:.4f})"
         )
-    return blend, calibrations[weight], report
-
-
-def _scored(
-    spec: TaskSpec, outputs: np.ndarray, truth: np.ndarray, calibration: np.ndarray | None
-) -> Scored:
-    return Scored(task_metrics(spec, outputs, truth, calibration), outputs, truth, calibration)
+    blended = mix(network_valid, words_valid, weight)
+    return BlendFit(blend, calibrations[weight], blended, report)

@@ -169,7 +169,7 @@ class TaskHead(Predicting):
         """Fit the word classifier and its blend weight (:func:`fit_blend`); the head's
         calibration and validation outputs become the blend's."""
         assert self.validation_outputs is not None  # kept by training (no refit)
-        blend, calibration, report = fit_blend(
+        fitted = fit_blend(
             self.spec,
             run.train.texts,
             run.y_train,
@@ -180,9 +180,9 @@ class TaskHead(Predicting):
             calibrated,
             run.say,
         )
-        self.lexical, self.calibration = blend, calibration
-        self.validation_outputs = blend.combine(self.validation_outputs, run.valid.texts)
-        return report
+        self.lexical, self.calibration = fitted.blend, fitted.calibration
+        self.validation_outputs = fitted.validation_outputs
+        return fitted.report
 
     @classmethod
     def _refit(
@@ -392,14 +392,16 @@ class TaskHead(Predicting):
             "training": self.info,
             "versions": _versions(),
         }
-        folder = Path(folder).expanduser()
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / storage.MANIFEST).unlink(missing_ok=True)  # no head until all is written
+        return storage.write_head(
+            Path(folder), manifest, self.net.head.state_dict(), adapter, self._save_words
+        )
+
+    def _save_words(self, folder: Path) -> None:
+        """The blended word classifier's files, or none (a head saved again without one)."""
         if self.lexical is None:
             LexicalClassifier.remove(folder)
         else:
             self.lexical.classifier.save(folder)
-        return storage.write_head(folder, manifest, self.net.head.state_dict(), adapter)
 
     def export_encoder(self, folder: str | Path) -> Path:
         """The adapted encoder merged into plain weights, saved as a sentence-transformers

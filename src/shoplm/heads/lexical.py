@@ -90,29 +90,35 @@ class LexicalClassifier:
         texts: Sequence[str],
         labels: np.ndarray,
         n_labels: int,
-        choose: Callable[[LexicalClassifier], float],
+        valid_texts: Sequence[str],
+        choose: Callable[[LexicalClassifier, np.ndarray], float],
         settings: LexicalSettings | None = None,
-    ) -> tuple[LexicalClassifier, dict[str, float]]:
+    ) -> tuple[LexicalClassifier, dict[str, float], np.ndarray]:
         """One classifier per L2 strength on (texts, label indices); keeps the one ``choose``
-        (a validation score, higher is better) rates best.  Returns it and every score."""
+        rates best (a validation score, higher is better, of a classifier and its outputs on
+        ``valid_texts``).  Returns it, every score, and its validation outputs; the validation
+        texts are read once, as every candidate shares one vocabulary."""
         settings = settings or LexicalSettings()
         labels = np.asarray(labels, dtype=np.int64)
         if len(texts) != len(labels) or len(texts) == 0:
             raise ValueError("the lexical classifier needs one label per text, and some texts")
         documents = [terms(t) for t in texts]
         vocabulary, idf = _vocabulary(documents, settings)
-        features = _features(documents, {t: i for i, t in enumerate(vocabulary)}, idf)
+        columns = {t: i for i, t in enumerate(vocabulary)}
+        features = _features(documents, columns, idf)
+        valid_features = _features([terms(t) for t in valid_texts], columns, idf)
         scores: dict[str, float] = {}
-        best: tuple[float, LexicalClassifier] | None = None
+        best: tuple[float, LexicalClassifier, np.ndarray] | None = None
         for l2 in settings.l2_grid:
             weight, bias = _logistic_regression(features, labels, n_labels, l2)
             model = cls(vocabulary, idf, weight, bias, l2)
-            score = choose(model)
+            outputs = model.outputs_of(valid_features)
+            score = choose(model, outputs)
             scores[f"{l2:g}"] = round(score, 5)
             if best is None or score > best[0] + 1e-9:
-                best = (score, model)
+                best = (score, model, outputs)
         assert best is not None
-        return best[1], scores
+        return best[1], scores, best[2]
 
     # --------------------------------------------------------------- predicting
     def features(self, texts: Sequence[str]) -> sp.csr_matrix:
@@ -120,7 +126,11 @@ class LexicalClassifier:
 
     def outputs(self, texts: Sequence[str]) -> np.ndarray:
         """Log-probabilities ``[n, labels]``."""
-        logits = self.features(texts) @ self.weight + self.bias
+        return self.outputs_of(self.features(texts))
+
+    def outputs_of(self, features: sp.csr_matrix) -> np.ndarray:
+        """:meth:`outputs` of texts already made into :meth:`features`."""
+        logits = features @ self.weight + self.bias
         return log_softmax(np.asarray(logits, dtype=np.float64), axis=1)
 
     # ------------------------------------------------------------ save / load

@@ -36,6 +36,19 @@ class Scored:
     calibration: np.ndarray | None = None
     scale: TargetScale | None = None
 
+    @classmethod
+    def of(
+        cls,
+        spec: TaskSpec,
+        outputs: np.ndarray,
+        truth: np.ndarray,
+        calibration: np.ndarray | None = None,
+        scale: TargetScale | None = None,
+    ) -> Scored:
+        """The task's metrics of these raw outputs against ``truth``, with what they came from."""
+        metrics = task_metrics(spec, outputs, truth, calibration, scale)
+        return cls(metrics, outputs, truth, calibration, scale)
+
 
 class Predicting:
     """Predictions and metrics from ``outputs``; see the module docstring."""
@@ -103,5 +116,4 @@ class Predicting:
 
     def scored(self, outputs: np.ndarray, truth: np.ndarray) -> Scored:
         """Metrics of these raw outputs against ``truth`` (indices of ``spec.labels``)."""
-        metrics = task_metrics(self.spec, outputs, truth, self.calibration, self.scale)
-        return Scored(metrics, outputs, truth, self.calibration, self.scale)
+        return Scored.of(self.spec, outputs, truth, self.calibration, self.scale)

@@ -16,7 +16,7 @@ a folder whose save was interrupted has none and is refused on load.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,10 @@ def write_head(
     manifest: dict[str, Any],
     head: dict[str, torch.Tensor],
     adapter: dict[str, torch.Tensor] | None,
+    more_files: Callable[[Path], None] | None = None,
 ) -> Path:
+    """The head's tensors, then ``more_files(folder)`` (other parts' files), then the
+    manifest: until it is written the folder holds no head."""
     folder = Path(folder).expanduser()
     folder.mkdir(parents=True, exist_ok=True)
     (folder / MANIFEST).unlink(missing_ok=True)
@@ -50,6 +53,8 @@ def write_head(
         save_file(_plain(adapter), folder / ADAPTER_FILE)
     else:
         (folder / ADAPTER_FILE).unlink(missing_ok=True)
+    if more_files is not None:
+        more_files(folder)
     return write_manifest(folder, manifest)
 
 
