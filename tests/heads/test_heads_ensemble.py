@@ -57,16 +57,14 @@ def test_outputs_are_the_members_mean(pair: HeadEnsemble, toy_valid) -> None:
     np.testing.assert_allclose(pair.predict_proba(texts).sum(axis=1), 1.0, rtol=1e-6)
 
 
-def test_evaluate_members_scores_the_mean_and_each_member_alone(
+def test_evaluate_members_gives_the_mean_and_each_member_alone(
     pair: HeadEnsemble, toy_valid
 ) -> None:
-    scored, alone = pair.evaluate_members(toy_valid)
-    together = scored.metrics
-    truth = encode_targets(SPEC, toy_valid.targets)
-    np.testing.assert_array_equal(scored.truth, truth)
-    np.testing.assert_allclose(scored.outputs, pair.outputs(toy_valid.texts), rtol=1e-6)
-    expected = task_metrics(SPEC, scored.outputs, truth, pair.calibration)
-    assert together == pytest.approx(expected)
+    mean, truth, alone = pair.evaluate_members(toy_valid)
+    np.testing.assert_array_equal(truth, encode_targets(SPEC, toy_valid.targets))
+    np.testing.assert_allclose(mean, pair.outputs(toy_valid.texts), rtol=1e-6)
+    together = pair.scored(mean, truth).metrics
+    assert together == pytest.approx(task_metrics(SPEC, mean, truth, pair.calibration))
     assert [a["macro_f1"] for a in alone] == pytest.approx(
         [m.evaluate(toy_valid)["macro_f1"] for m in pair.members]
     )
@@ -86,6 +84,38 @@ def test_an_ensemble_saves_and_loads(pair: HeadEnsemble, toy_valid, tmp_path: Pa
     assert again.info["metrics"] == {"test": {"macro_f1": 0.5}}
     with pytest.raises(HeadFormatError, match="not a saved head ensemble"):
         HeadEnsemble.load(folder / "member-0")  # one head's folder is not an ensemble
+
+
+def test_the_word_classifier_is_fitted_once_and_blended_into_the_mean(
+    tiny_lora, toy_train, toy_valid, tmp_path: Path
+) -> None:
+    config = replace(tiny_lora, lexical=True)
+    trained = HeadEnsemble.train(SPEC, toy_train, toy_valid, config, members=2)
+    assert trained.lexical is not None
+    assert all(member.lexical is None for member in trained.members)  # no copy per member
+    report = trained.info["lexical"]
+    assert report["weight"] == trained.lexical.weight and len(report["weights_tried"]) == 11
+    texts = toy_valid.texts
+    network = trained.network_outputs(texts)
+    np.testing.assert_allclose(
+        network, np.mean([m.outputs(texts) for m in trained.members], axis=0), rtol=1e-6
+    )
+    blended = trained.outputs(texts)
+    np.testing.assert_allclose(blended, trained.lexical.combine(network, texts), rtol=1e-6)
+    # the weight chosen on validation is the best of those tried for the members' mean
+    truth = encode_targets(SPEC, toy_valid.targets)
+    best = max(report["weights_tried"].values())
+    assert trained.scored(blended, truth).metrics["macro_f1"] == pytest.approx(best, abs=1e-4)
+
+    folder = trained.save(tmp_path / "ensemble")
+    assert json.loads((folder / "ensemble.json").read_text())["lexical"]["weight"] == (
+        trained.lexical.weight
+    )
+    again = HeadEnsemble.load(folder)
+    assert again.lexical is not None and again.lexical.weight == trained.lexical.weight
+    np.testing.assert_allclose(again.predict_proba(texts), trained.predict_proba(texts), atol=1e-5)
+    trained.lexical = None  # saved again without the words: their files go
+    assert HeadEnsemble.load(trained.save(tmp_path / "ensemble")).lexical is None
 
 
 def test_bad_member_counts_and_mixed_tasks_are_refused(pair: HeadEnsemble, toy_train) -> None:

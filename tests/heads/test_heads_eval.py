@@ -293,6 +293,21 @@ def test_members_average_lora_heads_and_report_each_alone(tiny_base, tmp_path: P
         evaluate_heads(data, members=0, **settings)
 
 
+def test_an_ensemble_blends_one_word_classifier_into_its_mean(tiny_base, tmp_path: Path) -> None:
+    data = _clothing_folder(tmp_path / "reviews")
+    head = _tiny_head(tiny_base, lexical=True)
+    settings = {**_tiny_lora(tiny_base), "modes": ["lora"], "head": head}
+    pair = evaluate_heads(data, members=2, save_to=tmp_path / "heads", **settings)
+    lora = pair["training"]["lora"]
+    assert all("lexical" not in member for member in lora["member_training"])
+    test = lora["lexical"]["test"]  # the blend of the members' mean, and its parts alone
+    blended = pair["metrics"]["lora"]["macro_f1"]
+    network = test["network_alone"]["macro_f1"]
+    assert test["gain_over_network"]["difference"] == pytest.approx(blended - network, abs=1e-5)
+    saved = tmp_path / "heads" / "lora"
+    assert (saved / "lexical.json").is_file() and not (saved / "member-0" / "lexical.json").exists()
+
+
 def test_pretraining_first_learns_from_training_texts_and_every_mode_starts_there(
     tiny_base, tmp_path: Path
 ) -> None:

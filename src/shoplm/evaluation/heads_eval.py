@@ -503,18 +503,20 @@ def train_and_score(
     lexical_test: dict[str, Any] = {}
     head: TaskHead | HeadEnsemble
     with ResourceMeter(pick_device(config.device)) as meter:
-        train, valid = parts["train"], parts["valid"]
+        train, valid, test = parts["train"], parts["valid"], parts["test"]
         if members > 1:
             head = HeadEnsemble.train(
                 spec, train, valid, config, members, show_progress, say, cache
             )
-            scored, alone = head.evaluate_members(parts["test"], show_progress)
+            network, truth, alone = head.evaluate_members(test, show_progress)
         else:
             head = TaskHead.train(spec, train, valid, config, show_progress, say, cache)
-            if head.lexical is None:
-                scored = head.score(parts["test"], show_progress)
-            else:
-                scored, lexical_test = _blend_parts_scored(head, parts["test"], show_progress)
+            network = head.network_outputs(test.texts, show_progress)
+            truth = encode_targets(spec, test.targets)
+        if head.lexical is None:
+            scored = head.scored(network, truth)
+        else:
+            scored, lexical_test = _blend_parts_scored(head, network, test.texts, truth)
     interval = bootstrap_interval(spec, scored, seed=config.seed)
     metrics = {
         **{k: round(v, 6) for k, v in scored.metrics.items()},
@@ -535,16 +537,15 @@ def train_and_score(
 
 
 def _blend_parts_scored(
-    head: TaskHead, test: Examples, show_progress: bool
+    head: TaskHead | HeadEnsemble, network: np.ndarray, texts: Sequence[str], truth: np.ndarray
 ) -> tuple[Scored, dict[str, Any]]:
-    """A blended head's test score, and what its parts score alone on the same rows: the
-    head without the words, the word classifier alone, and the blend's paired gain over the
-    head alone (bootstrap), from one pass of the network."""
+    """A blended head's (ensemble's) test score, and what its parts score alone on the same
+    rows: the network outputs without the words, the word classifier alone, and the blend's
+    paired gain over the network alone (bootstrap); ``network``: the raw outputs on
+    ``texts``."""
     assert head.lexical is not None
-    truth = encode_targets(head.spec, test.targets)
-    network = head.network_outputs(test.texts, show_progress)
     blend, network_alone, words_alone = head.lexical.parts_scored(
-        head.spec, network, test.texts, truth, head.calibration
+        head.spec, network, texts, truth, head.calibration
     )
     gain = paired_bootstrap(head.spec, network_alone, blend, seed=head.config.seed)
     report = {

@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -84,6 +85,22 @@ class LexicalBlend:
             storage.array_of(entry.get("network_calibration")),
             storage.array_of(entry.get("lexical_calibration")),
         )
+
+
+def save_blend(blend: LexicalBlend | None, folder: Path) -> None:
+    """The blended word classifier's files in ``folder``, or none (a head saved again
+    without one); the blend's manifest entry is :meth:`LexicalBlend.to_manifest`."""
+    if blend is None:
+        LexicalClassifier.remove(folder)
+    else:
+        blend.classifier.save(folder)
+
+
+def load_blend(entry: dict[str, Any] | None, folder: Path) -> LexicalBlend | None:
+    """The blend a manifest's ``lexical`` entry names, its classifier read from ``folder``."""
+    if entry is None:
+        return None
+    return LexicalBlend.from_manifest(entry, LexicalClassifier.load(folder))
 
 
 def mix(network: np.ndarray, words: np.ndarray, weight: float) -> np.ndarray:

@@ -12,9 +12,15 @@ left out).  The ensemble is calibrated once more on validation (class offsets, o
 cutpoints) for the averaged outputs; each member keeps its own calibration for when it is
 used alone.
 
+With ``HeadConfig.lexical`` the word classifier is fitted once, for the ensemble: it is
+blended into the members' averaged outputs (:mod:`shoplm.heads.blend`), its weight chosen for
+that average on validation.  The members themselves train without it (every member would fit
+the same classifier on the same rows).
+
 On disk::
 
-    ensemble.json     format, member folders, calibration, metrics
+    ensemble.json     format, member folders, calibration, the blend's weight, metrics
+    lexical.*         the word classifier blended in (``HeadConfig.lexical`` only)
     member-0/ ...     each a saved TaskHead folder
 """
 
@@ -28,9 +34,10 @@ from typing import Any
 import numpy as np
 
 from shoplm.heads import storage
+from shoplm.heads.blend import LexicalBlend, check_blendable, fit_blend, load_blend, save_blend
 from shoplm.heads.config import HeadConfig
 from shoplm.heads.head import TaskHead
-from shoplm.heads.predicting import Predicting, Scored
+from shoplm.heads.predicting import Predicting
 from shoplm.heads.scoring import TargetScale
 from shoplm.heads.spec import Examples, TaskSpec, encode_targets
 from shoplm.heads.train import score_outputs
@@ -61,6 +68,7 @@ class HeadEnsemble(Predicting):
         self.scale = members[0].scale  # fitted on the same training rows by every member
         self.calibration = calibration
         self.info = info or {}
+        self.lexical: LexicalBlend | None = None  # a word classifier blended in, if any
 
     @classmethod
     def train(
@@ -83,11 +91,13 @@ class HeadEnsemble(Predicting):
                 "an ensemble chooses its members on validation, which refitted heads have "
                 "trained on: leave refit off, or train one member"
             )
+        if config.lexical:
+            check_blendable(spec)
         say = say or (lambda _message: None)
         heads = []
         for k in range(members):
             say(f"ensemble member {k + 1}/{members} (seed {config.seed + k}) ...")
-            member_config = replace(config, seed=config.seed + k)
+            member_config = replace(config, seed=config.seed + k, lexical=False)
             heads.append(
                 TaskHead.train(spec, train, valid, member_config, show_progress, say, cache)
             )
@@ -108,26 +118,50 @@ class HeadEnsemble(Predicting):
             "validation": validation,
             "member_training": [head.info for head in heads],
         }
-        return cls(kept, calibration, info)
+        if not config.lexical:
+            return cls(kept, calibration, info)
+        mean = np.mean([outputs[i] for i in chosen], axis=0)
+        fitted = fit_blend(
+            spec,
+            train.texts,
+            encode_targets(spec, train.targets),
+            valid.texts,
+            y_valid,
+            mean,
+            calibration,
+            config.calibrate,
+            say,
+        )
+        ensemble = cls(kept, fitted.calibration, {**info, "lexical": fitted.report})
+        ensemble.lexical = fitted.blend
+        return ensemble
 
     def member_outputs(self, texts: Sequence[str], show_progress: bool = False) -> list[np.ndarray]:
         """Each member's raw outputs, in member order."""
         return [head.outputs(texts, show_progress) for head in self.members]
 
-    def outputs(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray:
-        """The members' raw outputs averaged."""
+    def network_outputs(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray:
+        """The members' raw outputs averaged, before any lexical blend."""
         return np.mean(self.member_outputs(texts, show_progress), axis=0)
+
+    def outputs(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray:
+        """The members' raw outputs averaged; with a lexical blend, the blended
+        log-probabilities."""
+        network = self.network_outputs(texts, show_progress)
+        return network if self.lexical is None else self.lexical.combine(network, texts)
 
     def evaluate_members(
         self, examples: Examples, show_progress: bool = False
-    ) -> tuple[Scored, list[dict[str, float]]]:
-        """(the ensemble's score, each member's metrics alone), from one pass of each member."""
+    ) -> tuple[np.ndarray, np.ndarray, list[dict[str, float]]]:
+        """(the members' averaged raw outputs, the truth, each member's metrics alone) from
+        one pass of each member; the ensemble's score is ``scored`` of the blend of the
+        average, or of the average where there is no blend."""
         truth = encode_targets(self.spec, examples.targets)
         each = self.member_outputs(examples.texts, show_progress)
         alone = [
             head.scored(out, truth).metrics for out, head in zip(each, self.members, strict=True)
         ]
-        return self.scored(np.mean(each, axis=0), truth), alone
+        return np.mean(each, axis=0), truth, alone
 
     @property
     def trainable_parameters(self) -> int:
@@ -142,9 +176,11 @@ class HeadEnsemble(Predicting):
         names = [f"member-{k}" for k in range(len(self.members))]
         for name, head in zip(names, self.members, strict=True):
             head.save(folder / name)
+        save_blend(self.lexical, folder)
         manifest = {
             "members": names,
             "calibration": storage.listed(self.calibration),
+            "lexical": None if self.lexical is None else self.lexical.to_manifest(),
             "metrics": metrics or {},
             "training": self.info,
         }
@@ -156,11 +192,13 @@ class HeadEnsemble(Predicting):
         manifest = storage.read_manifest(folder, MANIFEST, FORMAT, "saved head ensemble")
         members = [TaskHead.load(folder / name, device) for name in manifest["members"]]
         calibration = manifest.get("calibration")
-        return cls(
+        ensemble = cls(
             members,
             storage.array_of(calibration),
             {**manifest.get("training", {}), "metrics": manifest.get("metrics", {})},
         )
+        ensemble.lexical = load_blend(manifest.get("lexical"), folder)
+        return ensemble
 
 
 def _choose_members(

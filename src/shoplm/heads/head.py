@@ -25,10 +25,9 @@ from shoplm.finetune.steps import matching_step
 from shoplm.heads import storage
 from shoplm.heads.bases import SharedBases
 from shoplm.heads.batches import tokenize
-from shoplm.heads.blend import LexicalBlend, check_blendable, fit_blend
+from shoplm.heads.blend import LexicalBlend, check_blendable, fit_blend, load_blend, save_blend
 from shoplm.heads.config import HeadConfig, LoraSettings
 from shoplm.heads.features import cache_model_id, embed, run_batches
-from shoplm.heads.lexical import LexicalClassifier
 from shoplm.heads.model import (
     Base,
     HeadNet,
@@ -393,15 +392,12 @@ class TaskHead(Predicting):
             "versions": _versions(),
         }
         return storage.write_head(
-            Path(folder), manifest, self.net.head.state_dict(), adapter, self._save_words
+            Path(folder),
+            manifest,
+            self.net.head.state_dict(),
+            adapter,
+            lambda into: save_blend(self.lexical, into),
         )
-
-    def _save_words(self, folder: Path) -> None:
-        """The blended word classifier's files, or none (a head saved again without one)."""
-        if self.lexical is None:
-            LexicalClassifier.remove(folder)
-        else:
-            self.lexical.classifier.save(folder)
 
     def export_encoder(self, folder: str | Path) -> Path:
         """The adapted encoder merged into plain weights, saved as a sentence-transformers
@@ -462,9 +458,7 @@ class TaskHead(Predicting):
             storage.array_of(calibration),
             {**manifest.get("training", {}), "metrics": manifest.get("metrics", {})},
         )
-        blend = manifest.get("lexical")
-        if blend is not None:
-            head.lexical = LexicalBlend.from_manifest(blend, LexicalClassifier.load(folder))
+        head.lexical = load_blend(manifest.get("lexical"), folder)
         return head
 
 
