@@ -25,6 +25,7 @@ from shoplm.evaluation.finetune_eval import (
     item_slice_gains,
     parse_half_life,
     profile_half_life,
+    scored_methods,
 )
 from shoplm.finetune import train as train_module
 from shoplm.finetune.refit import refit_steps
@@ -81,7 +82,7 @@ def test_shoplm_evaluate_finetune_scores_frozen_and_lora_in_one_run(
     options = "--task recommend --modes lora --max-seq-length 16 --batch-size 4 --no-tune --json"
     # Rank 24 of 24 items keeps every pair: the filter and vector negatives are wired in.
     options += " --max-positive-rank 24 --negatives vector --symmetric --strengths 0.5"
-    options += " --popularity-correction"
+    options += " --popularity-correction --models sasrec-text"
     args = ["--data", str(data), "--workdir", str(tmp_path / "work"), "--threads", "1"]
     try:
         invoked = CliRunner().invoke(app, ["evaluate", "finetune", *args, *options.split()])
@@ -90,8 +91,25 @@ def test_shoplm_evaluate_finetune_scores_frozen_and_lora_in_one_run(
         torch.set_num_threads(threads_before)
     assert invoked.exit_code == 0, invoked.output
     result = json.loads(invoked.stdout)
-    assert set(result["metrics"]) == {"content-frozen", "content-lora"}
+    # sasrec-text learns on the item vectors: scored with each encoder, content beside it
+    assert set(result["metrics"]) == {
+        "content-frozen",
+        "content-lora",
+        "sasrec-text-frozen",
+        "sasrec-text-lora",
+    }
     assert "NDCG@10" in result["metrics"]["content-lora"]
+    assert result["paired"]["baselines"] == {
+        "content-lora": "content-frozen",
+        "sasrec-text-lora": "sasrec-text-frozen",
+    }
+    sequential = result["paired"]["models"]["sasrec-text-lora"]
+    sequential_shift = (
+        result["metrics"]["sasrec-text-lora"]["NDCG@10"]
+        - result["metrics"]["sasrec-text-frozen"]["NDCG@10"]
+    )
+    assert sequential["difference"] == pytest.approx(sequential_shift, abs=1e-5)
+    assert result["paired"]["slices"]["cold_items"]["models"]["sasrec-text-lora"] == sequential
     assert result["n_users"] == 8 and "leave-one-out" in result["protocol"]
     lora = result["training"]["lora"]
     assert lora["torch_threads"] == 1  # the training child kept the cap
@@ -177,13 +195,20 @@ def test_a_rank_filter_below_one_fails_before_any_work(tmp_path: Path) -> None:
 
 
 def test_item_slice_gains_split_the_users_by_their_test_items_popularity() -> None:
-    frozen = {"rows": [0.0, 1.0, 0.5, 0.0, 0.2], "cold_items": {"rows": [0, 3, 4]}}
-    tuned = {"rows": [1.0, 0.0, 0.5, 0.5, 0.2]}
-    gains = item_slice_gains(frozen, tuned)
+    frozen, tuned = [0.0, 1.0, 0.5, 0.0, 0.2], [1.0, 0.0, 0.5, 0.5, 0.2]
+    gains = item_slice_gains([0, 3, 4], frozen, tuned)
     assert gains["cold_items"]["n"] == 3 and gains["cold_items"]["difference"] == 0.5
     assert (gains["cold_items"]["better"], gains["cold_items"]["worse"]) == (2, 0)
     assert gains["other_items"]["n"] == 2 and gains["other_items"]["difference"] == -0.5
     # a slice of one user has no spread to pair on, so it is left out
-    assert set(item_slice_gains({**frozen, "cold_items": {"rows": [0, 1, 2, 3]}}, tuned)) == {
-        "cold_items"
-    }
+    assert set(item_slice_gains([0, 1, 2, 3], frozen, tuned)) == {"cold_items"}
+
+
+def test_scored_methods_take_only_recommenders_that_read_the_item_vectors() -> None:
+    assert scored_methods("recommend", ["sasrec-text"]) == ["content", "sasrec-text"]
+    assert scored_methods("recommend", ["hybrid", "content"]) == ["content", "hybrid"]
+    assert scored_methods("search", ["content"]) == ["dense"]
+    with pytest.raises(ValueError, match=r"\['als'\] do not read the encoder's item vectors"):
+        scored_methods("recommend", ["content", "als"])
+    with pytest.raises(ValueError, match="search scores dense retrieval only"):
+        scored_methods("search", ["sasrec-text"])

@@ -3,8 +3,11 @@
 Recommendation: the content model (item vectors from the encoder) is scored by
 :func:`evaluate_recommend` under its leave-one-out protocol, once with the base encoder
 (``content-frozen``) and once per tuned encoder (``content-lora``, ``content-full``).  The
-encoder learns only from the training sequences the evaluation fits on, and holds out each
-user's newest training item (the validation item) for early stopping: the test item is
+other recommenders that read the item vectors (``sasrec-text``, the hybrids) can be scored
+alongside it, ``sasrec-text-frozen`` against ``sasrec-text-lora``: a tuned encoder may help
+a model that learns on top of its vectors differently from one that ranks by them alone.
+The encoder learns only from the training sequences the evaluation fits on, and holds out
+each user's newest training item (the validation item) for early stopping: the test item is
 never seen.
 
 Search: dense retrieval is scored by :func:`evaluate_search` on the held-out half of the
@@ -60,6 +63,9 @@ from shoplm.text.encoder import TextEncoder
 
 TASKS = ("recommend", "search")
 METHOD = {"recommend": "content", "search": "dense"}
+# the recommenders whose fit reads the encoder's item vectors (the others would score the same
+# with any encoder); content always runs: it picks the validation half-life and the cold slice
+TEXT_RECOMMENDERS = ("content", "sasrec-text", "hybrid", "hybrid-no-kg")
 TUNED_CACHE = "tuned-embeddings.sqlite"  # in the run's workdir, apart from the machine's cache
 COLD_SLICE, OTHER_SLICE = "cold_items", "other_items"  # recommend: the paired gain on each
 BASE_PARAMS = 22_713_216  # all-MiniLM-L6-v2; replaced by the count a job reports
@@ -82,6 +88,7 @@ def evaluate_finetune(
     tune: bool = True,
     workdir: str | Path | None = None,
     base_model: str = DEFAULT_ENCODER,
+    models: Sequence[str] = ("content",),
     show_progress: bool = False,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
@@ -97,6 +104,8 @@ def evaluate_finetune(
     ``max_positive_rank`` keeps only the pairs whose positive the base encoder ranks within
     that many items for the anchor (:mod:`shoplm.finetune.filtering`), before ``max_pairs``
     draws from them.
+    ``models`` (recommendation): the recommenders scored with each encoder, from
+    :data:`TEXT_RECOMMENDERS`; content is always one of them.
     """
     say = progress or (lambda _msg: None)
     if max_positive_rank is not None and max_positive_rank < 1:
@@ -109,29 +118,30 @@ def evaluate_finetune(
     bad = [m for m in modes if m not in ("lora", "full")]
     if bad:
         raise ValueError(f"unknown fine-tuning mode(s) {bad}; choose lora and/or full")
+    methods = scored_methods(task, models)
     template = with_task_scale(config or FinetuneConfig(), task)
     seed = template.seed
 
     def score(label: str, model: str, cache: Path | None = None) -> dict[str, Any]:
-        """The evaluation's result, with ``"rows"``: each user's (query's) NDCG@10.
+        """The evaluation's result, with ``"rows"``: each method's NDCG@10 per user (query).
 
         ``cache``: a vector cache of its own (None: the machine's), for a tuned model.
         """
-        say(f"evaluating {METHOD[task]}-{label}")
+        say(f"evaluating {', '.join(f'{method}-{label}' for method in methods)}")
         encoder = {"model": model}
         if task == "recommend":
             result = evaluate_recommend(
-                dataset, models=["content"], max_users=max_users, tune=tune, seed=seed,
+                dataset, models=methods, max_users=max_users, tune=tune, seed=seed,
                 show_progress=show_progress, progress=say, encoder=encoder,
                 per_user=PAIRED_METRIC, embedding_cache=cache,
             )  # fmt: skip
-            return {**result, "rows": result.pop("per_user")["models"]["content"]}
+            return {**result, "rows": result.pop("per_user")["models"]}
         result = evaluate_search(
-            dataset, models=["dense"], max_queries=max_queries, seed=seed,
+            dataset, models=methods, max_queries=max_queries, seed=seed,
             show_progress=show_progress, progress=say, encoder=encoder,
             per_query=PAIRED_METRIC, embedding_cache=cache,
         )  # fmt: skip
-        return {**result, "rows": result.pop("per_query")["models"]["dense"]}
+        return {**result, "rows": result.pop("per_query")["models"]}
 
     metrics: dict[str, dict[str, float]] = {}
     paired: dict[str, dict[str, float]] = {}
@@ -140,8 +150,8 @@ def evaluate_finetune(
     runs: dict[str, dict[str, Any]] = {}
     began = time.perf_counter()
     frozen = score("frozen", base_model)
-    tuning = {f"{METHOD[task]}-frozen": frozen.get("tuning", {}).get(METHOD[task])}
-    metrics[f"{METHOD[task]}-frozen"] = frozen["metrics"][METHOD[task]]
+    tuning = {f"{m}-frozen": frozen.get("tuning", {}).get(m) for m in methods}
+    metrics.update({f"{m}-frozen": frozen["metrics"][m] for m in methods})
     costs["frozen"] = {
         "trainable_params": 0,
         "total_params": BASE_PARAMS,
@@ -187,12 +197,16 @@ def evaluate_finetune(
             )
             began = time.perf_counter()
             result = score(mode, report["model_folder"], root / TUNED_CACHE)
-            metrics[f"{METHOD[task]}-{mode}"] = result["metrics"][METHOD[task]]
-            paired[f"{METHOD[task]}-{mode}"] = paired_difference(frozen["rows"], result["rows"])
-            if task == "recommend":
-                for name, gain in item_slice_gains(frozen, result).items():
-                    slices[name]["models"][f"{METHOD[task]}-{mode}"] = gain
-            tuning[f"{METHOD[task]}-{mode}"] = result.get("tuning", {}).get(METHOD[task])
+            for method in methods:
+                name = f"{method}-{mode}"
+                metrics[name] = result["metrics"][method]
+                frozen_rows, tuned_rows = frozen["rows"][method], result["rows"][method]
+                paired[name] = paired_difference(frozen_rows, tuned_rows)
+                if task == "recommend":
+                    cold = frozen["cold_items"]["rows"]
+                    for part, gain in item_slice_gains(cold, frozen_rows, tuned_rows).items():
+                        slices[part]["models"][name] = gain
+                tuning[name] = result.get("tuning", {}).get(method)
             costs[mode] = {
                 **training_cost(report),
                 "eval_seconds": round(time.perf_counter() - began, 2),
@@ -223,6 +237,7 @@ def evaluate_finetune(
         "paired": {
             "metric": PAIRED_METRIC,
             "baseline": f"{METHOD[task]}-frozen",
+            "baselines": {name: f"{name.rsplit('-', 1)[0]}-frozen" for name in paired},
             "models": paired,
             **({"slices": slices} if slices else {}),
         },
@@ -240,21 +255,38 @@ def evaluate_finetune(
     }
 
 
-def item_slice_gains(frozen: dict[str, Any], tuned: dict[str, Any]) -> dict[str, Any]:
+def scored_methods(task: str, models: Sequence[str]) -> list[str]:
+    """The models each encoder is scored with: search's dense retrieval, or the named
+    recommenders that read item vectors, content first (it is always scored)."""
+    if task == "search":
+        if list(models) not in ([], ["content"], ["dense"]):
+            raise ValueError(f"search scores dense retrieval only; got models {list(models)}")
+        return [METHOD[task]]
+    unknown = [m for m in models if m not in TEXT_RECOMMENDERS]
+    if unknown:
+        raise ValueError(
+            f"model(s) {unknown} do not read the encoder's item vectors (their scores would be "
+            f"the same with any encoder); choose from {list(TEXT_RECOMMENDERS)}"
+        )
+    return list(dict.fromkeys([METHOD[task], *models]))
+
+
+def item_slice_gains(
+    cold_rows: Sequence[int], frozen: Sequence[float], tuned: Sequence[float]
+) -> dict[str, Any]:
     """The paired gain on the users whose test item is cold (taken by few training users:
-    only its text can find it) and on the others; a slice of fewer than 2 users is left out.
+    only its text can find it), given by ``cold_rows``, and on the others; a slice of fewer
+    than 2 users is left out.
 
     A tuned encoder can gain where co-purchases it learnt apply, the warm items, and lose the
     text neighbourhood the cold items depend on: one overall figure hides which."""
-    cold = set(frozen["cold_items"]["rows"])
-    every = range(len(frozen["rows"]))
+    cold = set(cold_rows)
+    every = range(len(frozen))
     members = {COLD_SLICE: sorted(cold), OTHER_SLICE: [r for r in every if r not in cold]}
     gains = {}
     for name, rows in members.items():
         if len(rows) >= 2:
-            gains[name] = paired_difference(
-                [frozen["rows"][r] for r in rows], [tuned["rows"][r] for r in rows]
-            )
+            gains[name] = paired_difference([frozen[r] for r in rows], [tuned[r] for r in rows])
     return gains
 
 
@@ -388,6 +420,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", required=True, type=Path, help="dataset folder")
     parser.add_argument("--task", choices=TASKS, default=None)
     parser.add_argument("--modes", default="lora", help="comma-separated: lora,full")
+    parser.add_argument(
+        "--models",
+        default="content",
+        help="recommendation: comma-separated recommenders scored with each encoder, of "
+        f"{','.join(TEXT_RECOMMENDERS)} (content always runs) [content]",
+    )
     add_finetune_options(parser)
     parser.add_argument("--max-pairs", type=int, default=None)
     parser.add_argument("--window", type=int, default=1)
@@ -424,22 +462,22 @@ def main(argv: list[str] | None = None) -> int:
         max_valid=args.max_valid,
         valid_corpus_size=args.valid_corpus_size, max_users=args.max_users,
         max_queries=args.max_queries, tune=not args.no_tune,
-        workdir=args.workdir, base_model=args.base_model, show_progress=True,
-        progress=say_on_stderr,
+        workdir=args.workdir, base_model=args.base_model, models=comma_list(args.models),
+        show_progress=True, progress=say_on_stderr,
     )  # fmt: skip
     if args.json:
         print(json.dumps(result, indent=2))
     else:
         for name, row in result["metrics"].items():
-            print(f"{name:16s} " + "  ".join(f"{k} {v:.4f}" for k, v in row.items()))
+            print(f"{name:20s} " + "  ".join(f"{k} {v:.4f}" for k, v in row.items()))
         unit = "users" if result["task"] == "recommend" else "queries"
         for name, gain in result["paired"]["models"].items():
             counts = f"{gain['better']} {unit} better, {gain['worse']} worse"
-            print(f"{name:16s} {PAIRED_METRIC} over frozen {describe(gain)}; {counts}")
+            print(f"{name:20s} {PAIRED_METRIC} over frozen {describe(gain)}; {counts}")
         for slice_name, part in result["paired"].get("slices", {}).items():
             for name, gain in part["models"].items():
                 where = f"{slice_name} ({gain['n']} {unit})"
-                print(f"{name:16s} {where}: {PAIRED_METRIC} over frozen {describe(gain)}")
+                print(f"{name:20s} {where}: {PAIRED_METRIC} over frozen {describe(gain)}")
         for mode, run in result["finetune"]["runs"].items():
             if run["refit"]:
                 print(f"{mode:8s} {describe_refit(run['refit'])}")
