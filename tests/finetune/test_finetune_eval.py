@@ -110,6 +110,8 @@ def test_shoplm_evaluate_finetune_scores_frozen_and_lora_in_one_run(
     )
     assert sequential["difference"] == pytest.approx(sequential_shift, abs=1e-5)
     assert result["paired"]["slices"]["cold_items"]["models"]["sasrec-text-lora"] == sequential
+    reports = result["model_reports"]  # what sasrec-text chose on validation, per encoder
+    assert reports["sasrec-text-frozen"]["best_epoch"] >= 1 and "sasrec-text-lora" in reports
     assert result["n_users"] == 8 and "leave-one-out" in result["protocol"]
     lora = result["training"]["lora"]
     assert lora["torch_threads"] == 1  # the training child kept the cap

@@ -151,6 +151,8 @@ def evaluate_finetune(
     began = time.perf_counter()
     frozen = score("frozen", base_model)
     tuning = {f"{m}-frozen": frozen.get("tuning", {}).get(m) for m in methods}
+    # what each model chose on validation (sasrec-text: its epoch and content weights)
+    reports = {f"{m}-frozen": frozen.get("model_reports", {}).get(m) for m in methods}
     metrics.update({f"{m}-frozen": frozen["metrics"][m] for m in methods})
     costs["frozen"] = {
         "trainable_params": 0,
@@ -207,6 +209,7 @@ def evaluate_finetune(
                     for part, gain in item_slice_gains(cold, frozen_rows, tuned_rows).items():
                         slices[part]["models"][name] = gain
                 tuning[name] = result.get("tuning", {}).get(method)
+                reports[name] = result.get("model_reports", {}).get(method)
             costs[mode] = {
                 **training_cost(report),
                 "eval_seconds": round(time.perf_counter() - began, 2),
@@ -243,6 +246,7 @@ def evaluate_finetune(
         },
         "training": costs,
         "tuning": {name: trials for name, trials in tuning.items() if trials},
+        "model_reports": {name: report for name, report in reports.items() if report},
         "finetune": {
             "data_hash": training.data_hash(),
             "pairs": len(training.pairs),
