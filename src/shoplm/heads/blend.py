@@ -96,6 +96,11 @@ def save_blend(blend: LexicalBlend | None, folder: Path) -> None:
         blend.classifier.save(folder)
 
 
+def blend_entry(blend: LexicalBlend | None) -> dict[str, Any] | None:
+    """The manifest's ``lexical`` entry: the blend's weight and calibrations, or None."""
+    return None if blend is None else blend.to_manifest()
+
+
 def load_blend(entry: dict[str, Any] | None, folder: Path) -> LexicalBlend | None:
     """The blend a manifest's ``lexical`` entry names, its classifier read from ``folder``."""
     if entry is None:

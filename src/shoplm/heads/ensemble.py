@@ -34,7 +34,14 @@ from typing import Any
 import numpy as np
 
 from shoplm.heads import storage
-from shoplm.heads.blend import LexicalBlend, check_blendable, fit_blend, load_blend, save_blend
+from shoplm.heads.blend import (
+    LexicalBlend,
+    blend_entry,
+    check_blendable,
+    fit_blend,
+    load_blend,
+    save_blend,
+)
 from shoplm.heads.config import HeadConfig
 from shoplm.heads.head import TaskHead
 from shoplm.heads.predicting import Predicting
@@ -180,7 +187,7 @@ class HeadEnsemble(Predicting):
         manifest = {
             "members": names,
             "calibration": storage.listed(self.calibration),
-            "lexical": None if self.lexical is None else self.lexical.to_manifest(),
+            "lexical": blend_entry(self.lexical),
             "metrics": metrics or {},
             "training": self.info,
         }

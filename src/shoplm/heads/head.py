@@ -25,7 +25,14 @@ from shoplm.finetune.steps import matching_step
 from shoplm.heads import storage
 from shoplm.heads.bases import SharedBases
 from shoplm.heads.batches import tokenize
-from shoplm.heads.blend import LexicalBlend, check_blendable, fit_blend, load_blend, save_blend
+from shoplm.heads.blend import (
+    LexicalBlend,
+    blend_entry,
+    check_blendable,
+    fit_blend,
+    load_blend,
+    save_blend,
+)
 from shoplm.heads.config import HeadConfig, LoraSettings
 from shoplm.heads.features import cache_model_id, embed, run_batches
 from shoplm.heads.model import (
@@ -386,7 +393,7 @@ class TaskHead(Predicting):
                 {"mean": self.scale.mean, "std": self.scale.std} if self.scale else None
             ),
             "calibration": storage.listed(self.calibration),
-            "lexical": None if self.lexical is None else self.lexical.to_manifest(),
+            "lexical": blend_entry(self.lexical),
             "metrics": metrics or {},
             "training": self.info,
             "versions": _versions(),
