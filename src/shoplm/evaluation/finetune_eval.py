@@ -199,13 +199,13 @@ def evaluate_finetune(
             )
             began = time.perf_counter()
             result = score(mode, report["model_folder"], root / TUNED_CACHE)
+            cold = frozen["cold_items"]["rows"] if task == "recommend" else []
             for method in methods:
                 name = f"{method}-{mode}"
                 metrics[name] = result["metrics"][method]
                 frozen_rows, tuned_rows = frozen["rows"][method], result["rows"][method]
                 paired[name] = paired_difference(frozen_rows, tuned_rows)
                 if task == "recommend":
-                    cold = frozen["cold_items"]["rows"]
                     for part, gain in item_slice_gains(cold, frozen_rows, tuned_rows).items():
                         slices[part]["models"][name] = gain
                 tuning[name] = result.get("tuning", {}).get(method)

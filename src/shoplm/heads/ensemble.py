@@ -34,14 +34,7 @@ from typing import Any
 import numpy as np
 
 from shoplm.heads import storage
-from shoplm.heads.blend import (
-    LexicalBlend,
-    blend_entry,
-    check_blendable,
-    fit_blend,
-    load_blend,
-    save_blend,
-)
+from shoplm.heads.blend import blend_entry, check_blendable, fit_blend, load_blend, save_blend
 from shoplm.heads.config import HeadConfig
 from shoplm.heads.head import TaskHead
 from shoplm.heads.predicting import Predicting
@@ -75,7 +68,6 @@ class HeadEnsemble(Predicting):
         self.scale = members[0].scale  # fitted on the same training rows by every member
         self.calibration = calibration
         self.info = info or {}
-        self.lexical: LexicalBlend | None = None  # a word classifier blended in, if any
 
     @classmethod
     def train(
@@ -150,12 +142,6 @@ class HeadEnsemble(Predicting):
     def network_outputs(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray:
         """The members' raw outputs averaged, before any lexical blend."""
         return np.mean(self.member_outputs(texts, show_progress), axis=0)
-
-    def outputs(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray:
-        """The members' raw outputs averaged; with a lexical blend, the blended
-        log-probabilities."""
-        network = self.network_outputs(texts, show_progress)
-        return network if self.lexical is None else self.lexical.combine(network, texts)
 
     def evaluate_members(
         self, examples: Examples, show_progress: bool = False

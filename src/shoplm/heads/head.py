@@ -25,14 +25,7 @@ from shoplm.finetune.steps import matching_step
 from shoplm.heads import storage
 from shoplm.heads.bases import SharedBases
 from shoplm.heads.batches import tokenize
-from shoplm.heads.blend import (
-    LexicalBlend,
-    blend_entry,
-    check_blendable,
-    fit_blend,
-    load_blend,
-    save_blend,
-)
+from shoplm.heads.blend import blend_entry, check_blendable, fit_blend, load_blend, save_blend
 from shoplm.heads.config import HeadConfig, LoraSettings
 from shoplm.heads.features import cache_model_id, embed, run_batches
 from shoplm.heads.model import (
@@ -88,7 +81,6 @@ class TaskHead(Predicting):
         self.device = next(net.parameters()).device
         # raw outputs on the validation rows, kept by training (None for a loaded head)
         self.validation_outputs: np.ndarray | None = None
-        self.lexical: LexicalBlend | None = None  # a word classifier blended in, if any
 
     # ----------------------------------------------------------------- training
     @classmethod
@@ -336,13 +328,6 @@ class TaskHead(Predicting):
             if frozen
             else None,
         )
-
-    def outputs(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray:
-        """Raw outputs: logits ``[n, k]``, one logit ``[n]`` or a standardised value ``[n]``;
-        with a lexical blend, the blended log-probabilities ``[n, k]``."""
-        texts = check_texts(texts)
-        network = self.network_outputs(texts, show_progress)
-        return network if self.lexical is None else self.lexical.combine(network, texts)
 
     def network_outputs(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray:
         """The head's own raw outputs, before any lexical blend."""

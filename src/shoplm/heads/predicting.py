@@ -1,8 +1,9 @@
 """What every trained head predicts from its raw outputs, one head or several averaged.
 
-A subclass gives ``spec``, ``scale``, ``calibration`` and ``outputs(texts)`` (raw outputs, see
-:mod:`shoplm.heads.scoring`); this turns them into probabilities, values, labels and metrics
-the same way for a :class:`~shoplm.heads.head.TaskHead` and a
+A subclass gives ``spec``, ``scale``, ``calibration`` and ``network_outputs(texts)`` (raw
+outputs, see :mod:`shoplm.heads.scoring`), and may hold a word classifier blended into them
+(``lexical``, :mod:`shoplm.heads.blend`); this turns them into probabilities, values, labels
+and metrics the same way for a :class:`~shoplm.heads.head.TaskHead` and a
 :class:`~shoplm.heads.ensemble.HeadEnsemble`.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -21,8 +23,11 @@ from shoplm.heads.scoring import (
     softmax,
     task_metrics,
 )
-from shoplm.heads.spec import Examples, TaskKind, TaskSpec, encode_targets
+from shoplm.heads.spec import Examples, TaskKind, TaskSpec, check_texts, encode_targets
 from shoplm.heads.train import SQUARED_ERROR
+
+if TYPE_CHECKING:
+    from shoplm.heads.blend import LexicalBlend
 
 
 @dataclass
@@ -57,8 +62,18 @@ class Predicting:
     scale: TargetScale | None
     calibration: np.ndarray | None
 
-    def outputs(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray:
+    lexical: LexicalBlend | None = None  # a word classifier blended in, if any
+
+    def network_outputs(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray:
+        """The raw outputs of the network (one head, or several averaged), before any blend."""
         raise NotImplementedError
+
+    def outputs(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray:
+        """Raw outputs: logits ``[n, k]``, one logit ``[n]`` or a standardised value ``[n]``;
+        with a lexical blend, the blended log-probabilities ``[n, k]``."""
+        texts = check_texts(texts)
+        network = self.network_outputs(texts, show_progress)
+        return network if self.lexical is None else self.lexical.combine(network, texts)
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Class probabilities ``[n, k]``, columns in ``spec.reported_labels`` order (binary:
