@@ -52,6 +52,13 @@ def heads_train(
     compare_probe: Annotated[
         bool, typer.Option(help="Also train a frozen-encoder probe and score both on test.")
     ] = True,
+    keep: Annotated[
+        str,
+        typer.Option(
+            help="better: save whichever head (the --mode head or the probe) validates higher, "
+            "the --mode head on ties; mode: always the --mode head."
+        ),
+    ] = "better",
     class_weights: Annotated[
         str,
         typer.Option(
@@ -124,17 +131,20 @@ def heads_train(
     """Train a head on the home's encoder, score it on held-out rows, and save it.
 
     The rows are split 70/10/20 (train / validation, which picks the step and class offsets /
-    test); the head is saved under <home>/heads/NAME and served by `shoplm heads predict`
-    and POST /v1/heads/NAME/predict.
+    test); the head that validates higher (the --mode head or the probe, see --keep) is saved
+    under <home>/heads/NAME and served by `shoplm heads predict` and
+    POST /v1/heads/NAME/predict.
     """
     from shoplm.evaluation.threads import limit_threads
     from shoplm.heads import HeadConfig, LoraSettings
-    from shoplm.heads.home import train_home_head
+    from shoplm.heads.home import KEEP, train_home_head
 
     with friendly_errors(), open_engine(home) as engine:
         limit_threads(threads)
         if mode not in ("lora", "probe"):
             raise CliError(f"--mode must be lora or probe, got {mode!r}")
+        if keep not in KEEP:
+            raise CliError(f"--keep must be better or mode, got {keep!r}")
         config = HeadConfig(
             mode=mode,  # type: ignore[arg-type]
             base_model=engine.settings.encoder.model,
@@ -162,6 +172,7 @@ def heads_train(
             labels=comma_list(labels),
             groups=comma_list(groups),
             compare_probe=compare_probe,
+            keep=keep,
             max_rows=max_rows,
             say=progress_printer(quiet=not engine.settings.show_progress),
             show_progress=engine.settings.show_progress,
@@ -176,7 +187,8 @@ def heads_train(
     )
     for trained_mode, score in result["scores"].items():
         typer.echo(f"{trained_mode}: test {brief_scores(score['test'])}")
-    typer.echo(f"saved ({result['mode']}) at {result['folder']}")
+    why = ", it validates higher" if result["mode"] != result["asked_mode"] else ""
+    typer.echo(f"saved ({result['mode']}{why}) at {result['folder']}")
 
 
 @heads_app.command("predict")

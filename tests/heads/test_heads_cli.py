@@ -95,8 +95,11 @@ def test_cli_heads_train_passes_the_lora_settings_on(
 ) -> None:
     seen: list[HeadConfig] = []
 
-    def record(home: object, name: str, data: Path, config: HeadConfig, **_: object) -> dict:
+    keeps: list[object] = []
+
+    def record(home: object, name: str, data: Path, config: HeadConfig, **rest: object) -> dict:
         seen.append(config)
+        keeps.append(rest["keep"])
         raise ValueError("stopped after the settings were made")
 
     monkeypatch.setattr("shoplm.heads.home.train_home_head", record)
@@ -107,7 +110,7 @@ def test_cli_heads_train_passes_the_lora_settings_on(
     assert (seen[-1].rdrop, seen[-1].layer_lr_decay, seen[-1].lora.dora) == (0.0, 1.0, False)
     assert (seen[-1].batch_size, seen[-1].micro_batch_size) == (32, None)
     assert seen[-1].mode == "lora" and seen[-1].lora.layers == 2 and not seen[-1].refit
-    assert not seen[-1].lexical
+    assert not seen[-1].lexical and keeps[-1] == "better"
     options = ["--rdrop", "1.0", "--layer-lr-decay", "0.8", "--dora", "--lexical"]
     options += ["--batch-size", "16", "--micro-batch-size", "4"]
     tuned = CliRunner().invoke(app, [*train, *options])
@@ -123,4 +126,8 @@ def test_cli_heads_train_passes_the_lora_settings_on(
     assert negative.exit_code == 2 and "--rdrop" in negative.output
     both = CliRunner().invoke(app, [*train, "--refit", "--lexical"])
     assert both.exit_code == 2 and "refitted head" in both.output
-    assert len(seen) == 4  # no bad setting reached training
+    keep = CliRunner().invoke(app, [*train, "--keep", "best"])
+    assert keep.exit_code == 2 and "--keep must be better or mode" in keep.output
+    asked = CliRunner().invoke(app, [*train, "--keep", "mode"])
+    assert asked.exit_code != 0 and keeps[-1] == "mode"
+    assert len(seen) == 5  # no bad setting reached training

@@ -16,6 +16,7 @@ from shoplm.heads import HeadConfig, HeadDataError, LoraSettings, TaskHead, Task
 from shoplm.heads.home import (
     HomeHeads,
     UnknownHeadError,
+    kept_mode,
     list_heads,
     read_labelled,
     sample_rows,
@@ -105,7 +106,7 @@ def test_a_probe_head_trains_saves_and_predicts(tmp_path: Path, labelled_reviews
 def test_lora_head_is_compared_with_the_probe_in_the_same_run(
     tmp_path: Path, labelled_reviews: Path
 ) -> None:
-    report = train_home_head(tmp_path / "home", "mood", labelled_reviews, LORA)
+    report = train_home_head(tmp_path / "home", "mood", labelled_reviews, LORA, keep="mode")
     assert list(report["scores"]) == ["lora", "probe"] and report["mode"] == "lora"
     lora, probe = report["scores"]["lora"], report["scores"]["probe"]
     assert lora["trainable_parameters"] > probe["trainable_parameters"]
@@ -113,7 +114,35 @@ def test_lora_head_is_compared_with_the_probe_in_the_same_run(
     (listed,) = list_heads(tmp_path / "home")
     assert listed["mode"] == "lora" and listed["metrics"]["test"] == lora["test"]
     assert listed["metrics"]["compared"] == {"lora": lora["test"], "probe": probe["test"]}
+    assert listed["metrics"]["kept"] == {"mode": "lora", "asked": "lora", "rule": "mode"}
     assert listed["metrics"]["rows"] == report["rows"]
+
+
+def test_the_head_that_validates_higher_is_the_one_saved(
+    tmp_path: Path, labelled_reviews: Path
+) -> None:
+    """A LoRA head given a single update (one batch holds every row; no retry) validates
+    below the probe, so the probe is saved and served, and the report says which was asked."""
+    stuck = replace(LORA, batch_size=64, collapse_retries=0, class_weights="none")
+    home = tmp_path / "home"
+    report = train_home_head(home, "mood", labelled_reviews, stuck)
+    lora, probe = report["scores"]["lora"], report["scores"]["probe"]
+    assert probe["validation_score"] > lora["validation_score"]
+    assert report["mode"] == "probe" and report["asked_mode"] == "lora"
+    (listed,) = list_heads(home)
+    assert listed["mode"] == "probe" and listed["metrics"]["test"] == probe["test"]
+    assert listed["metrics"]["kept"] == {"mode": "probe", "asked": "lora", "rule": "better"}
+    answers = HomeHeads(home).predict("mood", ["the desk lamp: excellent quality"])
+    assert answers[0]["label"] == "positive"
+    with pytest.raises(ValueError, match="keep must be one of"):
+        train_home_head(home, "mood", labelled_reviews, stuck, keep="best")
+
+
+def test_kept_mode_prefers_the_higher_validation_and_the_asked_mode_on_ties() -> None:
+    assert kept_mode({"lora": 0.61, "probe": 0.74}, "lora") == "probe"
+    assert kept_mode({"lora": 0.74, "probe": 0.61}, "lora") == "lora"
+    assert kept_mode({"lora": 0.7, "probe": 0.7}, "lora") == "lora"
+    assert kept_mode({"lora": -0.42}, "lora") == "lora"  # minus a log loss: higher is better
 
 
 def test_a_failed_retrain_keeps_the_saved_head_and_a_new_one_is_served(

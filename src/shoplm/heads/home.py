@@ -3,8 +3,10 @@
 A shop trains a head from a labelled file (CSV, TSV, JSON lines or Parquet: one or more text
 columns, joined as sentences, and a label column).  The rows are split 70/10/20 with the
 home's seed (by class, so each share holds every label); a LoRA head and a frozen-encoder
-linear probe train on the same rows, both are scored on the held-out test rows, and the head
-of the asked mode is saved under ``<home>/heads/<name>/``.  The head sits on the home's
+linear probe train on the same rows, both are scored on the held-out test rows, and the one
+that validates higher is saved under ``<home>/heads/<name>/`` (the asked mode on ties, or
+always with ``keep="mode"``): on a shop's own labels either can win, as on product categories,
+where the probe beat the LoRA head of the default settings.  The head sits on the home's
 encoder (a fine-tuned folder included), so it reads the same vectors search does.  A head
 that fails to train leaves the one of the same name already saved in place.
 """
@@ -22,6 +24,7 @@ from shoplm.folders import replaced_whole
 from shoplm.heads.bases import SharedBases
 from shoplm.heads.config import HeadConfig
 from shoplm.heads.head import TaskHead
+from shoplm.heads.scoring import selection_score
 from shoplm.heads.spec import Examples, HeadDataError, TaskKind, TaskSpec
 from shoplm.heads.split import FRACTIONS, cap_rows, split_rows
 from shoplm.heads.storage import MANIFEST, read_manifest
@@ -30,6 +33,7 @@ from shoplm.ingest.text_rows import row_text
 from shoplm.ingest.validate import present
 
 HEADS_DIR = "heads"
+KEEP = ("better", "mode")  # save the head that validates higher, or always the asked mode
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 Say = Callable[[str], None]
 
@@ -183,15 +187,19 @@ def train_home_head(
     labels: Sequence[str] = (),
     groups: Sequence[str] = (),
     compare_probe: bool = True,
+    keep: str = "better",
     max_rows: int | None = None,
     say: Say | None = None,
     show_progress: bool = False,
 ) -> dict[str, Any]:
     """Train, score and save the head ``name`` of ``home`` (see the module docstring).
 
-    ``max_rows``: train and score on a seeded sample of that many usable rows (every row is
-    still read and checked first)."""
+    ``keep``: ``"better"`` saves whichever trained head validates higher (the asked mode on
+    ties), ``"mode"`` always the head of ``config.mode``.  ``max_rows``: train and score on a
+    seeded sample of that many usable rows (every row is still read and checked first)."""
     say = say or (lambda _message: None)
+    if keep not in KEEP:
+        raise ValueError(f"keep must be one of {KEEP}, got {keep!r}")
     check_name(name)
     labelled = read_labelled(data, text_columns, label_column)
     skipped = labelled.skipped
@@ -215,7 +223,7 @@ def train_home_head(
     report["skipped_rows"] = {"count": len(skipped), "first": skipped[:10]}
     report["usable_rows"] = usable
     scores: dict[str, Any] = {}
-    kept: TaskHead | None = None
+    heads: dict[str, TaskHead] = {}
     for mode in modes:
         say(f"training the {mode} head")
         head = TaskHead.train(
@@ -226,23 +234,47 @@ def train_home_head(
             show_progress=show_progress,
             say=say,
         )
+        heads[mode] = head
         scores[mode] = {
             "validation": head.info["validation"],
+            "validation_score": round(validated_score(head), 6),
             "test": head.evaluate(shares["test"]),
             "trainable_parameters": head.trainable_parameters,
         }
-        if mode == config.mode:
-            kept = head
-    assert kept is not None
-    saved = {**scores[config.mode], "rows": report["rows"], "data": str(data)}
+    validated = {mode: score["validation_score"] for mode, score in scores.items()}
+    kept = kept_mode(validated, config.mode) if keep == "better" else config.mode
+    if kept != config.mode:
+        say(
+            f"keeping the {kept} head: it validates higher than the {config.mode} head "
+            f"({validated[kept]:.4f} against {validated[config.mode]:.4f})"
+        )
+    saved = {**scores[kept], "rows": report["rows"], "data": str(data)}
     saved["usable_rows"] = usable  # more than the rows' sum when --max-rows sampled them
     saved.pop("trainable_parameters")  # the manifest's training notes hold it
     if len(scores) > 1:
         saved["compared"] = {mode: score["test"] for mode, score in scores.items()}
-    folder = _save_whole(kept, heads_dir(home) / name, saved)
-    report.update(mode=config.mode, base_model=config.base_model, folder=str(folder))
+        saved["kept"] = {"mode": kept, "asked": config.mode, "rule": keep}
+    folder = _save_whole(heads[kept], heads_dir(home) / name, saved)
+    report.update(mode=kept, asked_mode=config.mode, keep=keep)
+    report.update(base_model=config.base_model, folder=str(folder))
     report["scores"] = scores
     return report
+
+
+def validated_score(head: TaskHead) -> float:
+    """The head's validation score as it predicts (the word blend's, where one was fitted);
+    higher is better (:func:`~shoplm.heads.scoring.selection_score`)."""
+    blended = head.info.get("lexical", {}).get("validation")
+    return selection_score(head.spec, blended or head.info["validation"])
+
+
+def kept_mode(validated: dict[str, float], asked: str) -> str:
+    """The mode whose head validates highest; the asked mode keeps ties."""
+    best = asked
+    for mode, score in validated.items():
+        if score > validated[best] + 1e-9:
+            best = mode
+    return best
 
 
 def _some(numbers: list[int], shown: int = 5) -> str:
