@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
+from safetensors.torch import load_file, save_file
 
+from shoplm.config import EncoderSettings
 from shoplm.engine import Engine, NotFittedError, UnknownPlatformError, _history_phrase
+from shoplm.finetune.manifest import FOLDER_MARKER
 from shoplm.schema import Item
 from shoplm.search.pipeline import SearchCandidate
+from shoplm.text.cache import text_hash
+from shoplm.text.encoder import TextEncoder
 
 
 @pytest.fixture(scope="module")
@@ -151,3 +160,35 @@ def test_a_history_reason_says_when_the_make_is_what_is_shared() -> None:
     assert _history_phrase(far, phone, {2: case}) is None
     own = SearchCandidate(row=2, score=1.0, sources={"history": 1.0}, nearest_history_row=2)
     assert _history_phrase(own, case, {2: case}) == "you showed interest in it before"
+
+
+def test_a_home_on_a_tuned_encoder_gives_sasrec_text_the_bases_vectors(
+    tmp_path: Path, tiny_base: str, tiny_items: list[dict], tiny_events: list[dict]
+) -> None:
+    """The base's vectors are encoded only when a model reads them, once, into the cache."""
+    tuned = tmp_path / "tuned"  # a "fine-tuned" copy of the tiny base: other weights, its marker
+    shutil.copytree(tiny_base, tuned)
+    weights = load_file(tuned / "model.safetensors")
+    noise = torch.Generator().manual_seed(1)
+    save_file(
+        {k: v + 0.05 * torch.randn(v.shape, generator=noise) for k, v in weights.items()},
+        tuned / "model.safetensors",
+    )
+    (tuned / FOLDER_MARKER).write_text(json.dumps({"format": 1, "base_model": tiny_base}))
+    with Engine.open(tmp_path / "home") as engine:
+        engine.settings.encoder.model = str(tuned)
+        engine.settings.recommend.params = {"sasrec-text": {"max_epochs": 2, "time_budget_s": None}}
+        engine.upsert_items(tiny_items)
+        engine.add_events(tiny_events)
+        texts = [item.text() for item in engine.store.iter_items("default")]
+        hashes = [text_hash(t) for t in texts]
+        base_id = engine.base_encoder().model_id
+        engine.fit(models=["content"])
+        assert engine.encoder.cache.get_many(base_id, hashes) == {}  # no model asked
+        report = engine.fit(models=["sasrec-text", "content"])
+        assert report["model_reports"]["sasrec-text"]["text_vectors"] == "base"
+        cached = engine.encoder.cache.get_many(base_id, hashes)
+        tuned_cached = engine.encoder.cache.get_many(engine.encoder.model_id, hashes)
+    expected = TextEncoder(EncoderSettings(model=tiny_base)).encode(texts)
+    np.testing.assert_allclose(np.stack([cached[h] for h in hashes]), expected, atol=1e-5)
+    assert not np.allclose(np.stack([tuned_cached[h] for h in hashes]), expected, atol=1e-3)

@@ -7,10 +7,11 @@ engines on two homes and they share nothing.
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -128,6 +129,35 @@ class Engine:
             )
         return self._encoder
 
+    def base_encoder(self) -> TextEncoder:
+        """The encoder of the base the home's model was fine-tuned from, sharing the vector
+        cache; the home's own encoder when it was not tuned."""
+        from shoplm.finetune.manifest import base_of
+
+        base = base_of(self.settings.encoder.model)
+        if base == self.settings.encoder.model:
+            return self.encoder
+        settings = self.settings.encoder.model_copy(update={"model": base})
+        return TextEncoder(settings, cache=self.encoder.cache, show_progress=False)
+
+    def _base_vectors(self, platform: str, texts: list[str]) -> Callable[[], np.ndarray] | None:
+        """The base encoder's vectors of ``texts``, encoded (or read from the cache) on first
+        call, for models that read them (``FitContext.base_vectors``); None when the home's
+        encoder is its own base."""
+        encoder = self.base_encoder()
+        if encoder is self.encoder:
+            return None
+
+        @functools.cache
+        def encode() -> np.ndarray:
+            log.info("fit %s: the base encoder's vectors of %d items", platform, len(texts))
+            try:
+                return encoder.encode_cached(texts)
+            finally:
+                encoder.close()
+
+        return encode
+
     @property
     def heads(self) -> HomeHeads:
         """The home's task heads (sentiment, categories, ...), each loaded on first use."""
@@ -237,6 +267,7 @@ class Engine:
             item_embeddings=embeddings,
             seed=self.settings.seed,
             show_progress=self.settings.show_progress,
+            base_vectors=self._base_vectors(platform, texts),
         )
         context.options["graph"] = self._fit_graph(platform, items)
         if self.settings.compute.backend == "ray":  # SASRec epochs on Ray Train workers

@@ -128,6 +128,41 @@ def test_text_variant_uses_content_and_chooses_weights(data: Interactions) -> No
     assert int(np.argmax(scores)) == 2
 
 
+def test_text_variant_reads_the_base_encoders_vectors_unless_told_otherwise(
+    data: Interactions,
+) -> None:
+    """On a home whose encoder is fine-tuned, the fit offers the base's vectors as well:
+    sasrec-text reads those by default, the tuned ones with ``text_vectors="home"``."""
+    rng = np.random.default_rng(1)
+    tuned, base = rng.normal(size=(2, N_ITEMS, 12)).astype(np.float32)
+    asked: list[int] = []
+
+    def base_vectors() -> np.ndarray:
+        asked.append(1)
+        return base
+
+    context = FitContext(items=items(), item_embeddings=tuned, seed=3, base_vectors=base_vectors)
+    quick = {**TINY, "max_epochs": 2, "token_weight": 0.5}
+    on_base = SASRecText(**quick)
+    on_base.fit(data, context)
+    alone = SASRecText(**quick)
+    alone.fit(data, FitContext(items=items(), item_embeddings=base, seed=3))
+    assert on_base.report["text_vectors"] == "base" and asked == [1]
+    np.testing.assert_array_equal(on_base.item_content, alone.item_content)
+    on_home = SASRecText(**quick, text_vectors="home")
+    on_home.fit(data, context)
+    plain = SASRecText(**quick)  # no base on offer: the home's encoder is its own base
+    plain.fit(data, FitContext(items=items(), item_embeddings=tuned, seed=3))
+    assert on_home.report["text_vectors"] == plain.report["text_vectors"] == "home"
+    np.testing.assert_array_equal(on_home.item_content, plain.item_content)
+    assert not np.array_equal(on_home.item_content, on_base.item_content)
+    assert asked == [1]  # the home's vectors never call for the base's
+    with pytest.raises(ValueError, match="text_vectors must be one of"):
+        SASRecText(text_vectors="tuned")
+    with pytest.raises(ValueError, match="text vectors must be one of"):
+        context.text_vectors("tuned")
+
+
 def test_text_variant_scores_a_new_looking_history_from_content(data: Interactions) -> None:
     """With the sequence part switched off, brand decides: brand-A history -> brand-A items."""
     model = SASRecText(

@@ -22,7 +22,6 @@ from shoplm.finetune.train import FinetuneConfig, Progress, with_task_scale
 from shoplm.recommend.content import DEFAULT_HALF_LIFE, ContentModel
 from shoplm.schema import EVENT_WEIGHTS, Item
 from shoplm.search.learn import click_examples
-from shoplm.text.encoder import TextEncoder
 
 if TYPE_CHECKING:
     from shoplm.engine import Engine
@@ -112,7 +111,7 @@ def finetune_home(
             max_pairs=build, max_valid=max_valid, seed=config.seed,
         )  # fmt: skip
     base = base_of(engine.settings.encoder.model)
-    encode = _base_encoder(engine, base).encode_cached
+    encode = engine.base_encoder().encode_cached
     filtered = None
     if max_positive_rank is not None:
         say(f"ranking {len(data.pairs)} pairs' next items with the encoder")
@@ -177,11 +176,3 @@ def click_log_data(
 
 def _same_folder(model: str, folder: str) -> bool:
     return Path(model).expanduser().resolve() == Path(folder).resolve()
-
-
-def _base_encoder(engine: Engine, base: str) -> TextEncoder:
-    """The home's encoder when it is the base, else the base with the home's cache."""
-    if base == engine.settings.encoder.model:
-        return engine.encoder
-    settings = engine.settings.encoder.model_copy(update={"model": base})
-    return TextEncoder(settings, cache=engine.encoder.cache, show_progress=False)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Self
@@ -23,12 +24,18 @@ MANIFEST = "manifest.json"
 ARRAYS = "arrays.safetensors"
 
 
+TEXT_VECTORS = ("base", "home")  # which encoder's item vectors a model reads
+
+
 @dataclass
 class FitContext:
     """What a model may use besides the interactions.
 
     ``item_embeddings`` rows align with ``Interactions.item_ids`` and are L2-normalised;
     ``items`` likewise.  Either may be None when the engine has no text for the items.
+    ``item_embeddings`` come from the home's encoder; when that encoder was fine-tuned from a
+    base model, ``base_vectors`` gives the base's vectors of the same items (encoded on first
+    call, so a fit whose models never ask pays nothing), else it is None.
     """
 
     items: list[Item] | None = None
@@ -36,6 +43,16 @@ class FitContext:
     seed: int = 42
     show_progress: bool = False
     options: dict[str, Any] = field(default_factory=dict)
+    base_vectors: Callable[[], np.ndarray] | None = None
+
+    def text_vectors(self, which: str) -> np.ndarray | None:
+        """The item vectors of ``which`` encoder: ``"home"`` (the home's, tuned or not) or
+        ``"base"`` (the base it was tuned from; the home's own when it was not tuned)."""
+        if which not in TEXT_VECTORS:
+            raise ValueError(f"text vectors must be one of {TEXT_VECTORS}, got {which!r}")
+        if which == "base" and self.base_vectors is not None:
+            return self.base_vectors()
+        return self.item_embeddings
 
 
 @dataclass
