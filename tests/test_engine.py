@@ -88,6 +88,22 @@ def test_new_user_gets_popular_items(fitted_home: Path) -> None:
     assert hits[0].reason == "popular with shoppers"
 
 
+def test_new_user_gets_popular_items_from_a_named_model_too(fitted_home: Path) -> None:
+    """Content scores every item 0 for a shopper with no history: the list would be the
+    catalog in stored order, so the popular items answer, and say why."""
+    with Engine.open(fitted_home) as engine:
+        popular = engine.recommend("never-seen", k=3, model="popularity")
+        named = engine.recommend("never-seen", k=3, model="content")
+        with pytest.raises(ValueError, match="model 'sasrec' is not fitted"):
+            engine.recommend("never-seen", model="sasrec")
+        known = engine.recommend("u5", k=3, model="content")
+    assert [h.item_id for h in named] == [h.item_id for h in popular]
+    assert [h.score for h in named] == [h.score for h in popular] and popular[0].score > 0
+    assert popular[0].reason == "popular with shoppers"
+    assert named[0].reason == "popular with shoppers (no history yet for content)"
+    assert "no history" not in known[0].reason
+
+
 def test_fresh_event_changes_the_next_answer(fitted_home: Path) -> None:
     with Engine.open(fitted_home) as engine:
         before = [h.item_id for h in engine.recommend("newbie", k=3)]

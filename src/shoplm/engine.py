@@ -473,19 +473,33 @@ class Engine:
         model: str = BLEND,
         exclude_seen: bool | None = None,
     ) -> list[Hit]:
-        """Items for this user: the blended models, or one named model."""
+        """Items for this user: the blended models, or one named model.
+
+        A shopper with no history yet gets the popular items whichever model was asked for
+        (where popularity is fitted): the personal models score every item 0 for them, which
+        would list the catalog in stored order.
+        """
         fitted = self.fitted(platform)
+        self._check_model(fitted, model)
         history = self._history_rows(fitted, user_id)
         batch = UserBatch(np.array([fitted.user_index.get(user_id, -1)]), [history])
-        if len(history) == 0:
-            scores, parts = self._score(fitted, batch, "popularity" if model == BLEND else model)
-        else:
-            scores, parts = self._score(fitted, batch, model)
+        cold = len(history) == 0 and "popularity" in fitted.models
+        scores, parts = self._score(fitted, batch, "popularity" if cold else model)
         scores = scores[0].astype(np.float64)
         if self.settings.recommend.exclude_seen if exclude_seen is None else exclude_seen:
             scores[history] = -np.inf
         top = top_rows(scores, k)
-        return self._hits(fitted, top, scores, {n: p[0] for n, p in parts.items()}, history)
+        hits = self._hits(fitted, top, scores, {n: p[0] for n, p in parts.items()}, history)
+        if cold and model not in (BLEND, "popularity"):
+            for hit in hits:
+                hit.reason = f"{hit.reason} (no history yet for {model})"
+        return hits
+
+    @staticmethod
+    def _check_model(fitted: FittedPlatform, model: str) -> None:
+        """An unknown model is an error, even for a shopper whose list would not use it."""
+        if model != BLEND and model not in fitted.models:
+            raise ValueError(f"model {model!r} is not fitted; fitted: {sorted(fitted.models)}")
 
     def similar(
         self, item_id: str, k: int = 10, platform: str | None = None, model: str = "content"
@@ -543,8 +557,7 @@ class Engine:
     ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         if model == BLEND:
             return blend(fitted.models, self.settings.recommend.blend, batch)
-        if model not in fitted.models:
-            raise ValueError(f"model {model!r} is not fitted; fitted: {sorted(fitted.models)}")
+        self._check_model(fitted, model)
         scores = fitted.models[model].score(batch)
         return scores, {model: scores}
 
