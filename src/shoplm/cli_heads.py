@@ -224,4 +224,6 @@ def heads_list(home: HomeOption = None, as_json: JsonOption = False) -> None:
         typer.echo("no heads yet: train one with `shoplm heads train NAME --data FILE`")
     for head in found:
         shown = brief_scores(head["metrics"].get("test", {}))
-        typer.echo(f"{head['name']}: {head['task']['kind']} ({head['mode']}); test {shown}")
+        asked = head["metrics"].get("kept", {}).get("asked", head["mode"])
+        mode = head["mode"] + (f", validated above {asked}" if asked != head["mode"] else "")
+        typer.echo(f"{head['name']}: {head['task']['kind']} ({mode}); test {shown}")

@@ -131,3 +131,28 @@ def test_cli_heads_train_passes_the_lora_settings_on(
     asked = CliRunner().invoke(app, [*train, "--keep", "mode"])
     assert asked.exit_code != 0 and keeps[-1] == "mode"
     assert len(seen) == 5  # no bad setting reached training
+
+
+def test_cli_heads_train_says_when_the_probe_is_kept(
+    tmp_path: Path, labelled_reviews: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When the probe validates higher it is saved, and both the training output and the
+    listing say it was chosen over the asked mode (the choice itself is tested on real
+    training in test_heads_home; here the validation scores are set)."""
+    monkeypatch.setattr(
+        "shoplm.heads.home.validated_score",
+        lambda head: 0.9 if head.config.mode == "probe" else 0.5,
+    )
+    home = ["--home", str(tmp_path / "home")]
+    train = ["heads", "train", "mood", "--data", str(labelled_reviews), *home]
+    quick = ["--epochs", "1", "--batch-size", "64", "--max-seq-length", "16"]
+    quick += ["--lora-layers", "1", "--class-weights", "none"]
+    done = CliRunner().invoke(app, [*train, *quick])
+    assert done.exit_code == 0, done.output
+    assert done.stdout.splitlines()[-1].startswith("saved (probe, it validates higher) at ")
+    listed = CliRunner().invoke(app, ["heads", "list", *home])
+    assert listed.stdout.startswith("mood: classification (probe, validated above lora); test ")
+    kept = CliRunner().invoke(app, [*train, *quick, "--keep", "mode", "--json"])
+    assert json.loads(kept.stdout)["mode"] == "lora"
+    listed = CliRunner().invoke(app, ["heads", "list", *home])
+    assert listed.stdout.startswith("mood: classification (lora); test ")
