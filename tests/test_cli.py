@@ -40,6 +40,9 @@ def test_errors_are_one_line_with_exit_2(tmp_path: Path) -> None:
     assert "not fitted yet" in result.output
     bad_map = runner.invoke(app, ["ingest", "x.csv", "--map", "oops", "--home", str(tmp_path)])
     assert bad_map.exit_code == 2 and "SOURCE=FIELD" in bad_map.output
+    evaluate = ["evaluate", "recommend", "--data", str(tmp_path)]
+    bad_params = runner.invoke(app, [*evaluate, "--params", '{"content": 0.5}'])
+    assert bad_params.exit_code == 2 and "--params must map model names" in bad_params.output
 
 
 def test_init_keeps_a_local_encoder_folder_by_its_absolute_path(

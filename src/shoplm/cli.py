@@ -568,6 +568,13 @@ def evaluate_recommend_command(
     tune: Annotated[
         bool, typer.Option(help="Choose ALS/item-kNN/BPR/content parameters on validation.")
     ] = True,
+    params: Annotated[
+        str | None,
+        typer.Option(
+            help="The models' parameters as JSON, as a home's recommend.params, e.g. "
+            '\'{"sasrec-text": {"text_vectors": "home"}}\'.'
+        ),
+    ] = None,
     report: ReportOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -576,9 +583,14 @@ def evaluate_recommend_command(
     Every hyperparameter is chosen on the validation item (second-to-last), never on test;
     the JSON also holds the cold-item slice and the parameters each model used.
     """
+    from shoplm.evaluation.options import model_params
     from shoplm.evaluation.recommend_eval import evaluate_recommend
 
     with friendly_errors():
+        try:
+            chosen = model_params(params) if params is not None else None
+        except argparse.ArgumentTypeError as error:
+            raise CliError(str(error)) from None
         result = evaluate_recommend(
             data,
             subset=subset,
@@ -586,6 +598,7 @@ def evaluate_recommend_command(
             protocol=protocol,
             max_users=max_users,
             tune=tune,
+            model_params=chosen,
             show_progress=progress_wanted(),  # bars go to stderr
             progress=progress_printer(quiet=False),
         )

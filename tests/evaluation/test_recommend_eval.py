@@ -110,3 +110,15 @@ def test_no_tuning_when_asked(tmp_path: Path) -> None:
     assert sum(rows) / 10 == pytest.approx(out["metrics"]["itemknn"]["HR@10"])
     with pytest.raises(ValueError, match="unknown per-user metric 'HR@50'"):
         evaluate_recommend(folder, models=["itemknn"], ks=(10,), per_user="HR@50")
+
+
+def test_model_params_set_what_a_model_fits_with(tmp_path: Path) -> None:
+    folder = write_office(tmp_path / "amazon_office", test_offset=0)
+    plain = evaluate_recommend(folder, models=["content"], ks=(10,), tune=False)
+    given = evaluate_recommend(
+        folder, models=["content"], ks=(10,), tune=False,
+        model_params={"content": {"half_life": 0.5, "token_weight": 0.0}},
+    )  # fmt: skip
+    assert not plain["model_params"].get("content")  # the model's own defaults
+    assert given["model_params"]["content"] == {"half_life": 0.5, "token_weight": 0.0}
+    assert given["metrics"]["content"] != plain["metrics"]["content"]

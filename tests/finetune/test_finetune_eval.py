@@ -112,6 +112,10 @@ def test_shoplm_evaluate_finetune_scores_frozen_and_lora_in_one_run(
     assert result["paired"]["slices"]["cold_items"]["models"]["sasrec-text-lora"] == sequential
     reports = result["model_reports"]  # what sasrec-text chose on validation, per encoder
     assert reports["sasrec-text-frozen"]["best_epoch"] >= 1 and "sasrec-text-lora" in reports
+    # On the tuned encoder sasrec-text reads the base's vectors (its default), so it ranks
+    # as it does on the frozen encoder; --params gives it the tuned ones (below).
+    assert reports["sasrec-text-lora"]["text_vectors"] == "base"
+    assert sequential["difference"] == 0 and sequential["better"] == sequential["worse"] == 0
     assert result["n_users"] == 8 and "leave-one-out" in result["protocol"]
     lora = result["training"]["lora"]
     assert lora["torch_threads"] == 1  # the training child kept the cap
@@ -160,6 +164,7 @@ def test_shoplm_evaluate_finetune_scores_frozen_and_lora_in_one_run(
 
     monkeypatch.setattr(finetune_eval_module, "run_in_child", in_process)
     refit_options = options.replace("--strengths 0.5", "--refit").split()
+    refit_options += ["--params", '{"sasrec-text":{"text_vectors":"home"}}']
     refit_args = [*args[:2], "--workdir", str(tmp_path / "refit"), *args[4:]]
     torch_threads = torch.get_num_threads()
     try:
@@ -174,6 +179,7 @@ def test_shoplm_evaluate_finetune_scores_frozen_and_lora_in_one_run(
     assert refit["steps"] == refit_steps(4, 16, 24, 4) == 6
     assert refitted["finetune"]["hard_negatives"]["held_out_pairs_with_negatives"] == 8
     assert refitted["training"]["lora"]["refit_seconds"] > 0
+    assert refitted["model_reports"]["sasrec-text-lora"]["text_vectors"] == "home"
     assert refitted["finetune"]["data_hash"] == result["finetune"]["data_hash"]
 
 

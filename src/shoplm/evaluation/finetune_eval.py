@@ -37,14 +37,14 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 from shoplm.config import DEFAULT_ENCODER, EncoderSettings
 from shoplm.datasets import RecDataset, SearchDataset, load_dataset
 from shoplm.evaluation.finetune_options import add_finetune_options, finetune_config
-from shoplm.evaluation.options import comma_list
+from shoplm.evaluation.options import comma_list, model_params
 from shoplm.evaluation.paired import PAIRED_METRIC, describe, paired_difference
 from shoplm.evaluation.recommend_eval import evaluate_recommend, held_out_split
 from shoplm.evaluation.runner import Progress, embedding_cache_path, say_on_stderr
@@ -89,6 +89,7 @@ def evaluate_finetune(
     workdir: str | Path | None = None,
     base_model: str = DEFAULT_ENCODER,
     models: Sequence[str] = ("content",),
+    model_params: Mapping[str, Mapping[str, Any]] | None = None,
     show_progress: bool = False,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
@@ -105,7 +106,9 @@ def evaluate_finetune(
     that many items for the anchor (:mod:`shoplm.finetune.filtering`), before ``max_pairs``
     draws from them.
     ``models`` (recommendation): the recommenders scored with each encoder, from
-    :data:`TEXT_RECOMMENDERS`; content is always one of them.
+    :data:`TEXT_RECOMMENDERS`; content is always one of them.  ``model_params``: their
+    parameters, as a home's ``recommend.params`` (recommendation; see
+    :func:`~shoplm.evaluation.recommend_eval.evaluate_recommend`).
     """
     say = progress or (lambda _msg: None)
     if max_positive_rank is not None and max_positive_rank < 1:
@@ -133,7 +136,7 @@ def evaluate_finetune(
             result = evaluate_recommend(
                 dataset, models=methods, max_users=max_users, tune=tune, seed=seed,
                 show_progress=show_progress, progress=say, encoder=encoder,
-                per_user=PAIRED_METRIC, embedding_cache=cache,
+                per_user=PAIRED_METRIC, embedding_cache=cache, model_params=model_params,
             )  # fmt: skip
             return {**result, "rows": result.pop("per_user")["models"]}
         result = evaluate_search(
@@ -430,6 +433,13 @@ def main(argv: list[str] | None = None) -> int:
         help="recommendation: comma-separated recommenders scored with each encoder, of "
         f"{','.join(TEXT_RECOMMENDERS)} (content always runs) [content]",
     )
+    parser.add_argument(
+        "--params",
+        type=model_params,
+        default=None,
+        help="recommendation: the models' parameters as JSON, as a home's recommend.params, "
+        'e.g. \'{"sasrec-text": {"text_vectors": "home"}}\'',
+    )
     add_finetune_options(parser)
     parser.add_argument("--max-pairs", type=int, default=None)
     parser.add_argument("--window", type=int, default=1)
@@ -467,7 +477,7 @@ def main(argv: list[str] | None = None) -> int:
         valid_corpus_size=args.valid_corpus_size, max_users=args.max_users,
         max_queries=args.max_queries, tune=not args.no_tune,
         workdir=args.workdir, base_model=args.base_model, models=comma_list(args.models),
-        show_progress=True, progress=say_on_stderr,
+        model_params=args.params, show_progress=True, progress=say_on_stderr,
     )  # fmt: skip
     if args.json:
         print(json.dumps(result, indent=2))

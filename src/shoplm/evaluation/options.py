@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import json
+from typing import Any
 
 
 def comma_list(text: str) -> list[str]:
@@ -16,3 +18,18 @@ def float_list(text: str) -> list[float]:
         return [float(part) for part in comma_list(text)]
     except ValueError as error:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers: {error}") from None
+
+
+def model_params(text: str) -> dict[str, dict[str, Any]]:
+    """``'{"sasrec-text": {"text_vectors": "home"}}'`` -> each named model's parameters
+    (``recommend.params`` of a home); anything else is an argparse error saying what."""
+    try:
+        parsed = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise argparse.ArgumentTypeError(f"--params is not JSON: {error}") from None
+    if not isinstance(parsed, dict) or not all(isinstance(v, dict) for v in parsed.values()):
+        raise argparse.ArgumentTypeError(
+            "--params must map model names to their parameters, e.g. "
+            '\'{"sasrec-text": {"text_vectors": "home"}}\''
+        )
+    return parsed

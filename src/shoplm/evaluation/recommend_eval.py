@@ -33,6 +33,7 @@ import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -97,6 +98,7 @@ def evaluate_recommend(
     encoder: dict | None = None,
     per_user: str | None = None,
     embedding_cache: Path | None = None,
+    model_params: Mapping[str, Mapping[str, Any]] | None = None,
     show_progress: bool = False,
     progress: Progress | None = None,
 ) -> dict:
@@ -113,7 +115,9 @@ def evaluate_recommend(
     under ``"per_user"``, in the same user order for every model (for paired comparisons);
     ``cold_items`` then also gives its users' positions in those rows (``"rows"``).
     ``embedding_cache`` is the vector cache's file (None: the machine's, see
-    :func:`~shoplm.evaluation.runner.open_temp_engine`).
+    :func:`~shoplm.evaluation.runner.open_temp_engine`).  ``model_params`` sets models'
+    parameters as a home's ``recommend.params`` does (tuning still chooses the ones on a
+    model's grid), e.g. ``{"sasrec-text": {"text_vectors": "home"}}``.
     """
     say = progress or (lambda _msg: None)
     started = time.perf_counter()
@@ -138,6 +142,9 @@ def evaluate_recommend(
     explain_sample = seeded_sample(users, explain_users, seed)
     with tempfile.TemporaryDirectory(prefix="shoplm-eval-") as workdir:
         engine = open_temp_engine(workdir, show_progress, encoder, embedding_cache)
+        for name, params in (model_params or {}).items():
+            configured = engine.settings.recommend.params
+            configured[name] = {**configured.get(name, {}), **params}
         try:
             say(
                 f"ingesting {len(dataset.items)} items and {sum(map(len, train.values()))} "
