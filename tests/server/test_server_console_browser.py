@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import uvicorn
 
-from shoplm.heads import HeadConfig
+from shoplm.heads import HeadConfig, LoraSettings
 from shoplm.heads.home import train_home_head
 from shoplm.realtime import RealtimeSettings
 from shoplm.server import ServerSettings, create_app
@@ -38,7 +38,16 @@ TIMEOUT_MS = 15_000
 
 @pytest.fixture(scope="module")
 def console_url(served_home, labelled_reviews):
-    train_home_head(served_home, "mood", labelled_reviews, HeadConfig(mode="probe"))
+    quick_lora = HeadConfig(
+        mode="lora", epochs=1, max_seq_length=16, batch_size=8,
+        lora=LoraSettings(r=4, alpha=8, layers=1),
+    )  # fmt: skip
+    with pytest.MonkeyPatch.context() as patch:  # the probe validates higher: it is saved
+        patch.setattr(
+            "shoplm.heads.home.validated_score",
+            lambda head: 0.9 if head.config.mode == "probe" else 0.5,
+        )
+        train_home_head(served_home, "mood", labelled_reviews, quick_lora)
     reports = served_home / "reports"
     reports.mkdir()
     (reports / "office-recommend.html").write_text(
@@ -168,7 +177,8 @@ def test_console_predicts_with_a_task_head(console_url, page, artifacts):
     page.goto(f"{console_url}/console/")
     page.wait_for_selector("body[data-ready='1']")
     page.wait_for_selector("#head-pick option[value='mood']", state="attached")
-    assert "probe head, test: macro_f1 " in page.inner_text("#head-meta")
+    meta = page.inner_text("#head-meta")
+    assert "probe head (validated above lora), test: macro_f1 " in meta
     page.fill("#head-texts", "these pens: waste of money\nthe office chair: love it")
     page.click("#head-go")
     page.wait_for_selector("#head-answers > li[data-label]")

@@ -205,7 +205,9 @@ function showHeadScores(heads) {
   const test = (head && head.metrics.test) || {};
   const headline = ["macro_f1", "accuracy", "auc", "log_loss", "rmse"].filter((name) => name in test);  // heads/scoring.py HEADLINE
   const shown = headline.slice(0, 3).map((name) => `${name} ${Number(test[name]).toFixed(3)}`);
-  $("head-meta").textContent = head ? `${head.mode} head, test: ${shown.join(" · ") || "not scored"}` : "";
+  const asked = head && head.metrics.kept ? head.metrics.kept.asked : null;  // heads/home.py
+  const chosen = asked && asked !== head.mode ? ` (validated above ${asked})` : "";
+  $("head-meta").textContent = head ? `${head.mode} head${chosen}, test: ${shown.join(" · ") || "not scored"}` : "";
 }
 
 function answerItem(text, answer) {
