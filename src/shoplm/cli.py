@@ -583,12 +583,12 @@ def evaluate_recommend_command(
     Every hyperparameter is chosen on the validation item (second-to-last), never on test;
     the JSON also holds the cold-item slice and the parameters each model used.
     """
-    from shoplm.evaluation.options import model_params
+    from shoplm.evaluation.options import parse_model_params
     from shoplm.evaluation.recommend_eval import evaluate_recommend
 
     with friendly_errors():
         try:
-            chosen = model_params(params) if params is not None else None
+            chosen = parse_model_params(params) if params is not None else None
         except argparse.ArgumentTypeError as error:
             raise CliError(str(error)) from None
         result = evaluate_recommend(

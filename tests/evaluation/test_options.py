@@ -6,7 +6,7 @@ import argparse
 
 import pytest
 
-from shoplm.evaluation.options import comma_list, float_list, model_params
+from shoplm.evaluation.options import comma_list, float_list, parse_model_params
 
 
 def test_comma_list_strips_names_and_drops_empty_ones() -> None:
@@ -22,15 +22,15 @@ def test_float_list_reads_numbers_and_names_a_bad_part() -> None:
         float_list("0.5,half")
 
 
-def test_model_params_reads_each_models_parameters_and_names_bad_input() -> None:
+def test_parse_model_params_reads_each_models_parameters_and_names_bad_input() -> None:
     text = '{"sasrec-text": {"text_vectors": "home"}, "content": {"half_life": 2}}'
-    assert model_params(text) == {
+    assert parse_model_params(text) == {
         "sasrec-text": {"text_vectors": "home"},
         "content": {"half_life": 2},
     }
     with pytest.raises(argparse.ArgumentTypeError, match="--params is not JSON"):
-        model_params("{sasrec-text: home}")
+        parse_model_params("{sasrec-text: home}")
     with pytest.raises(argparse.ArgumentTypeError, match="map model names to their parameters"):
-        model_params('{"sasrec-text": "home"}')
+        parse_model_params('{"sasrec-text": "home"}')
     with pytest.raises(argparse.ArgumentTypeError, match="map model names"):
-        model_params("[1, 2]")
+        parse_model_params("[1, 2]")

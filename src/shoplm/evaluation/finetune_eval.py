@@ -44,7 +44,7 @@ from typing import Any, Literal
 from shoplm.config import DEFAULT_ENCODER, EncoderSettings
 from shoplm.datasets import RecDataset, SearchDataset, load_dataset
 from shoplm.evaluation.finetune_options import add_finetune_options, finetune_config
-from shoplm.evaluation.options import comma_list, model_params
+from shoplm.evaluation.options import comma_list, parse_model_params
 from shoplm.evaluation.paired import PAIRED_METRIC, describe, paired_difference
 from shoplm.evaluation.recommend_eval import evaluate_recommend, held_out_split
 from shoplm.evaluation.runner import Progress, embedding_cache_path, say_on_stderr
@@ -435,7 +435,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--params",
-        type=model_params,
+        type=parse_model_params,
         default=None,
         help="recommendation: the models' parameters as JSON, as a home's recommend.params, "
         'e.g. \'{"sasrec-text": {"text_vectors": "home"}}\'',

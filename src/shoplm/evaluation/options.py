@@ -20,7 +20,7 @@ def float_list(text: str) -> list[float]:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers: {error}") from None
 
 
-def model_params(text: str) -> dict[str, dict[str, Any]]:
+def parse_model_params(text: str) -> dict[str, dict[str, Any]]:
     """``'{"sasrec-text": {"text_vectors": "home"}}'`` -> each named model's parameters
     (``recommend.params`` of a home); anything else is an argparse error saying what."""
     try:
