@@ -123,6 +123,37 @@ def test_sources_that_cannot_fit_are_skipped(two_groups: Interactions) -> None:
     assert sorted(model.models) == ["popularity"]
 
 
+def test_the_text_feature_reads_the_base_vectors_and_content_the_tuned_ones(
+    two_groups: Interactions, group_embeddings: np.ndarray, groups
+) -> None:
+    """On a tuned home the closeness feature reads the base's vectors by default, while the
+    content source keeps the home's (tuned) ones; ``text_vectors="home"`` reads those too."""
+    rng = np.random.default_rng(3)
+    base = rng.normal(size=group_embeddings.shape).astype(np.float32)
+
+    def context() -> FitContext:
+        return FitContext(
+            items=groups.items(), item_embeddings=group_embeddings, seed=5,
+            base_vectors=lambda: base,
+        )  # fmt: skip
+
+    on_base = Hybrid(**FAST)
+    on_base.fit(two_groups, context())
+    unit = base / np.linalg.norm(base, axis=1, keepdims=True)
+    np.testing.assert_allclose(on_base.text, unit, rtol=1e-6)
+    assert on_base.report["text_vectors"] == "base"
+    content = on_base.models["content"].item_embeddings[:, : group_embeddings.shape[1]]
+    content = content / np.linalg.norm(content, axis=1, keepdims=True)  # beside its tokens
+    tuned = group_embeddings / np.linalg.norm(group_embeddings, axis=1, keepdims=True)
+    np.testing.assert_allclose(content, tuned, rtol=1e-5)
+    on_home = Hybrid(**FAST, text_vectors="home")
+    on_home.fit(two_groups, context())
+    np.testing.assert_allclose(on_home.text, tuned, rtol=1e-6)
+    assert on_home.report["text_vectors"] == "home"
+    with pytest.raises(ValueError, match="text_vectors must be one of"):
+        Hybrid(text_vectors="tuned")
+
+
 def test_bad_settings_are_named() -> None:
     with pytest.raises(ValueError, match="at least one source"):
         Hybrid(sources={})

@@ -48,11 +48,17 @@ class FitContext:
     def text_vectors(self, which: str) -> np.ndarray | None:
         """The item vectors of ``which`` encoder: ``"home"`` (the home's, tuned or not) or
         ``"base"`` (the base it was tuned from; the home's own when it was not tuned)."""
-        if which not in TEXT_VECTORS:
-            raise ValueError(f"text vectors must be one of {TEXT_VECTORS}, got {which!r}")
-        if which == "base" and self.base_vectors is not None:
+        if self.text_source(which) == "base":
+            assert self.base_vectors is not None
             return self.base_vectors()
         return self.item_embeddings
+
+    def text_source(self, which: str) -> str:
+        """Whose vectors :meth:`text_vectors` gives for ``which``: ``"base"`` only where the
+        home's encoder is tuned from another model, else ``"home"`` (for a model's report)."""
+        if which not in TEXT_VECTORS:
+            raise ValueError(f"text vectors must be one of {TEXT_VECTORS}, got {which!r}")
+        return "base" if which == "base" and self.base_vectors is not None else "home"
 
 
 @dataclass

@@ -42,7 +42,7 @@ import torch
 from torch import nn
 
 from shoplm.interactions import Interactions
-from shoplm.recommend.base import MANIFEST, FitContext, Recommender, UserBatch
+from shoplm.recommend.base import MANIFEST, TEXT_VECTORS, FitContext, Recommender, UserBatch
 from shoplm.recommend.blend import standardise
 from shoplm.recommend.features import TokenVocab
 from shoplm.recommend.sequential import torch_threads
@@ -92,7 +92,11 @@ class Hybrid(Recommender):
     Parameters: ``sources`` (model name -> constructor parameters), ``per_source``
     (candidates taken from each), ``hidden`` (ranker width), ``epochs``/``lr`` of the
     ranker, ``max_train_users`` (seeded sample of held-out users it learns from),
-    ``threads`` (torch CPU threads).
+    ``threads`` (torch CPU threads), ``text_vectors`` (the item vectors of the text-closeness
+    feature: ``"base"``, the default, reads those of the base model a tuned home encoder was
+    tuned from, as sasrec-text does; ``"home"`` the tuned ones.  Its content source keeps the
+    tuned vectors either way.  On amazon_office, with the tuned encoder, the base's vectors
+    gave the hybrid 0.9% and 2.6% more NDCG@10 on two seeds than the tuned ones).
     """
 
     name = "hybrid"
@@ -107,6 +111,7 @@ class Hybrid(Recommender):
         max_train_users: int = 10000,
         threads: int = 1,
         source_threads: int = 2,
+        text_vectors: str = "base",
     ) -> None:
         chosen = self.default_sources() if sources is None else sources
         sources = {k: dict(v) for k, v in chosen.items()}
@@ -118,6 +123,8 @@ class Hybrid(Recommender):
             raise ValueError(
                 "per_source, hidden, epochs, max_train_users and source_threads must be positive"
             )
+        if text_vectors not in TEXT_VECTORS:
+            raise ValueError(f"text_vectors must be one of {TEXT_VECTORS}, got {text_vectors!r}")
         super().__init__(
             sources=sources,
             per_source=per_source,
@@ -127,6 +134,7 @@ class Hybrid(Recommender):
             max_train_users=max_train_users,
             threads=threads,
             source_threads=source_threads,
+            text_vectors=text_vectors,
         )
         self.models: dict[str, Recommender] = {}
         self._source_cost: dict[str, float] = {}  # seconds per score() call, smoothed
@@ -138,6 +146,7 @@ class Hybrid(Recommender):
         self.leaf = np.zeros(0, dtype=np.int64)
         self.tokens = sp.csr_matrix((0, 0), dtype=np.float32)
         self.text = np.zeros((0, 0), dtype=np.float32)
+        self.text_source: str | None = None  # the encoder whose vectors the feature read
         self.report: dict[str, Any] = {}
 
     @classmethod
@@ -215,9 +224,12 @@ class Hybrid(Recommender):
             norms = np.sqrt(np.asarray(tokens.multiply(tokens).sum(axis=1)).ravel())
             self.tokens = sp.csr_matrix(sp.diags(1.0 / np.maximum(norms, 1e-12)) @ tokens)
         self.text = np.zeros((n, 0), dtype=np.float32)
-        if context.item_embeddings is not None and len(context.item_embeddings) == n:
-            text = np.asarray(context.item_embeddings, dtype=np.float32)
+        self.text_source = None
+        vectors = context.text_vectors(self.params["text_vectors"])
+        if vectors is not None and len(vectors) == n:
+            text = np.asarray(vectors, dtype=np.float32)
             self.text = text / np.maximum(np.linalg.norm(text, axis=1, keepdims=True), 1e-12)
+            self.text_source = context.text_source(self.params["text_vectors"])
 
     def _fit_ranker(
         self, inner: Mapping[str, Recommender], held: HeldOut, rng: np.random.Generator
@@ -242,6 +254,8 @@ class Hybrid(Recommender):
             "train_users": len(order),
             "candidate_recall": round(recalled / max(len(order), 1), 4),
         }
+        if self.text_source is not None:
+            self.report["text_vectors"] = self.text_source
         n_features = self._n_features()
         self.ranker = _Ranker(n_features, p["hidden"])
         if not labels:

@@ -327,8 +327,7 @@ class SASRec(Recommender):
                     f"{self.name} needs item text vectors: FitContext.item_embeddings is None"
                 )
             text = np.asarray(vectors, dtype=np.float32)
-            # what was read: the base's vectors only where the home's encoder is tuned
-            self.text_source = "base" if vectors is not context.item_embeddings else "home"
+            self.text_source = context.text_source(p["text_vectors"])
             if len(text) != data.n_items:
                 raise ValueError(
                     f"FitContext.item_embeddings has {len(text)} rows but the interactions "
