@@ -159,7 +159,7 @@ def test_text_variant_reads_the_base_encoders_vectors_unless_told_otherwise(
     assert asked == [1]  # the home's vectors never call for the base's
     with pytest.raises(ValueError, match="text_vectors must be one of"):
         SASRecText(text_vectors="tuned")
-    with pytest.raises(ValueError, match="text vectors must be one of"):
+    with pytest.raises(ValueError, match="text_vectors must be one of"):
         context.text_vectors("tuned")
 
 

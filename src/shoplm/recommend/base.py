@@ -27,6 +27,13 @@ ARRAYS = "arrays.safetensors"
 TEXT_VECTORS = ("base", "home")  # which encoder's item vectors a model reads
 
 
+def checked_text_vectors(which: str) -> str:
+    """``which`` when it names whose item vectors to read (:data:`TEXT_VECTORS`)."""
+    if which not in TEXT_VECTORS:
+        raise ValueError(f"text_vectors must be one of {TEXT_VECTORS}, got {which!r}")
+    return which
+
+
 @dataclass
 class FitContext:
     """What a model may use besides the interactions.
@@ -56,8 +63,7 @@ class FitContext:
     def text_source(self, which: str) -> str:
         """Whose vectors :meth:`text_vectors` gives for ``which``: ``"base"`` only where the
         home's encoder is tuned from another model, else ``"home"`` (for a model's report)."""
-        if which not in TEXT_VECTORS:
-            raise ValueError(f"text vectors must be one of {TEXT_VECTORS}, got {which!r}")
+        checked_text_vectors(which)
         return "base" if which == "base" and self.base_vectors is not None else "home"
 
 

@@ -42,7 +42,13 @@ import torch
 from torch import nn
 
 from shoplm.interactions import Interactions
-from shoplm.recommend.base import MANIFEST, TEXT_VECTORS, FitContext, Recommender, UserBatch
+from shoplm.recommend.base import (
+    MANIFEST,
+    FitContext,
+    Recommender,
+    UserBatch,
+    checked_text_vectors,
+)
 from shoplm.recommend.blend import standardise
 from shoplm.recommend.features import TokenVocab
 from shoplm.recommend.sequential import torch_threads
@@ -123,8 +129,6 @@ class Hybrid(Recommender):
             raise ValueError(
                 "per_source, hidden, epochs, max_train_users and source_threads must be positive"
             )
-        if text_vectors not in TEXT_VECTORS:
-            raise ValueError(f"text_vectors must be one of {TEXT_VECTORS}, got {text_vectors!r}")
         super().__init__(
             sources=sources,
             per_source=per_source,
@@ -134,7 +138,7 @@ class Hybrid(Recommender):
             max_train_users=max_train_users,
             threads=threads,
             source_threads=source_threads,
-            text_vectors=text_vectors,
+            text_vectors=checked_text_vectors(text_vectors),
         )
         self.models: dict[str, Recommender] = {}
         self._source_cost: dict[str, float] = {}  # seconds per score() call, smoothed

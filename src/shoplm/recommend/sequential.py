@@ -38,7 +38,7 @@ import torch
 from torch import nn
 
 from shoplm.interactions import Interactions
-from shoplm.recommend.base import TEXT_VECTORS, FitContext, Recommender, UserBatch
+from shoplm.recommend.base import FitContext, Recommender, UserBatch, checked_text_vectors
 from shoplm.recommend.blend import standardise
 from shoplm.recommend.features import CatalogScorer, TokenVocab, content_vectors
 from shoplm.recommend.itemknn import history_matrix
@@ -270,8 +270,6 @@ class SASRec(Recommender):
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         if not (use_ids or use_text or use_tokens):
             raise ValueError("use at least one of use_ids, use_text, use_tokens")
-        if text_vectors not in TEXT_VECTORS:
-            raise ValueError(f"text_vectors must be one of {TEXT_VECTORS}, got {text_vectors!r}")
         super().__init__(
             dim=dim,
             layers=layers,
@@ -295,7 +293,7 @@ class SASRec(Recommender):
             rare_content_weight=rare_content_weight,
             token_weight=token_weight,
             rare_tolerance=rare_tolerance,
-            text_vectors=text_vectors,
+            text_vectors=checked_text_vectors(text_vectors),
         )
         self.item_table = np.zeros((0, dim), dtype=np.float32)
         self.item_content = np.zeros((0, 0), dtype=np.float32)
