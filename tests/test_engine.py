@@ -96,6 +96,8 @@ def test_new_user_gets_popular_items_from_a_named_model_too(fitted_home: Path) -
         named = engine.recommend("never-seen", k=3, model="content")
         with pytest.raises(ValueError, match="model 'sasrec' is not fitted"):
             engine.recommend("never-seen", model="sasrec")
+        with pytest.raises(ValueError, match="model 'sasrec' is not fitted"):
+            engine.rank_users(["u5"], model="sasrec")  # checked once, before any batch
         known = engine.recommend("u5", k=3, model="content")
     assert [h.item_id for h in named] == [h.item_id for h in popular]
     assert [h.score for h in named] == [h.score for h in popular] and popular[0].score > 0

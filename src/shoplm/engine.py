@@ -535,6 +535,7 @@ class Engine:
         from shoplm.evaluation.ranking import top_k_from_scores
 
         fitted = self.fitted(platform)
+        self._check_model(fitted, model)
         data = getattr(fitted, "interactions", None)
         if data is None:
             data = Interactions.from_events(
@@ -557,7 +558,6 @@ class Engine:
     ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         if model == BLEND:
             return blend(fitted.models, self.settings.recommend.blend, batch)
-        self._check_model(fitted, model)
         scores = fitted.models[model].score(batch)
         return scores, {model: scores}
 

@@ -150,7 +150,6 @@ class Hybrid(Recommender):
         self.leaf = np.zeros(0, dtype=np.int64)
         self.tokens = sp.csr_matrix((0, 0), dtype=np.float32)
         self.text = np.zeros((0, 0), dtype=np.float32)
-        self.text_source: str | None = None  # the encoder whose vectors the feature read
         self.report: dict[str, Any] = {}
 
     @classmethod
@@ -205,6 +204,8 @@ class Hybrid(Recommender):
         rng = np.random.default_rng(context.seed)
         with torch_threads(p["threads"]):
             self._fit_ranker(inner, held, rng)
+        if self.text.shape[1]:  # whose item vectors the closeness feature read
+            self.report["text_vectors"] = context.text_source(p["text_vectors"])
         self.report["seconds"] = round(time.perf_counter() - started, 2)
         log.info("hybrid: fitted in %.0f s (%s)", self.report["seconds"], self.report)
 
@@ -228,12 +229,10 @@ class Hybrid(Recommender):
             norms = np.sqrt(np.asarray(tokens.multiply(tokens).sum(axis=1)).ravel())
             self.tokens = sp.csr_matrix(sp.diags(1.0 / np.maximum(norms, 1e-12)) @ tokens)
         self.text = np.zeros((n, 0), dtype=np.float32)
-        self.text_source = None
         vectors = context.text_vectors(self.params["text_vectors"])
         if vectors is not None and len(vectors) == n:
             text = np.asarray(vectors, dtype=np.float32)
             self.text = text / np.maximum(np.linalg.norm(text, axis=1, keepdims=True), 1e-12)
-            self.text_source = context.text_source(self.params["text_vectors"])
 
     def _fit_ranker(
         self, inner: Mapping[str, Recommender], held: HeldOut, rng: np.random.Generator
@@ -258,8 +257,6 @@ class Hybrid(Recommender):
             "train_users": len(order),
             "candidate_recall": round(recalled / max(len(order), 1), 4),
         }
-        if self.text_source is not None:
-            self.report["text_vectors"] = self.text_source
         n_features = self._n_features()
         self.ranker = _Ranker(n_features, p["hidden"])
         if not labels:

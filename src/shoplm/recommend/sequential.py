@@ -305,7 +305,6 @@ class SASRec(Recommender):
         self._content_options: dict[float, np.ndarray] = {}
         self._table_options: dict[str, np.ndarray] = {}
         self._scorer: CatalogScorer | None = None
-        self.text_source: str | None = None  # the encoder whose item vectors the fit read
         self.rare_ids = "ids"
         self.encoder = _SequenceEncoder(dim, max_len, layers, heads, dropout)
         self.history: list[dict[str, float]] = []
@@ -317,7 +316,6 @@ class SASRec(Recommender):
         self.content_weight = self.rare_content_weight = 0.0
         self.rare_items = data.item_popularity() <= RARE_ITEM_USERS
         text = None
-        self.text_source = None
         if p["use_text"]:
             vectors = context.text_vectors(p["text_vectors"])
             if vectors is None:
@@ -325,7 +323,6 @@ class SASRec(Recommender):
                     f"{self.name} needs item text vectors: FitContext.item_embeddings is None"
                 )
             text = np.asarray(vectors, dtype=np.float32)
-            self.text_source = context.text_source(p["text_vectors"])
             if len(text) != data.n_items:
                 raise ValueError(
                     f"FitContext.item_embeddings has {len(text)} rows but the interactions "
@@ -391,8 +388,8 @@ class SASRec(Recommender):
                 "valid_ndcg@10": round(max(scores), 6),
                 "train_seconds": round(time.perf_counter() - started, 2),
             }
-            if self.text_source is not None:
-                self.report["text_vectors"] = self.text_source
+            if p["use_text"]:  # whose item vectors the tower read
+                self.report["text_vectors"] = context.text_source(p["text_vectors"])
             self._choose_content_weight(valid)
 
     def _train_epochs(
