@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from shoplm.evaluation.recommend_eval import evaluate_recommend
+from shoplm.evaluation.recommend_eval import evaluate_recommend, seen_transitions
 
 KINDS = {
     "pen": ("Inkwell", "Office Products, Writing Supplies, Pens"),
@@ -84,6 +84,22 @@ def test_cold_item_slice(result: dict) -> None:
     assert 0 < cold["n_users"] <= result["n_users"]
     assert list(cold["metrics"]) == MODELS
     assert all(0.0 <= m["HR@10"] <= 1.0 for m in cold["metrics"].values())
+
+
+def test_seen_transition_slice(result: dict) -> None:
+    # every user walks the items of one kind in order, and the users start one item apart,
+    # so each test step (newest training item -> test item) is in another user's training
+    seen = result["seen_transitions"]
+    assert seen["n_users"] == result["n_users"] == 36
+    for model, scores in seen["metrics"].items():
+        assert scores["NDCG@10"] == result["metrics"][model]["NDCG@10"]
+
+
+def test_seen_transitions_mark_the_test_steps_found_in_any_training_sequence() -> None:
+    train = {"a": ["x", "y"], "b": ["y", "z"], "c": ["q", "y", "x"]}
+    targets = {"a": {"z"}, "b": {"x"}, "c": {"y", "w"}}
+    # a: y -> z is in b's sequence; b: z is never followed; c: x -> y is in a's (any target)
+    assert seen_transitions(train, ["a", "b", "c"], targets).tolist() == [True, False, True]
 
 
 def test_choices_never_depend_on_the_test_items(tmp_path: Path, result: dict) -> None:

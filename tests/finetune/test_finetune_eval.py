@@ -22,10 +22,10 @@ from shoplm.evaluation import finetune_eval as finetune_eval_module
 from shoplm.evaluation import recommend_eval
 from shoplm.evaluation.finetune_eval import (
     evaluate_finetune,
-    item_slice_gains,
     parse_half_life,
     profile_half_life,
     scored_methods,
+    slice_gains,
 )
 from shoplm.finetune import train as train_module
 from shoplm.finetune.refit import refit_steps
@@ -131,6 +131,10 @@ def test_shoplm_evaluate_finetune_scores_frozen_and_lora_in_one_run(
     assert slices["cold_items"]["max_training_users"] == 5
     assert slices["cold_items"]["models"]["content-lora"] == gain
     assert slices["other_items"] == {"min_training_users": 6, "models": {}}
+    # ...and split again by whether the test step (newest item -> test item) was in training
+    seen = slices["seen_transitions"]["models"].get("content-lora", {"n": 0})["n"]
+    new = slices["new_transitions"]["models"].get("content-lora", {"n": 0})["n"]
+    assert seen + new == 8
     # 8 users x (5 - 2 held out - 1) pairs: neither the test nor the validation item is used.
     assert result["finetune"]["pairs"] == 16
     assert result["finetune"]["positive_rank_filter"]["pairs_kept"] == 16
@@ -202,14 +206,16 @@ def test_a_rank_filter_below_one_fails_before_any_work(tmp_path: Path) -> None:
         evaluate_finetune(tmp_path / "no-such-data", max_positive_rank=0)
 
 
-def test_item_slice_gains_split_the_users_by_their_test_items_popularity() -> None:
+def test_slice_gains_split_the_users_into_each_slice_and_the_rest() -> None:
     frozen, tuned = [0.0, 1.0, 0.5, 0.0, 0.2], [1.0, 0.0, 0.5, 0.5, 0.2]
-    gains = item_slice_gains([0, 3, 4], frozen, tuned)
+    gains = slice_gains({"cold_items": [0, 3, 4], "seen_transitions": [1, 2]}, frozen, tuned)
     assert gains["cold_items"]["n"] == 3 and gains["cold_items"]["difference"] == 0.5
     assert (gains["cold_items"]["better"], gains["cold_items"]["worse"]) == (2, 0)
     assert gains["other_items"]["n"] == 2 and gains["other_items"]["difference"] == -0.5
-    # a slice of one user has no spread to pair on, so it is left out
-    assert set(item_slice_gains([0, 1, 2, 3], frozen, tuned)) == {"cold_items"}
+    assert gains["seen_transitions"] == gains["other_items"]  # the same two users
+    assert gains["new_transitions"] == gains["cold_items"]
+    # a part of one user has no spread to pair on, so it is left out
+    assert set(slice_gains({"cold_items": [0, 1, 2, 3]}, frozen, tuned)) == {"cold_items"}
 
 
 def test_scored_methods_take_only_recommenders_that_read_the_item_vectors() -> None:

@@ -67,7 +67,9 @@ METHOD = {"recommend": "content", "search": "dense"}
 # with any encoder); content always runs: it picks the validation half-life and the cold slice
 TEXT_RECOMMENDERS = ("content", "sasrec-text", "hybrid", "hybrid-no-kg")
 TUNED_CACHE = "tuned-embeddings.sqlite"  # in the run's workdir, apart from the machine's cache
-COLD_SLICE, OTHER_SLICE = "cold_items", "other_items"  # recommend: the paired gain on each
+# recommend: the paired gain on each slice of the test users and on the rest, as
+# evaluate_recommend marks them (its result key -> the name of the rest)
+SLICES = {"cold_items": "other_items", "seen_transitions": "new_transitions"}
 BASE_PARAMS = 22_713_216  # all-MiniLM-L6-v2; replaced by the count a job reports
 
 
@@ -148,7 +150,7 @@ def evaluate_finetune(
 
     metrics: dict[str, dict[str, float]] = {}
     paired: dict[str, dict[str, float]] = {}
-    slices: dict[str, dict[str, Any]] = {}  # the paired gain on cold and on other test items
+    slices: dict[str, dict[str, Any]] = {}  # the paired gain on each slice (SLICES)
     costs: dict[str, dict[str, Any]] = {}
     runs: dict[str, dict[str, Any]] = {}
     began = time.perf_counter()
@@ -167,8 +169,10 @@ def evaluate_finetune(
     if task == "recommend":
         cold_max = frozen["cold_items"]["max_training_users"]
         slices = {
-            COLD_SLICE: {"max_training_users": cold_max, "models": {}},
-            OTHER_SLICE: {"min_training_users": cold_max + 1, "models": {}},
+            "cold_items": {"max_training_users": cold_max, "models": {}},
+            "other_items": {"min_training_users": cold_max + 1, "models": {}},
+            "seen_transitions": {"test_step_in_training": True, "models": {}},
+            "new_transitions": {"test_step_in_training": False, "models": {}},
         }
     half_life = profile_half_life(valid_half_life, frozen)
     say("building training pairs (training split only)")
@@ -202,14 +206,14 @@ def evaluate_finetune(
             )
             began = time.perf_counter()
             result = score(mode, report["model_folder"], root / TUNED_CACHE)
-            cold = frozen["cold_items"]["rows"] if task == "recommend" else []
+            marked = {part: frozen[part]["rows"] for part in SLICES} if task == "recommend" else {}
             for method in methods:
                 name = f"{method}-{mode}"
                 metrics[name] = result["metrics"][method]
                 frozen_rows, tuned_rows = frozen["rows"][method], result["rows"][method]
                 paired[name] = paired_difference(frozen_rows, tuned_rows)
                 if task == "recommend":
-                    for part, gain in item_slice_gains(cold, frozen_rows, tuned_rows).items():
+                    for part, gain in slice_gains(marked, frozen_rows, tuned_rows).items():
                         slices[part]["models"][name] = gain
                 tuning[name] = result.get("tuning", {}).get(method)
                 reports[name] = result.get("model_reports", {}).get(method)
@@ -278,22 +282,27 @@ def scored_methods(task: str, models: Sequence[str]) -> list[str]:
     return list(dict.fromkeys([METHOD[task], *models]))
 
 
-def item_slice_gains(
-    cold_rows: Sequence[int], frozen: Sequence[float], tuned: Sequence[float]
+def slice_gains(
+    marked: Mapping[str, Sequence[int]], frozen: Sequence[float], tuned: Sequence[float]
 ) -> dict[str, Any]:
-    """The paired gain on the users whose test item is cold (taken by few training users:
-    only its text can find it), given by ``cold_rows``, and on the others; a slice of fewer
-    than 2 users is left out.
+    """The paired gain on each slice of the users and on the rest of them.
 
-    A tuned encoder can gain where co-purchases it learnt apply, the warm items, and lose the
-    text neighbourhood the cold items depend on: one overall figure hides which."""
-    cold = set(cold_rows)
-    every = range(len(frozen))
-    members = {COLD_SLICE: sorted(cold), OTHER_SLICE: [r for r in every if r not in cold]}
+    ``marked`` maps a slice of :data:`SLICES` to its users' rows; the rest is named by
+    ``SLICES``.  A part of fewer than 2 users is left out.  A tuned encoder can gain where the
+    co-purchases it learnt apply (warm test items, steps seen in training) and lose the text
+    neighbourhood the others depend on: one overall figure hides which."""
     gains = {}
-    for name, rows in members.items():
-        if len(rows) >= 2:
-            gains[name] = paired_difference([frozen[r] for r in rows], [tuned[r] for r in rows])
+    for name, rows in marked.items():
+        inside = set(rows)
+        members = {
+            name: sorted(inside),
+            SLICES[name]: [r for r in range(len(frozen)) if r not in inside],
+        }
+        for part, users in members.items():
+            if len(users) >= 2:
+                gains[part] = paired_difference(
+                    [frozen[r] for r in users], [tuned[r] for r in users]
+                )
     return gains
 
 

@@ -15,6 +15,9 @@ The protocol, spelled out (it is also written into every result's ``protocol`` f
   choices are part of the result (``model_params``, ``tuning``, ``model_reports``);
 - cold items: metrics are repeated for users whose test item was taken by at most
   ``cold_max_users`` training users (``cold_items``), where content models should shine;
+- seen transitions: and again for users whose newest training item is followed by their
+  test item somewhere in the training sequences (``seen_transitions``): the step a model can
+  have memorised, against the new steps it must generalise to;
 - knowledge graph: a dataset's external triples and item -> entity links go in with
   ``Engine.add_knowledge`` before the fit, as a shop would add them.  ``kg`` walks the
   platform's item graph (catalog, knowledge, and behaviour edges made from the training
@@ -28,6 +31,7 @@ The protocol, spelled out (it is also written into every result's ``protocol`` f
 
 from __future__ import annotations
 
+import itertools
 import tempfile
 import time
 from collections import Counter
@@ -109,11 +113,13 @@ def evaluate_recommend(
 
     With ``tune`` the models that have a tuning grid get their parameters chosen on the
     validation split first.  Metrics are also reported on the cold-item slice: users whose
-    test item was taken by at most ``cold_max_users`` training users.  The top 10 of kg and
+    test item was taken by at most ``cold_max_users`` training users, and on the
+    seen-transition slice (:func:`seen_transitions`).  The top 10 of kg and
     the hybrids are explained and checked for ``explain_users`` seeded test users (None: all).
     ``per_user`` names a metric (e.g. ``"NDCG@10"``) to return for each test user as well,
     under ``"per_user"``, in the same user order for every model (for paired comparisons);
-    ``cold_items`` then also gives its users' positions in those rows (``"rows"``).
+    ``cold_items`` and ``seen_transitions`` then also give their users' positions in those
+    rows (``"rows"``).
     ``embedding_cache`` is the vector cache's file (None: the machine's, see
     :func:`~shoplm.evaluation.runner.open_temp_engine`).  ``model_params`` sets models'
     parameters as a home's ``recommend.params`` does (tuning still chooses the ones on a
@@ -172,9 +178,11 @@ def evaluate_recommend(
             relevant = [{fitted.item_index[t] for t in targets[u]} for u in users]
             counts = _training_users_per_item(engine, fitted)
             cold = np.array([all(counts[r] <= cold_max_users for r in rel) for rel in relevant])
+            seen = seen_transitions(train, users, targets)
             metrics: dict[str, dict[str, float]] = {}
             user_rows: dict[str, list[float]] = {}
             cold_metrics: dict[str, dict[str, float]] = {}
+            seen_metrics: dict[str, dict[str, float]] = {}
             timings: dict[str, float] = {}
             explanations: dict[str, dict] = {}
             graph = engine.graph()
@@ -198,11 +206,9 @@ def evaluate_recommend(
                 scores = {name: values.mean() for name, values in user_scores.items()}
                 scores["coverage@10"] = item_coverage(ranked, fitted.n_items, k=min(10, max_k))
                 metrics[model] = {name: round(float(v), 6) for name, v in scores.items()}
-                if cold.any():
-                    rows = np.flatnonzero(cold)
-                    slice_scores = ranking_metrics(ranked[rows], [relevant[r] for r in rows], ks)
-                    slice_scores.pop("n_users", None)
-                    cold_metrics[model] = {n: round(float(v), 6) for n, v in slice_scores.items()}
+                for members, part in ((cold, cold_metrics), (seen, seen_metrics)):
+                    if members.any():
+                        part[model] = _slice_metrics(ranked, relevant, members, ks)
             graph_counts = graph.counts()
         finally:
             engine.close()
@@ -241,6 +247,11 @@ def evaluate_recommend(
             "metrics": cold_metrics,
             # where the slice's users sit in the per-user rows, for paired slice comparisons
             **({"rows": [int(r) for r in np.flatnonzero(cold)]} if per_user else {}),
+        },
+        "seen_transitions": {
+            "n_users": int(seen.sum()),
+            "metrics": seen_metrics,
+            **({"rows": [int(r) for r in np.flatnonzero(seen)]} if per_user else {}),
         },
         "knowledge": knowledge,
         "graph": graph_counts,
@@ -300,6 +311,37 @@ def explanation_coverage(
         "coverage": round(faithful / total, 6) if total else 0.0,
         "kinds": dict(kinds.most_common()),
     }
+
+
+def seen_transitions(
+    train: Mapping[str, Sequence[str]],
+    users: Sequence[str],
+    targets: Mapping[str, set[str]],
+) -> np.ndarray:
+    """bool per user: is a test target of theirs the item right after their newest training
+    item somewhere in the training sequences (any user's)?
+
+    Such a step can be remembered from the training data; the others must be generalised
+    to.  A model that learns what follows what gains on the first and may lose on the second:
+    on amazon_office most test steps are new ones.
+    """
+    following: dict[str, set[str]] = {}
+    for sequence in train.values():
+        for before, after in itertools.pairwise(sequence):
+            following.setdefault(before, set()).add(after)
+    return np.array(
+        [bool(targets[u] & following.get(train[u][-1], set())) for u in users], dtype=bool
+    )
+
+
+def _slice_metrics(
+    ranked: np.ndarray, relevant: Sequence[set[int]], members: np.ndarray, ks: Sequence[int]
+) -> dict[str, float]:
+    """The ranking metrics over the users ``members`` marks (rows of ``ranked``)."""
+    rows = np.flatnonzero(members)
+    scores = ranking_metrics(ranked[rows], [relevant[r] for r in rows], ks)
+    scores.pop("n_users", None)
+    return {name: round(float(value), 6) for name, value in scores.items()}
 
 
 def _training_users_per_item(engine: Engine, fitted: FittedPlatform) -> np.ndarray:
