@@ -580,8 +580,9 @@ def evaluate_recommend_command(
 ) -> None:
     """Full-ranking HR/NDCG/Recall/MRR@K of each recommender on a held-out split.
 
-    Every hyperparameter is chosen on the validation item (second-to-last), never on test;
-    the JSON also holds the cold-item slice and the parameters each model used.
+    Every hyperparameter is chosen on the validation item (second-to-last), never on test.
+    A second table gives NDCG@10 on the cold-item and seen-transition slices of the test
+    users; the JSON also holds their other metrics and the parameters each model used.
     """
     from shoplm.evaluation.options import parse_model_params
     from shoplm.evaluation.recommend_eval import evaluate_recommend
@@ -730,7 +731,7 @@ _pass_through(
 
 
 def _emit_evaluation(result: dict, as_json: bool, report: Path | None) -> None:
-    from shoplm.evaluation.report import format_table, write_report
+    from shoplm.evaluation.report import format_table, slice_table, write_report
 
     if report is not None:
         write_report(result, report)
@@ -744,6 +745,10 @@ def _emit_evaluation(result: dict, as_json: bool, report: Path | None) -> None:
     )
     typer.echo(f"protocol: {result['protocol']}")
     typer.echo(format_table(result["metrics"]))
+    slices = slice_table(result)
+    if slices:
+        typer.echo("NDCG@10 on slices of the test users (users in brackets):")
+        typer.echo(format_table(slices))
     for model, row in result.get("latency_ms", {}).items():
         typer.echo(f"latency {model}: median {row['median']} ms, p99 {row['p99']} ms")
     if report is not None:

@@ -7,7 +7,9 @@ import json
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from shoplm.cli import app
 from shoplm.evaluation.recommend_eval import evaluate_recommend, seen_transitions
 
 KINDS = {
@@ -100,6 +102,18 @@ def test_seen_transitions_mark_the_test_steps_found_in_any_training_sequence() -
     targets = {"a": {"z"}, "b": {"x"}, "c": {"y", "w"}}
     # a: y -> z is in b's sequence; b: z is never followed; c: x -> y is in a's (any target)
     assert seen_transitions(train, ["a", "b", "c"], targets).tolist() == [True, False, True]
+
+
+def test_the_cli_table_shows_the_slices_beside_all_users(tmp_path: Path) -> None:
+    folder = write_office(tmp_path / "amazon_office", test_offset=0)
+    command = ["evaluate", "recommend", "--data", str(folder), "--models", "popularity,itemknn"]
+    result = CliRunner().invoke(app, command)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    start = lines.index("NDCG@10 on slices of the test users (users in brackets):")
+    header = lines[start + 1].split()
+    assert header[:3] == ["model", "all", "(36)"] and "transitions" in header
+    assert [line.split()[0] for line in lines[start + 2 : start + 4]] == ["popularity", "itemknn"]
 
 
 def test_choices_never_depend_on_the_test_items(tmp_path: Path, result: dict) -> None:

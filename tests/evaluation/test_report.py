@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pytest
 
-from shoplm.evaluation.report import format_table, write_report
+from shoplm.evaluation.report import format_table, slice_table, write_report
 
 METRICS = {
     "popularity": {"HR@10": 0.5, "NDCG@10": 0.25, "n_users": 3},
@@ -96,3 +96,29 @@ def test_write_report_rejects_bad_input(tmp_path):
     with pytest.raises(TypeError, match=r"result\.extra"):
         write_report(_result(extra=object()), tmp_path / "r.html")
     assert not (tmp_path / "r.html").exists()
+
+
+def _sliced() -> dict:
+    return _result(
+        cold_items={
+            "max_training_users": 5,
+            "n_users": 2,
+            "metrics": {"popularity": {"NDCG@10": 0.0}, "itemknn": {"NDCG@10": 0.5}},
+        },
+        seen_transitions={"n_users": 0, "metrics": {}},  # an empty slice gets no column
+    )
+
+
+def test_slice_table_puts_each_slice_beside_all_users():
+    assert slice_table(_sliced()) == {
+        "popularity": {"all (3)": 0.25, "cold items (2)": 0.0},
+        "itemknn": {"all (3)": pytest.approx(0.125), "cold items (2)": 0.5},
+    }
+    assert slice_table(_result()) == {}  # a result without slices (search) has no table
+
+
+def test_write_report_shows_the_slices(tmp_path):
+    page = write_report(_sliced(), tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "NDCG@10 on slices of the test users" in page and "cold items (2)" in page
+    plain = write_report(_result(), tmp_path / "plain.html").read_text(encoding="utf-8")
+    assert "on slices of the test users" not in plain

@@ -20,6 +20,7 @@ from typing import Any
 
 REQUIRED_KEYS = ("task", "dataset", "protocol", "metrics")
 _CHART_METRIC = re.compile(r"^(NDCG|HR)@\d+$")
+SLICE_KEYS = ("cold_items", "seen_transitions")  # recommendation results: per-slice metrics
 
 
 def _as_python(value: Any) -> Any:
@@ -77,6 +78,32 @@ def format_table(
         return "  ".join([first, *rest]).rstrip()
 
     return "\n".join([line(header), *(line(r) for r in rows)])
+
+
+def slice_table(result: Mapping[str, Any], metric: str = "NDCG@10") -> dict[str, dict[str, float]]:
+    """{model: {column: value}}: ``metric`` on all test users and on each slice a
+    recommendation result holds (``cold_items``, ``seen_transitions``); {} when it holds none.
+
+    One overall figure hides where a model wins: a content model on the cold items only its
+    text can find, a sequential one on the steps it has seen in training.
+    """
+    parts = {
+        f"{name.replace('_', ' ')} ({part['n_users']})": part["metrics"]
+        for name in SLICE_KEYS
+        if (part := result.get(name)) and part.get("n_users")
+    }
+    if not parts:
+        return {}
+    everyone = f"all ({result.get('n_users', '-')})"
+    table: dict[str, dict[str, float]] = {}
+    for model, row in result["metrics"].items():
+        if metric not in row:
+            continue
+        table[model] = {everyone: row[metric]}
+        for column, metrics in parts.items():
+            if metric in metrics.get(model, {}):
+                table[model][column] = metrics[model][metric]
+    return table
 
 
 def _best(values: list[Any], lower_is_better: bool) -> set[int]:
@@ -180,7 +207,8 @@ def write_report(result: Mapping[str, Any], path: Path) -> Path:
     ({model: {metric: value}}), usually ``n_users`` or ``n_queries`` and ``seconds``, and
     optionally ``latency_ms`` ({model: {"median": .., "p99": ..}}).  The best value of each
     metric column is highlighted (lowest for latency) and every NDCG@K / HR@K metric gets
-    a bar chart.  Other keys are listed as details.
+    a bar chart.  A recommendation result's slices (:func:`slice_table`) get a table of
+    their own.  Other keys are listed as details.
     """
     missing = [k for k in REQUIRED_KEYS if k not in result]
     if missing:
@@ -212,6 +240,9 @@ def write_report(result: Mapping[str, Any], path: Path) -> Path:
         "<h2>Metrics</h2>",
         _html_table(metrics) if metrics else "<p>No models were evaluated.</p>",
     ]
+    slices = slice_table(result)
+    if slices:
+        parts += ["<h2>NDCG@10 on slices of the test users</h2>", _html_table(slices)]
     latency = result.get("latency_ms")
     if isinstance(latency, Mapping) and latency:
         parts += ["<h2>Latency (ms)</h2>", _html_table(latency, lower_is_better=True)]
