@@ -57,6 +57,23 @@ def test_new_item_gets_a_row_in_every_part(shop):
     assert base.n_items == row and "n1" not in base.item_index  # the fit is untouched
 
 
+class _Negative:
+    """A fitted model whose scores are all below 0, as a learned ranker's may be."""
+
+    n_items = 4
+
+    def score(self, batch: UserBatch) -> np.ndarray:
+        return np.tile(np.array([-3.0, -2.0, -9.0, -np.inf], np.float32), (len(batch), 1))
+
+
+def test_a_new_item_scores_the_models_mean_not_above_its_picks():
+    live = PaddedModel(_Negative(), 6)  # type: ignore[arg-type]
+    scores = live.score(UserBatch(np.array([0]), [np.array([0])]))[0]
+    # the mean of the finite scores, -14/3: below the model's two real picks, as 0 was not
+    assert scores[4] == scores[5] == pytest.approx(-14 / 3)
+    assert np.argsort(-scores)[:2].tolist() == [1, 0]
+
+
 def test_filters_apply_to_overlay_rows(shop):
     base = shop.fitted()
     new = entry(shop, {"item_id": "n1", "title": "Teapot kettle", "price": 30})

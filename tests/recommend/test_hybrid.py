@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from shoplm.interactions import Interactions
+from shoplm.realtime.live_models import PaddedModel
 from shoplm.recommend.base import FitContext, UserBatch
 from shoplm.recommend.hybrid import Hybrid, _unique_rows
 from shoplm.recommend.itemknn import ItemKNN
@@ -60,6 +61,18 @@ def test_candidates_outrank_the_rest(fitted: Hybrid, groups) -> None:
     others = [i for i in range(groups.n_items) if i not in chosen]
     assert scores[list(chosen)].min() > scores[others].max()
     assert features.shape[:2] == candidates.shape
+
+
+def test_items_added_after_the_fit_never_outrank_the_candidates(
+    fitted: Hybrid, all_users: UserBatch, groups
+) -> None:
+    scores = fitted.score(all_users)
+    assert (scores[scores > -1000] < 0).any()  # the ranker's own scale reaches below 0
+    live = PaddedModel(fitted, groups.n_items + 2).score(all_users)  # two items since the fit
+    for row, history in zip(live, all_users.histories, strict=True):
+        unseen = np.setdiff1d(np.arange(groups.n_items), history)
+        top = np.argsort(-row[unseen])[:3]
+        assert row[groups.n_items :].max() < row[unseen][top].min()
 
 
 def test_save_and_load_round_trip(fitted: Hybrid, all_users: UserBatch, tmp_path: Path) -> None:

@@ -1,9 +1,12 @@
 """Recommenders stretched over items added after their fit.
 
-A behaviour model knows nothing about a new item, so it scores it 0 (no evidence) and
-ignores it in histories; the content model scores every item, new ones included, because
-their text vectors are all it needs.  That makes a new item recommendable the moment it is
-encoded, and the next fit learns its behaviour.
+A behaviour model knows nothing about a new item, so it gives it the mean of its scores for
+that user's known items (no evidence either way: 0 once the blend standardises them) and
+ignores it in histories.  A fixed 0 would not do: the hybrid's ranker scores its candidates
+on a scale of its own, often below 0, so a new item would have outranked its real picks.
+The content model scores every item, new ones included, because their text vectors are all
+it needs.  That makes a new item recommendable the moment it is encoded, and the next fit
+learns its behaviour.
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ from shoplm.recommend.content import ContentModel
 
 
 class PaddedModel:
-    """A fitted model answering for ``n_items`` rows, the rows past its own scored 0."""
+    """A fitted model answering for ``n_items`` rows; each row past its own scores the mean
+    of the model's finite scores for the same user (see module)."""
 
     def __init__(self, base: Recommender, n_items: int) -> None:
         self.base = base
@@ -29,8 +33,9 @@ class PaddedModel:
 
     def _pad(self, scores: np.ndarray) -> np.ndarray:
         scores = np.atleast_2d(scores)
-        out = np.zeros((scores.shape[0], self.n_items), dtype=np.float32)
+        out = np.empty((scores.shape[0], self.n_items), dtype=np.float32)
         out[:, : scores.shape[1]] = scores
+        out[:, scores.shape[1] :] = no_evidence(scores)[:, None]
         return out
 
     def score(self, batch: UserBatch) -> np.ndarray:
@@ -43,6 +48,13 @@ class PaddedModel:
         if item_row >= self.base.n_items:
             return np.zeros(self.n_items, dtype=np.float32)
         return self._pad(self.base.similar_items(item_row))[0]
+
+
+def no_evidence(scores: np.ndarray) -> np.ndarray:
+    """Per row: the mean of its finite scores (0 for a row with none)."""
+    finite = np.isfinite(scores)
+    total = np.where(finite, scores, 0.0).sum(axis=1, dtype=np.float64)
+    return (total / np.maximum(finite.sum(axis=1), 1)).astype(np.float32)
 
 
 def live_model(model: Recommender, n_items: int, embeddings: np.ndarray) -> Any:
