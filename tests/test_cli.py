@@ -34,6 +34,30 @@ def test_demo_prints_search_and_recommendations(tmp_path: Path) -> None:
     assert text.exit_code == 0 and "recommendations for user" in text.stdout
 
 
+def test_the_best_recommenders_fit_and_serve_the_hybrid(tmp_path: Path) -> None:
+    from shoplm.datasets import sample_paths
+
+    home = ["--home", str(tmp_path / "best")]
+    made = runner.invoke(app, ["init", *home, "--recommenders", "best", "--json"])
+    assert made.exit_code == 0, made.output
+    recommend = json.loads(made.stdout)["settings"]["recommend"]
+    assert "hybrid" in recommend["models"] and recommend["blend"] == {"hybrid": 1.0}
+    items, events = sample_paths()
+    for path, kind in ((items, "items"), (events, "events")):
+        loaded = runner.invoke(app, ["ingest", str(path), "--kind", kind, *home])
+        assert loaded.exit_code == 0, loaded.output
+    fitted = runner.invoke(app, ["fit", *home, "--json"])
+    assert fitted.exit_code == 0, fitted.output
+    assert {"als", "sasrec-text", "hybrid"} <= set(json.loads(fitted.stdout)["models"])
+    answer = runner.invoke(app, ["recommend", "U001", "-k", "5", *home, "--json"])
+    assert answer.exit_code == 0, answer.output
+    hits = json.loads(answer.stdout)["hits"]
+    assert len(hits) == 5 and all("(hybrid)" in hit["reason"] for hit in hits)
+    unknown = runner.invoke(app, ["init", "--home", str(tmp_path / "x"), "--recommenders", "good"])
+    assert unknown.exit_code == 2 and "choose from fast, best" in unknown.output
+    assert not (tmp_path / "x").exists()  # nothing made for a bad choice
+
+
 def test_errors_are_one_line_with_exit_2(tmp_path: Path) -> None:
     result = runner.invoke(app, ["search", "phone", "--home", str(tmp_path / "nothing")])
     assert result.exit_code == 2

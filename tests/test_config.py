@@ -12,6 +12,7 @@ from shoplm.config import (
     DEFAULT_ENCODER,
     DEFAULT_HOME,
     EncoderSettings,
+    RecommendSettings,
     Settings,
     resolve_home,
 )
@@ -186,3 +187,17 @@ def test_resolve_home_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
 def test_resolve_home_expands_user(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("HOME", str(tmp_path))
     assert resolve_home("~/shop") == tmp_path / "shop"
+
+
+def test_recommender_presets_are_valid_settings_and_fast_is_the_default() -> None:
+    assert RecommendSettings.preset("fast") == RecommendSettings()
+    best = RecommendSettings.preset("best")
+    assert set(best.blend) == {"hybrid"} and set(best.tune) <= set(best.models)
+    assert "popularity" in best.models  # shoppers with no history still get popular items
+    with pytest.raises(ValueError, match="unknown recommender preset 'good'"):
+        RecommendSettings.preset("good")
+    # a preset sets which models and how they blend; the models' own parameters stay
+    tuned = RecommendSettings(params={"als": {"factors": 8}}).with_preset("best")
+    assert tuned.params == {"als": {"factors": 8}} and tuned.blend == best.blend
+    back = tuned.with_preset("fast")
+    assert back.models == RecommendSettings().models and back.tune == [] and back.params

@@ -99,9 +99,21 @@ def init(
         str | None,
         typer.Option(help="'all-MiniLM-L6-v2' or a local sentence-transformers folder."),
     ] = None,
+    recommenders: Annotated[
+        str | None,
+        typer.Option(
+            help="fast (default: popularity, item-kNN and content, blended; fits in seconds) "
+            "or best (adds ALS, sasrec-text and the hybrid, and serves the hybrid)."
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Create an engine home with a config.json holding the default settings."""
+    from shoplm.config import RecommendSettings
+
+    with friendly_errors():
+        if recommenders:
+            RecommendSettings.preset(recommenders)  # an unknown name fails before any home
     with friendly_errors(), open_engine(home) as engine:
         if encoder:
             from shoplm.text.encoder import DEFAULT_ENCODER, resolve_model
@@ -109,6 +121,9 @@ def init(
             # a folder by its absolute path: the home works from any directory
             found = encoder if encoder == DEFAULT_ENCODER else str(resolve_model(encoder))
             engine.settings.encoder.model = found
+        if recommenders:  # the models' params of an existing home are kept
+            engine.settings.recommend = engine.settings.recommend.with_preset(recommenders)
+        if encoder or recommenders:
             engine.settings.save(engine.home)
         payload = {"home": str(engine.home.resolve()), "settings": engine.settings.model_dump()}
         if as_json:
