@@ -47,6 +47,7 @@ from shoplm.evaluation.finetune_options import add_finetune_options, finetune_co
 from shoplm.evaluation.options import comma_list, parse_model_params
 from shoplm.evaluation.paired import PAIRED_METRIC, describe, paired_difference
 from shoplm.evaluation.recommend_eval import evaluate_recommend, held_out_split
+from shoplm.evaluation.report import SLICE_KEYS
 from shoplm.evaluation.runner import Progress, embedding_cache_path, say_on_stderr
 from shoplm.evaluation.search_eval import evaluate_search, split_queries
 from shoplm.evaluation.threads import limit_threads
@@ -67,9 +68,9 @@ METHOD = {"recommend": "content", "search": "dense"}
 # with any encoder); content always runs: it picks the validation half-life and the cold slice
 TEXT_RECOMMENDERS = ("content", "sasrec-text", "hybrid", "hybrid-no-kg")
 TUNED_CACHE = "tuned-embeddings.sqlite"  # in the run's workdir, apart from the machine's cache
-# recommend: the paired gain on each slice of the test users and on the rest, as
-# evaluate_recommend marks them (its result key -> the name of the rest)
-SLICES = {"cold_items": "other_items", "seen_transitions": "new_transitions"}
+# recommend: the paired gain on each slice of the test users evaluate_recommend marks, and
+# on the rest (slice -> the name of the rest)
+SLICES = dict(zip(SLICE_KEYS, ("other_items", "new_transitions"), strict=True))
 BASE_PARAMS = 22_713_216  # all-MiniLM-L6-v2; replaced by the count a job reports
 
 
