@@ -10,6 +10,7 @@ import pytest
 from shoplm.interactions import Interactions
 from shoplm.realtime.live_models import PaddedModel
 from shoplm.recommend.base import FitContext, UserBatch
+from shoplm.recommend.blend import standardise
 from shoplm.recommend.hybrid import Hybrid, _unique_rows
 from shoplm.recommend.itemknn import ItemKNN
 from shoplm.recommend.registry import load_model
@@ -66,13 +67,27 @@ def test_candidates_outrank_the_rest(fitted: Hybrid, groups) -> None:
 def test_items_added_after_the_fit_never_outrank_the_candidates(
     fitted: Hybrid, all_users: UserBatch, groups
 ) -> None:
-    scores = fitted.score(all_users)
-    assert (scores[scores > -1000] < 0).any()  # the ranker's own scale reaches below 0
+    candidates, valid, _, _ = fitted._candidate_features(fitted.models, all_users)
+    picked = np.take_along_axis(fitted.score(all_users), candidates, axis=1)[valid]
+    assert (picked < 0).any()  # the ranker's own scale reaches below 0
     live = PaddedModel(fitted, groups.n_items + 2).score(all_users)  # two items since the fit
     for row, history in zip(live, all_users.histories, strict=True):
         unseen = np.setdiff1d(np.arange(groups.n_items), history)
         top = np.argsort(-row[unseen])[:3]
         assert row[groups.n_items :].max() < row[unseen][top].min()
+
+
+def test_a_blend_keeps_the_hybrids_order_among_its_candidates(
+    fitted: Hybrid, all_users: UserBatch
+) -> None:
+    scores = fitted.score(all_users)
+    candidates, valid, _, _ = fitted._candidate_features(fitted.models, all_users)
+    z = standardise(scores)
+    for b in range(len(all_users)):
+        own = candidates[b][valid[b]]
+        # the candidates keep their spread after standardising (not squeezed by the others)
+        assert z[b, own].max() - z[b, own].min() > 0.5
+        assert np.array_equal(np.argsort(-z[b, own]), np.argsort(-scores[b, own]))
 
 
 def test_save_and_load_round_trip(fitted: Hybrid, all_users: UserBatch, tmp_path: Path) -> None:

@@ -70,8 +70,6 @@ DEFAULT_SOURCES: dict[str, dict[str, Any]] = {
 _INNER_OPTION = "hybrid_inner_models"
 # How many newest history items the match and recency features look at.
 _WINDOW = 20
-# Non-candidates sit this far below every candidate.
-_FLOOR = -1.0e4
 SOURCES_DIR = "sources"
 
 
@@ -465,11 +463,16 @@ class Hybrid(Recommender):
         if not len(batch):
             return np.zeros((0, self.n_items), dtype=np.float32)
         candidates, valid, x, fallback = self._candidate_features(self.models, batch)
-        out = _FLOOR + fallback
         x = (x - self.feature_mean) / self.feature_std
         with torch_threads(self.params["threads"]), torch.no_grad():
             ranked = self.ranker(torch.from_numpy(x.astype(np.float32))).numpy()
         ranked = np.clip(ranked, -1.0e3, 1.0e3)
+        # The rest sit in the band (lowest candidate - 2, lowest - 1), in the sources' order:
+        # below every candidate, yet close enough that a blend's z-score keeps the
+        # candidates' own order (a far floor would squeeze them together).
+        lowest = np.where(valid, ranked, np.inf).min(axis=1)
+        lowest = np.where(np.isfinite(lowest), lowest, 0.0)
+        out = (lowest - 2.0)[:, None] + 0.5 + np.arctan(fallback) / np.pi
         rows = np.nonzero(valid)
         out[rows[0], candidates[rows]] = ranked[rows]
         return out.astype(np.float32)
