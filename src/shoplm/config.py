@@ -69,7 +69,8 @@ class IndexSettings(_Section):
 # item is recommendable the moment it is stored.  "best" also fits ALS, sasrec-text and the
 # hybrid, and serves the hybrid, which beats the fast blend on all five datasets of the
 # README's recommendation table (amazon_office NDCG@10 0.0810 against 0.0557) for a longer
-# fit (there: 96 s against 3 s); an item stored since the fit waits for the next fit.
+# fit (there: 96 s against 3 s); in the server an item stored since the fit reaches its
+# lists through the exploration slot only, until the next fit.
 RECOMMENDER_PRESETS: dict[str, dict[str, Any]] = {
     "fast": {
         "models": ["popularity", "itemknn", "content"],
