@@ -70,7 +70,7 @@ class IndexSettings(_Section):
 # hybrid, and serves the hybrid, which beats the fast blend on all five datasets of the
 # README's recommendation table (amazon_office NDCG@10 0.0810 against 0.0557) for a longer
 # fit (there: 96 s against 3 s); in the server an item stored since the fit reaches its
-# lists through the exploration slot only, until the next fit.
+# lists only through the exploration slot and the session's intent, until the next fit.
 RECOMMENDER_PRESETS: dict[str, dict[str, Any]] = {
     "fast": {
         "models": ["popularity", "itemknn", "content"],
