@@ -90,6 +90,26 @@ def test_a_blend_keeps_the_hybrids_order_among_its_candidates(
         assert np.array_equal(np.argsort(-z[b, own]), np.argsort(-scores[b, own]))
 
 
+def test_a_shop_too_young_for_the_ranker_orders_candidates_by_the_sources(
+    interactions_from_histories, group_embeddings: np.ndarray, groups, tmp_path: Path
+) -> None:
+    # no user has three items: nothing is held out, so the ranker cannot learn
+    young = interactions_from_histories([np.array([0, 1]), np.array([6, 7])], groups.n_items)
+    model = Hybrid(**FAST)
+    model.fit(young, FitContext(items=groups.items(), item_embeddings=group_embeddings, seed=5))
+    assert not model.ranker_trained and model.report["ranker"].startswith("untrained")
+    batch = UserBatch(np.array([0, 1]), list(young.histories))
+    candidates, valid, _, mean_order = model._candidate_features(model.models, batch)
+    scores = model.score(batch)
+    for b in range(len(batch)):
+        own = candidates[b][valid[b]]
+        assert np.array_equal(np.argsort(-scores[b, own]), np.argsort(-mean_order[b, own]))
+    model.save(tmp_path / "young")
+    loaded = load_model(tmp_path / "young")
+    assert not loaded.ranker_trained
+    assert np.allclose(loaded.score(batch), scores)
+
+
 def test_save_and_load_round_trip(fitted: Hybrid, all_users: UserBatch, tmp_path: Path) -> None:
     fitted.save(tmp_path / "h")
     assert (tmp_path / "h" / "sources" / "itemknn" / "manifest.json").exists()

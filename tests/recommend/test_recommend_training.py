@@ -90,3 +90,18 @@ def test_hybrid_sources_follow_the_chosen_parameters(
 def test_unknown_grid_is_an_error(two_groups: Interactions, context: FitContext) -> None:
     with pytest.raises(ValueError, match=r"no tuning grid for \['sasrec'\]"):
         fit_models(["sasrec"], two_groups, context, tune_models=["sasrec"])
+
+
+def test_a_shop_too_young_to_validate_fits_untuned(
+    interactions_from_histories, context: FitContext
+) -> None:
+    import numpy as np
+
+    # no user has three items, so no newest item can be held out to choose on
+    young = interactions_from_histories([np.array([0, 1]), np.array([2])], 12)
+    result = fit_models(["itemknn", "popularity"], young, context, tune_models=["itemknn"])
+    assert sorted(result.models) == ["itemknn", "popularity"]
+    assert result.tuning["itemknn"] == {
+        "skipped": "no user has three or more items: nothing to validate on"
+    }
+    assert result.params["itemknn"] == {}  # the settings' parameters, not a grid's

@@ -148,6 +148,9 @@ class Hybrid(Recommender):
         self.leaf = np.zeros(0, dtype=np.int64)
         self.tokens = sp.csr_matrix((0, 0), dtype=np.float32)
         self.text = np.zeros((0, 0), dtype=np.float32)
+        # False when no held-out item was among the candidates (a young shop): candidates are
+        # then ordered by the sources' mean standardised score, not by a random ranker.
+        self.ranker_trained = True
         self.report: dict[str, Any] = {}
 
     @classmethod
@@ -257,8 +260,10 @@ class Hybrid(Recommender):
         }
         n_features = self._n_features()
         self.ranker = _Ranker(n_features, p["hidden"])
+        self.ranker_trained = bool(labels)
         if not labels:
             log.info("hybrid: no held-out item among the candidates; ranker left untrained")
+            self.report["ranker"] = "untrained: candidates in the sources' mean order"
             self.feature_mean = np.zeros(n_features, dtype=np.float32)
             self.feature_std = np.ones(n_features, dtype=np.float32)
             return
@@ -463,9 +468,12 @@ class Hybrid(Recommender):
         if not len(batch):
             return np.zeros((0, self.n_items), dtype=np.float32)
         candidates, valid, x, fallback = self._candidate_features(self.models, batch)
-        x = (x - self.feature_mean) / self.feature_std
-        with torch_threads(self.params["threads"]), torch.no_grad():
-            ranked = self.ranker(torch.from_numpy(x.astype(np.float32))).numpy()
+        if self.ranker_trained:
+            x = (x - self.feature_mean) / self.feature_std
+            with torch_threads(self.params["threads"]), torch.no_grad():
+                ranked = self.ranker(torch.from_numpy(x.astype(np.float32))).numpy()
+        else:
+            ranked = np.take_along_axis(fallback, candidates, axis=1)
         ranked = np.clip(ranked, -1.0e3, 1.0e3)
         # The rest sit in the band (lowest candidate - 2, lowest - 1), in the sources' order:
         # below every candidate, yet close enough that a blend's z-score keeps the
@@ -490,6 +498,7 @@ class Hybrid(Recommender):
             "tokens_indptr": self.tokens.indptr.astype(np.int64),
             "tokens_shape": np.array(self.tokens.shape, dtype=np.int64),
             "text": self.text,
+            "ranker_trained": np.array([int(self.ranker_trained)], dtype=np.int64),
         }
         for key, value in self.ranker.state_dict().items():
             out[f"ranker.{key}"] = value.detach().cpu().numpy()
@@ -506,6 +515,7 @@ class Hybrid(Recommender):
             shape=tuple(int(v) for v in arrays["tokens_shape"]),
         )
         self.text = np.ascontiguousarray(arrays["text"], dtype=np.float32)
+        self.ranker_trained = bool(arrays.get("ranker_trained", np.array([1]))[0])
         self.ranker = _Ranker(len(self.feature_mean), self.params["hidden"])
         state = {
             k.removeprefix("ranker."): torch.from_numpy(np.array(v))

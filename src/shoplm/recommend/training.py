@@ -18,7 +18,7 @@ from shoplm.interactions import Interactions
 from shoplm.recommend.base import FitContext, Recommender
 from shoplm.recommend.hybrid import DEFAULT_SOURCES, Hybrid
 from shoplm.recommend.registry import create
-from shoplm.recommend.tuning import DEFAULT_GRIDS, tune
+from shoplm.recommend.tuning import DEFAULT_GRIDS, NOTHING_TO_VALIDATE, tune
 from shoplm.recommend.validation import hold_out_last
 
 log = logging.getLogger("shoplm")
@@ -83,9 +83,13 @@ def fit_models(
         if name in tune_models:
             began = time.perf_counter()
             held = held or hold_out_last(data)
-            tuned = tune(name, data, context, grid=grids[name], base_params=chosen, held=held)
-            chosen = tuned.best_params
-            result.tuning[name] = tuned.as_dict()
+            if len(held.user_rows):
+                tuned = tune(name, data, context, grid=grids[name], base_params=chosen, held=held)
+                chosen = tuned.best_params
+                result.tuning[name] = tuned.as_dict()
+            else:  # a young shop: fit with the settings' parameters rather than not at all
+                log.info("tune %s: skipped, %s", name, NOTHING_TO_VALIDATE)
+                result.tuning[name] = {"skipped": NOTHING_TO_VALIDATE}
             result.tuning_seconds += time.perf_counter() - began
         if name == Hybrid.name and "sources" not in chosen:
             chosen["sources"] = {

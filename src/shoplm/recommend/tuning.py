@@ -23,6 +23,7 @@ from shoplm.recommend.registry import create
 from shoplm.recommend.validation import HeldOut, hold_out_last, ndcg_from_ranks, target_ranks
 
 log = logging.getLogger("shoplm")
+NOTHING_TO_VALIDATE = "no user has three or more items: nothing to validate on"
 
 # Small grids around each library's usual good values; ALS gets the most room because its
 # quality depends most on them (Rendle et al. 2022, "Revisiting the Performance of iALS").
@@ -107,7 +108,7 @@ def tune(
         raise ValueError(f"no tuning grid for {model_name!r}; known: {sorted(DEFAULT_GRIDS)}")
     held = held or hold_out_last(data)
     if not len(held.user_rows):
-        raise ValueError("no user has three or more items: nothing to validate on")
+        raise ValueError(NOTHING_TO_VALIDATE)
     rng = np.random.default_rng(context.seed)
     users = np.sort(rng.permutation(len(held.user_rows))[:max_users])
     started = time.perf_counter()
