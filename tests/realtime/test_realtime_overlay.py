@@ -8,7 +8,7 @@ import pytest
 from shoplm.index.lexical import LexicalIndex
 from shoplm.index.vector import VectorIndex
 from shoplm.realtime.live_index import LiveLexicalIndex, LiveVectorIndex
-from shoplm.realtime.live_models import PaddedModel
+from shoplm.realtime.live_models import PaddedModel, no_evidence
 from shoplm.realtime.overlay import OverlayEntry, PlatformOverlay, compose
 from shoplm.recommend.base import UserBatch
 from shoplm.schema import Item
@@ -72,6 +72,8 @@ def test_a_new_item_scores_the_models_mean_not_above_its_picks():
     # the mean of the finite scores, -14/3: below the model's two real picks, as 0 was not
     assert scores[4] == scores[5] == pytest.approx(-14 / 3)
     assert np.argsort(-scores)[:2].tolist() == [1, 0]
+    with pytest.raises(ValueError, match="unknown new_item_score 'median'"):
+        no_evidence(np.zeros((1, 2)), "median")
 
 
 def test_filters_apply_to_overlay_rows(shop):

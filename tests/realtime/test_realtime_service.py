@@ -135,3 +135,20 @@ def test_session_intent_reorders_a_known_shopper(live):
     after = live.recommend("u1", k=3)
     assert after[0].item_id.startswith("h") and "session" in after[0].sources
     assert [h.item_id for h in after] != before and "h1" not in [h.item_id for h in after]
+
+
+def test_items_stored_since_the_fit_come_after_the_hybrids_picks(shop):
+    shop.fit(models=["popularity", "itemknn", "content", "hybrid"])
+    realtime = Realtime(shop, RealtimeSettings(explore_slots=0, seed=5))
+    realtime.start()
+    try:
+        upsert(
+            realtime,
+            {"item_id": "n5", "title": "Garden hose reel"},
+            {"item_id": "n6", "title": "Bird feeder cedar"},
+        )
+        hits = realtime.recommend("u1", k=9, model="hybrid")  # every unseen item, new ones too
+        ids = [hit.item_id for hit in hits]
+        assert len(ids) == 9 and set(ids[-2:]) == {"n5", "n6"}  # no evidence: last
+    finally:
+        realtime.stop()

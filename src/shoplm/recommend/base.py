@@ -93,6 +93,10 @@ class Recommender(ABC):
     """Base class: subclasses set ``name`` and implement fit/score and their arrays."""
 
     name: ClassVar[str]
+    # What an item stored after the fit scores in the server (realtime.live_models): "mean",
+    # the mean of the model's scores for the user (no evidence either way), or "lowest",
+    # below everything the model scored.
+    new_item_score: ClassVar[str] = "mean"
 
     def __init__(self, **params: Any) -> None:
         self.params: dict[str, Any] = params
