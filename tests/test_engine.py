@@ -11,7 +11,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from shoplm.config import EncoderSettings
+from shoplm.config import EncoderSettings, RecommendSettings
 from shoplm.engine import Engine, NotFittedError, UnknownPlatformError, _history_phrase
 from shoplm.finetune.manifest import FOLDER_MARKER
 from shoplm.schema import Item
@@ -104,6 +104,22 @@ def test_new_user_gets_popular_items_from_a_named_model_too(fitted_home: Path) -
     assert popular[0].reason == "popular with shoppers"
     assert named[0].reason == "popular with shoppers (no history yet for content)"
     assert "no history" not in known[0].reason
+
+
+def test_a_blend_of_unfitted_models_falls_back_to_the_default_blend(
+    tmp_path: Path, tiny_items: list[dict], tiny_events: list[dict]
+) -> None:
+    """The best preset serves the hybrid; a fit made before any event has no hybrid yet, and
+    a shopper's first events must still get an answer before the next fit."""
+    best = RecommendSettings.preset("best").model_dump()
+    with Engine.open(tmp_path / "young", recommend=best) as engine:
+        engine.upsert_items(tiny_items)
+        report = engine.fit()
+        assert "hybrid" not in report["models"]
+        engine.add_events(tiny_events)
+        hits = engine.recommend("u5", k=3)
+    # u5 took c2 and c3: the content model finds the third coffee item
+    assert hits[0].item_id == "c1" and hits[0].reason.endswith("(content)")
 
 
 def test_fresh_event_changes_the_next_answer(fitted_home: Path) -> None:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from shoplm.config import Settings, resolve_home
+from shoplm.config import RECOMMENDER_PRESETS, Settings, resolve_home
 from shoplm.fitted import CatalogArrays, FittedPlatform
 from shoplm.graph.model import ItemGraph
 from shoplm.index.lexical import LexicalIndex, lexical_fields
@@ -557,7 +557,12 @@ class Engine:
         self, fitted: FittedPlatform, batch: UserBatch, model: str
     ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         if model == BLEND:
-            return blend(fitted.models, self.settings.recommend.blend, batch)
+            weights = self.settings.recommend.blend
+            if not any(weight and name in fitted.models for name, weight in weights.items()):
+                # e.g. the best preset's hybrid on a fit made before there were events: the
+                # default blend over what this fit has, rather than no answer until the next
+                weights = RECOMMENDER_PRESETS["fast"]["blend"]
+            return blend(fitted.models, weights, batch)
         scores = fitted.models[model].score(batch)
         return scores, {model: scores}
 
