@@ -144,7 +144,7 @@ def heads_train(
         if mode not in ("lora", "probe"):
             raise CliError(f"--mode must be lora or probe, got {mode!r}")
         if keep not in KEEP:
-            raise CliError(f"--keep must be better or mode, got {keep!r}")
+            raise CliError(f"--keep must be {' or '.join(KEEP)}, got {keep!r}")
         config = HeadConfig(
             mode=mode,  # type: ignore[arg-type]
             base_model=engine.settings.encoder.model,

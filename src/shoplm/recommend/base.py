@@ -12,7 +12,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Literal, Self
 
 import numpy as np
 from safetensors.numpy import load_file, save_file
@@ -96,7 +96,7 @@ class Recommender(ABC):
     # What an item stored after the fit scores in the server (realtime.live_models): "mean",
     # the mean of the model's scores for the user (no evidence either way), or "lowest",
     # below everything the model scored.
-    new_item_score: ClassVar[str] = "mean"
+    new_item_score: ClassVar[Literal["mean", "lowest"]] = "mean"
 
     def __init__(self, **params: Any) -> None:
         self.params: dict[str, Any] = params

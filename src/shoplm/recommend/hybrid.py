@@ -34,7 +34,7 @@ import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Literal, Self
 
 import numpy as np
 import scipy.sparse as sp
@@ -105,7 +105,7 @@ class Hybrid(Recommender):
 
     name = "hybrid"
     # What it recommends is its candidates; an item stored after the fit is none of them.
-    new_item_score: ClassVar[str] = "lowest"
+    new_item_score: ClassVar[Literal["mean", "lowest"]] = "lowest"
 
     def __init__(
         self,
